@@ -1,0 +1,16 @@
+"""ahash (64 bits) exactly as imagehash computes it."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from index.hashes import Algorithm, Hash
+from scanner.hashing import imagehashes
+from scanner.hashing.base import Hasher
+
+
+class AhashHasher(Hasher):
+    algorithm = Algorithm.AHASH
+
+    def hash_image(self, image: Image.Image) -> Hash:
+        return imagehashes.from_imagehash(Algorithm.AHASH, imagehashes.AHASH, image)

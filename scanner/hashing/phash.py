@@ -1,0 +1,16 @@
+"""phash (64 bits) exactly as imagehash computes it."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from index.hashes import Algorithm, Hash
+from scanner.hashing import imagehashes
+from scanner.hashing.base import Hasher
+
+
+class PhashHasher(Hasher):
+    algorithm = Algorithm.PHASH
+
+    def hash_image(self, image: Image.Image) -> Hash:
+        return imagehashes.from_imagehash(Algorithm.PHASH, imagehashes.PHASH, image)

@@ -1,0 +1,27 @@
+"""Finds hashers by algorithm. Registering the same algorithm twice is a start-up error."""
+
+from __future__ import annotations
+
+from index.hashes import Algorithm
+from scanner.hashing.base import Hasher
+
+_HASHERS: dict[Algorithm, Hasher] = {}
+
+
+def register(hasher: Hasher) -> Hasher:
+    if hasher.algorithm in _HASHERS:
+        raise RuntimeError(f"a hasher for {hasher.algorithm} is already registered")
+    _HASHERS[hasher.algorithm] = hasher
+    return hasher
+
+
+def get(algorithm: Algorithm) -> Hasher:
+    try:
+        return _HASHERS[algorithm]
+    except KeyError:
+        raise KeyError(f"no hasher registered for {algorithm}") from None
+
+
+def algorithms() -> tuple[Algorithm, ...]:
+    """Every registered algorithm, in the order of the ``Algorithm`` enum."""
+    return tuple(a for a in Algorithm if a in _HASHERS)

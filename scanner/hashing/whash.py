@@ -1,0 +1,16 @@
+"""whash (64 bits) exactly as imagehash computes it."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from index.hashes import Algorithm, Hash
+from scanner.hashing import imagehashes
+from scanner.hashing.base import Hasher
+
+
+class WhashHasher(Hasher):
+    algorithm = Algorithm.WHASH
+
+    def hash_image(self, image: Image.Image) -> Hash:
+        return imagehashes.from_imagehash(Algorithm.WHASH, imagehashes.WHASH, image)

@@ -1,0 +1,22 @@
+"""Why content was or was not scanned. Mirrors ``hashwatch.v1.Outcome``."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Outcome(enum.Enum):
+    SCANNED = "scanned"
+    EMPTY = "empty"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    CORRUPT = "corrupt"
+    TOO_LARGE = "too_large"
+    TOO_MANY_PIXELS = "too_many_pixels"
+    LOW_QUALITY = "low_quality"
+    TIMEOUT = "timeout"
+    INTERNAL_ERROR = "internal_error"
+
+    @property
+    def hashed(self) -> bool:
+        """Whether hashes were computed (and so matching took place)."""
+        return self in (Outcome.SCANNED, Outcome.LOW_QUALITY)

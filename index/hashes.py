@@ -78,7 +78,9 @@ class Hash:
         return cls(algo, value, quality)
 
     @classmethod
-    def from_bits(cls, algorithm: Algorithm, bits: list[int] | tuple[int, ...], quality: int | None = None) -> Hash:
+    def from_bits(
+        cls, algorithm: Algorithm, bits: list[int] | tuple[int, ...], quality: int | None = None
+    ) -> Hash:
         """From a sequence of 0/1 values, most significant first."""
         if len(bits) != algorithm.bits:
             raise InvalidHash(f"{algorithm} hashes have {algorithm.bits} bits, got {len(bits)}")

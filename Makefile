@@ -1,0 +1,42 @@
+# The two commands: `make run` and `make test`. Both create .venv and install what they need.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint typecheck proto bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/hashwatch lists import demo/list --list demo --format images --source "hashwatch demo images (CC0)"
+	@echo
+	@echo "hashwatch is starting on 127.0.0.1:50051 with the demo list (Ctrl-C stops it)."
+	@echo "In another terminal, scan a listed and an unlisted image:"
+	@echo "    $(BIN)/hashwatch scan demo/list/skimage_rocket.jpg demo/unlisted/skimage_camera.png"
+	@echo "and see what was recorded:"
+	@echo "    $(BIN)/hashwatch matches list"
+	@echo
+	HASHWATCH_LOG_JSON=false $(BIN)/hashwatch serve --host 127.0.0.1 --port 50051
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+proto: install
+	$(BIN)/python -m scanner.api.generate
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,334 @@
+"""Compiled inner loops of the Hamming index (numba).
+
+Codes are held as rows of little-endian uint64 words (a hash's bytes, zero-padded to a multiple of
+8 bytes); padding is zero in every row so it never adds to a distance. Bit ``i`` of a hash (most
+significant first, as the hex is printed) is bit ``8 * ((i % 64) // 8) + 7 - i % 8`` of word
+``i // 64``. Everything here works on positions (row numbers); ids are mapped outside.
+
+The functions take and return plain arrays so they stay callable from typed Python; numba is
+imported without stubs, so the wrappers in ``mih.py``/``segments.py`` give them types.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+_njit: Any = numba.njit(cache=True, nogil=True)
+
+
+@intrinsic  # type: ignore[misc]
+def _ctpop(typingctx: Any, x: Any) -> Any:
+    sig = types.int64(types.uint64)
+
+    def codegen(context: Any, builder: ir.IRBuilder, signature: Any, args: Any) -> Any:
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+def _grow(arr: Any) -> Any:
+    out = np.empty(arr.shape[0] * 2, arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
+
+
+_grow_jit: Any = _njit(_grow)
+
+
+def _grow_to(arr: Any, size: int) -> Any:
+    out = np.empty(max(size, arr.shape[0] * 2), arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
+
+
+_grow_to_jit: Any = _njit(_grow_to)
+
+
+def _distance(a: Any, b: Any) -> Any:
+    nw = a.shape[0]
+    if nw == 4:
+        return _ctpop(a[0] ^ b[0]) + _ctpop(a[1] ^ b[1]) + _ctpop(a[2] ^ b[2]) + _ctpop(a[3] ^ b[3])
+    if nw == 1:
+        return _ctpop(a[0] ^ b[0])
+    d = 0
+    for w in range(nw):
+        d += _ctpop(a[w] ^ b[w])
+    return d
+
+
+_distance_jit: Any = _njit(_distance)
+
+
+def _flat_scan(qrow: Any, words: Any, threshold: int, out_pos: Any, out_dist: Any, k: int) -> Any:
+    """Append one query's hits at ``k``; returns the new end, which may exceed the buffers'
+    capacity (then nothing past it was written and the caller grows and rescans)."""
+    n = words.shape[0]
+    nw = words.shape[1]
+    cap = out_pos.shape[0]
+    for p in range(n):
+        # Fixed widths unrolled: the generic word loop runs 20x slower.
+        if nw == 4:
+            d = (
+                _ctpop(qrow[0] ^ words[p, 0])
+                + _ctpop(qrow[1] ^ words[p, 1])
+                + _ctpop(qrow[2] ^ words[p, 2])
+                + _ctpop(qrow[3] ^ words[p, 3])
+            )
+        elif nw == 1:
+            d = _ctpop(qrow[0] ^ words[p, 0])
+        else:
+            d = 0
+            for w in range(nw):
+                d += _ctpop(qrow[w] ^ words[p, w])
+        if d <= threshold:
+            if k < cap:
+                out_pos[k] = p
+                out_dist[k] = d
+            k += 1
+    return k
+
+
+_flat_scan_jit: Any = _njit(_flat_scan)
+
+
+def _flat_search(queries: Any, words: Any, threshold: int) -> Any:
+    """Every (query, row) pair at distance <= threshold: returns lims, rows, distances."""
+    nq = queries.shape[0]
+    lims = np.zeros(nq + 1, np.int64)
+    out_pos = np.empty(256, np.int64)
+    out_dist = np.empty(256, np.int32)
+    k = 0
+    for q in range(nq):
+        end = _flat_scan_jit(queries[q], words, threshold, out_pos, out_dist, k)
+        if end > out_pos.shape[0]:
+            out_pos = _grow_to_jit(out_pos, end)
+            out_dist = _grow_to_jit(out_dist, end)
+            end = _flat_scan_jit(queries[q], words, threshold, out_pos, out_dist, k)
+        k = end
+        lims[q + 1] = k
+    return lims, out_pos[:k].copy(), out_dist[:k].copy()
+
+
+flat_search: Any = _njit(_flat_search)
+
+
+def _substring_key(row: Any, start: int, length: int, bit_word: Any, bit_shift: Any) -> Any:
+    key = np.uint32(0)
+    for k in range(length):
+        b = start + k
+        bit = (row[bit_word[b]] >> np.uint64(bit_shift[b])) & np.uint64(1)
+        key |= np.uint32(bit) << np.uint32(k)
+    return key
+
+
+_substring_key_jit: Any = _njit(_substring_key)
+
+
+def _bucketize(
+    words: Any, start: int, length: int, dir_bits: int, bit_word: Any, bit_shift: Any
+) -> Any:
+    """Counting sort of the rows by one substring: (order, suffix, offsets).
+
+    A substring's key is split into its high ``dir_bits`` (the bucket, addressed directly through
+    ``offsets``) and the low remainder (kept per row in ``suffix`` so a scan can filter a bucket
+    without touching the codes)."""
+    n = words.shape[0]
+    suf_bits = length - dir_bits
+    mask = np.uint32((1 << suf_bits) - 1)
+    nb = 1 << dir_bits
+    keys = np.empty(n, np.uint32)
+    counts = np.zeros(nb + 1, np.int64)
+    for p in range(n):
+        key = _substring_key_jit(words[p], start, length, bit_word, bit_shift)
+        keys[p] = key
+        counts[(key >> np.uint32(suf_bits)) + 1] += 1
+    offsets = np.empty(nb + 1, np.uint32)
+    total = 0
+    for b in range(nb + 1):
+        total += counts[b]
+        offsets[b] = total
+        counts[b] = total
+    order = np.empty(n, np.uint32)
+    suffix = np.empty(n, np.uint8)
+    for p in range(n):
+        key = keys[p]
+        b = key >> np.uint32(suf_bits)
+        slot = counts[b]
+        counts[b] = slot + 1
+        order[slot] = p
+        suffix[slot] = key & mask
+    return order, suffix, offsets
+
+
+bucketize: Any = _njit(_bucketize)
+
+
+def _mih_query(
+    qrow: Any,
+    qkeys: Any,
+    words: Any,
+    threshold: int,
+    radii: Any,
+    sub_start: Any,
+    sub_len: Any,
+    bit_word: Any,
+    bit_shift: Any,
+    dir_bits: int,
+    order: Any,
+    suffix: Any,
+    offsets: Any,
+    masks: Any,
+    mask_pop: Any,
+    mask_upto: Any,
+    out_pos: Any,
+    out_dist: Any,
+    k: int,
+) -> Any:
+    """One query's hits appended at ``k`` (same buffer contract as ``_flat_scan``)."""
+    cap = out_pos.shape[0]
+    for j in range(sub_len.shape[0]):
+        r = radii[j]
+        if r < 0:
+            continue
+        suf_bits = sub_len[j] - dir_bits
+        qkey = qkeys[j]
+        qdir = qkey >> np.uint32(suf_bits)
+        qsuf = np.uint64(qkey & np.uint32((1 << suf_bits) - 1))
+        offs = offsets[j]
+        ordj = order[j]
+        sufj = suffix[j]
+        for mi in range(mask_upto[r]):
+            budget = r - mask_pop[mi]
+            b = qdir ^ masks[mi]
+            for s in range(offs[b], offs[b + 1]):
+                if _ctpop(np.uint64(sufj[s]) ^ qsuf) > budget:
+                    continue
+                p = ordj[s]
+                d = _distance_jit(qrow, words[p])
+                if d > threshold:
+                    continue
+                seen = False
+                for i in range(j):
+                    if radii[i] < 0:
+                        continue
+                    ki = _substring_key_jit(words[p], sub_start[i], sub_len[i], bit_word, bit_shift)
+                    if _ctpop(np.uint64(ki ^ qkeys[i])) <= radii[i]:
+                        seen = True
+                        break
+                if seen:
+                    continue
+                if k < cap:
+                    out_pos[k] = p
+                    out_dist[k] = d
+                k += 1
+    return k
+
+
+_mih_query_jit: Any = _njit(_mih_query)
+
+
+def _mih_search(
+    queries: Any,
+    words: Any,
+    threshold: int,
+    radii: Any,
+    sub_start: Any,
+    sub_len: Any,
+    bit_word: Any,
+    bit_shift: Any,
+    dir_bits: int,
+    order: Any,
+    suffix: Any,
+    offsets: Any,
+    masks: Any,
+    mask_pop: Any,
+    mask_upto: Any,
+) -> Any:
+    """Multi-index hashing range search: every row at distance <= threshold from each query.
+
+    Exact by pigeonhole: ``sum(radii[j] + 1) > threshold``, so a row within the threshold is
+    within ``radii[j]`` of the query on at least one substring ``j`` (``radii[j] < 0`` skips a
+    substring). A row is reported only from the first substring on which it is that close, so
+    nothing is reported twice and no seen-set is needed."""
+    nq = queries.shape[0]
+    m = sub_len.shape[0]
+    lims = np.zeros(nq + 1, np.int64)
+    out_pos = np.empty(256, np.int64)
+    out_dist = np.empty(256, np.int32)
+    qkeys = np.empty(m, np.uint32)
+    k = 0
+    for q in range(nq):
+        qrow = queries[q]
+        for j in range(m):
+            qkeys[j] = _substring_key_jit(qrow, sub_start[j], sub_len[j], bit_word, bit_shift)
+        for attempt in range(2):
+            end = _mih_query_jit(
+                qrow, qkeys, words, threshold, radii, sub_start, sub_len, bit_word, bit_shift,
+                dir_bits, order, suffix, offsets, masks, mask_pop, mask_upto, out_pos, out_dist, k,
+            )
+            if end <= out_pos.shape[0]:
+                break
+            out_pos = _grow_to_jit(out_pos, end)
+            out_dist = _grow_to_jit(out_dist, end)
+        k = end
+        lims[q + 1] = k
+    return lims, out_pos[:k].copy(), out_dist[:k].copy()
+
+
+mih_search: Any = _njit(_mih_search)
+
+
+def _bucket_cost(
+    radii: Any, dir_bits: int, offsets: Any, masks: Any, mask_upto: Any, queries_dirs: Any
+) -> Any:
+    """Number of rows a MIH query would scan (for choosing MIH or a flat scan per query)."""
+    total = 0
+    for j in range(radii.shape[0]):
+        r = radii[j]
+        if r < 0:
+            continue
+        offs = offsets[j]
+        qdir = queries_dirs[j]
+        for mi in range(mask_upto[r]):
+            b = qdir ^ masks[mi]
+            total += offs[b + 1] - offs[b]
+    return total
+
+
+bucket_cost: Any = _njit(_bucket_cost)
+
+
+def _exact_lookup(queries: Any, words: Any, first_sorted: Any, order: Any) -> Any:
+    """Rows equal to each query, by binary search on the first word."""
+    nq = queries.shape[0]
+    nw = words.shape[1]
+    lims = np.zeros(nq + 1, np.int64)
+    out_pos = np.empty(16, np.int64)
+    k = 0
+    for q in range(nq):
+        qrow = queries[q]
+        s = np.searchsorted(first_sorted, qrow[0])
+        while s < first_sorted.shape[0] and first_sorted[s] == qrow[0]:
+            p = order[s]
+            same = True
+            for w in range(1, nw):
+                if words[p, w] != qrow[w]:
+                    same = False
+                    break
+            if same:
+                if k == out_pos.shape[0]:
+                    out_pos = _grow_jit(out_pos)
+                out_pos[k] = p
+                k += 1
+            s += 1
+        lims[q + 1] = k
+    return lims, out_pos[:k].copy()
+
+
+exact_lookup: Any = _njit(_exact_lookup)

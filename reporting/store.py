@@ -1,0 +1,275 @@
+"""The database behind lists and matches (SQLite or PostgreSQL, through SQLAlchemy)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import selectinload
+
+from index.hashes import Algorithm, Hash
+from index.matcher import ListConfig, MatchHit
+from reporting import models
+from reporting.db import session_factory
+from scanner.recording import RecordingFailed, ScanContext
+
+_IMPORT_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    hash: Hash
+    external_id: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ListInfo:
+    id: int
+    name: str
+    source: str
+    enabled: bool
+    thresholds: dict[str, int]
+    entries: dict[str, int]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    list_name: str
+    added: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class HitView:
+    list: str
+    entry_id: int
+    external_id: str
+    algorithm: str
+    distance: int
+    threshold: int
+
+
+@dataclass(frozen=True)
+class MatchView:
+    id: int
+    created_at: datetime
+    request_id: str
+    customer_id: str
+    url: str
+    client_ip: str
+    content_type: str
+    hashes: dict[str, Any]
+    verdict: str
+    hits: tuple[HitView, ...]
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = session_factory(engine)
+
+    # --- lists -----------------------------------------------------------------------------
+
+    def ensure_list(self, name: str, source: str = "", thresholds: dict[str, int] | None = None) -> ListInfo:
+        with self._sessions.begin() as session:
+            row = session.scalar(select(models.HashList).where(models.HashList.name == name))
+            if row is None:
+                row = models.HashList(
+                    name=name, source=source, thresholds=_check_thresholds(thresholds or {})
+                )
+                session.add(row)
+                session.flush()
+            elif thresholds:
+                row.thresholds = {**row.thresholds, **_check_thresholds(thresholds)}
+        return next(info for info in self.lists() if info.name == name)
+
+    def import_entries(self, list_name: str, entries: Iterable[NewEntry], source: str = "") -> ImportResult:
+        """Add entries to a list (created if missing) in one transaction. Hashes the list already
+        holds, and repeats within ``entries``, are counted as duplicates and not added again."""
+        added = duplicates = 0
+        with self._sessions.begin() as session:
+            hash_list = session.scalar(select(models.HashList).where(models.HashList.name == list_name))
+            if hash_list is None:
+                hash_list = models.HashList(name=list_name, source=source, thresholds={})
+                session.add(hash_list)
+                session.flush()
+            existing = {
+                (a, h)
+                for a, h in session.execute(
+                    select(models.ListEntry.algorithm, models.ListEntry.hash_hex).where(
+                        models.ListEntry.list_id == hash_list.id
+                    )
+                )
+            }
+            batch: list[dict[str, Any]] = []
+            for entry in entries:
+                key = (str(entry.hash.algorithm), entry.hash.hex)
+                if key in existing:
+                    duplicates += 1
+                    continue
+                existing.add(key)
+                batch.append(
+                    {
+                        "list_id": hash_list.id,
+                        "algorithm": key[0],
+                        "hash_hex": key[1],
+                        "quality": entry.hash.quality,
+                        "external_id": entry.external_id,
+                        "note": entry.note,
+                        "status": "active",
+                        "added_at": models.utcnow(),
+                    }
+                )
+                if len(batch) >= _IMPORT_BATCH:
+                    session.execute(insert(models.ListEntry), batch)
+                    added += len(batch)
+                    batch = []
+            if batch:
+                session.execute(insert(models.ListEntry), batch)
+                added += len(batch)
+            hash_list.updated_at = models.utcnow()
+        return ImportResult(list_name, added, duplicates)
+
+    def lists(self) -> list[ListInfo]:
+        with self._sessions() as session:
+            counts: dict[int, dict[str, int]] = {}
+            for list_id, algorithm, count in session.execute(
+                select(models.ListEntry.list_id, models.ListEntry.algorithm, func.count())
+                .where(models.ListEntry.status == "active")
+                .group_by(models.ListEntry.list_id, models.ListEntry.algorithm)
+            ):
+                counts.setdefault(list_id, {})[algorithm] = count
+            return [
+                ListInfo(
+                    row.id,
+                    row.name,
+                    row.source,
+                    row.enabled,
+                    dict(row.thresholds),
+                    counts.get(row.id, {}),
+                    row.created_at,
+                )
+                for row in session.scalars(select(models.HashList).order_by(models.HashList.name))
+            ]
+
+    def matcher_inputs(self) -> list[tuple[ListConfig, list[tuple[int, Hash]]]]:
+        """Every enabled list with its active entries, ready for ``index.matcher.Matcher``."""
+        result = []
+        with self._sessions() as session:
+            for row in session.scalars(select(models.HashList).where(models.HashList.enabled.is_(True))):
+                config = ListConfig(
+                    row.id, row.name, {Algorithm(k): int(v) for k, v in row.thresholds.items()}
+                )
+                entries = [
+                    (entry_id, Hash.from_hex(algorithm, hex_value))
+                    for entry_id, algorithm, hex_value in session.execute(
+                        select(
+                            models.ListEntry.id, models.ListEntry.algorithm, models.ListEntry.hash_hex
+                        ).where(models.ListEntry.list_id == row.id, models.ListEntry.status == "active")
+                    )
+                ]
+                result.append((config, entries))
+        return result
+
+    # --- matches ---------------------------------------------------------------------------
+
+    def record_match(self, context: ScanContext, hashes: Sequence[Hash], hits: Sequence[MatchHit]) -> int:
+        """Write the match and its hits in one transaction; committed before this returns."""
+        try:
+            with self._sessions.begin() as session:
+                match = models.Match(
+                    request_id=context.request_id,
+                    customer_id=context.customer_id,
+                    url=context.url,
+                    client_ip=context.client_ip,
+                    content_type=context.content_type,
+                    hashes=_hash_summary(hashes),
+                    verdict="block",
+                )
+                match.hits = [
+                    models.MatchHit(
+                        list_id=hit.list_id,
+                        entry_id=hit.entry_id,
+                        algorithm=str(hit.algorithm),
+                        distance=hit.distance,
+                        threshold=hit.threshold,
+                    )
+                    for hit in hits
+                ]
+                session.add(match)
+                session.flush()
+                return match.id
+        except SQLAlchemyError as exc:
+            raise RecordingFailed(f"could not record match: {exc.__class__.__name__}: {exc}") from exc
+
+    def matches(self, limit: int = 100, customer_id: str | None = None) -> list[MatchView]:
+        with self._sessions() as session:
+            query = (
+                select(models.Match)
+                .options(selectinload(models.Match.hits))
+                .order_by(models.Match.id.desc())
+                .limit(limit)
+            )
+            if customer_id is not None:
+                query = query.where(models.Match.customer_id == customer_id)
+            rows = list(session.scalars(query))
+            entry_ids = {hit.entry_id for row in rows for hit in row.hits}
+            entries = {
+                entry_id: (list_name, external_id)
+                for entry_id, list_name, external_id in session.execute(
+                    select(models.ListEntry.id, models.HashList.name, models.ListEntry.external_id)
+                    .join(models.HashList)
+                    .where(models.ListEntry.id.in_(entry_ids))
+                )
+            }
+            return [
+                MatchView(
+                    row.id,
+                    row.created_at,
+                    row.request_id,
+                    row.customer_id,
+                    row.url,
+                    row.client_ip,
+                    row.content_type,
+                    dict(row.hashes),
+                    row.verdict,
+                    tuple(
+                        HitView(
+                            entries[hit.entry_id][0],
+                            hit.entry_id,
+                            entries[hit.entry_id][1],
+                            hit.algorithm,
+                            hit.distance,
+                            hit.threshold,
+                        )
+                        for hit in row.hits
+                    ),
+                )
+                for row in rows
+            ]
+
+
+def _hash_summary(hashes: Sequence[Hash]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for value in hashes:
+        key = str(value.algorithm) if value.frame == 0 else f"{value.algorithm}@{value.frame}"
+        summary.setdefault(key, value.hex)
+        if value.quality is not None and value.frame == 0:
+            summary[f"{value.algorithm}_quality"] = value.quality
+    return summary
+
+
+def _check_thresholds(thresholds: dict[str, int]) -> dict[str, int]:
+    checked = {}
+    for name, value in thresholds.items():
+        algorithm = Algorithm(name)
+        if not 0 <= int(value) <= algorithm.bits:
+            raise ValueError(f"{algorithm} threshold must be between 0 and {algorithm.bits}, got {value}")
+        checked[str(algorithm)] = int(value)
+    return checked

@@ -1,0 +1,87 @@
+"""``hashwatch lists``: import and inspect hash lists."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from index.formats import ListFormatError
+from scanner.cli.common import DatabaseUrl, DataDir, fail, settings_or_exit
+from scanner.listimport import FORMATS, collect
+
+app = typer.Typer(help="Import and inspect hash lists.", no_args_is_help=True)
+
+
+@app.command("import")
+def import_list(
+    path: Annotated[Path, typer.Argument(help="List file, or a directory of images for --format images.")],
+    list_name: Annotated[str, typer.Option("--list", help="Name of the list to import into.")],
+    list_format: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")],
+    source: Annotated[str, typer.Option(help="Where the list came from (kept with the list).")] = "",
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed lines and say which.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Import hashes into a list. A malformed line imports nothing, unless --skip-bad."""
+    if list_format not in FORMATS:
+        raise fail(f"unknown format {list_format!r}; choose from {', '.join(FORMATS)}", 2)
+    if not path.exists():
+        raise fail(f"{path} does not exist", 2)
+    settings = settings_or_exit(data_dir=data_dir, database_url=database_url)
+    try:
+        collected = collect(path, list_format, skip_bad)
+    except ListFormatError as exc:
+        raise fail(f"{exc}; nothing was imported (use --skip-bad to import the rest)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"cannot read {path}: {exc}; nothing was imported") from None
+    from reporting.store import NewEntry
+    from scanner.app import open_store
+
+    store = open_store(settings)
+    result = store.import_entries(
+        list_name, (NewEntry(c.hash, c.external_id) for c in collected.candidates), source=source
+    )
+    for line in collected.skipped:
+        typer.echo(f"skipped: {line}", err=True)
+    for line in collected.warnings:
+        typer.echo(f"warning: {line}", err=True)
+    typer.echo(
+        f"list {list_name!r}: {result.added} added, {result.duplicates} already present, "
+        f"{len(collected.skipped)} skipped"
+    )
+
+
+@app.command("list")
+def list_lists(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Show every list with its entry counts."""
+    from scanner.app import open_store
+
+    lists = open_store(settings_or_exit(data_dir=data_dir, database_url=database_url)).lists()
+    if as_json:
+        for info in lists:
+            typer.echo(
+                json.dumps(
+                    {
+                        "name": info.name,
+                        "source": info.source,
+                        "enabled": info.enabled,
+                        "thresholds": info.thresholds,
+                        "entries": info.entries,
+                        "created_at": info.created_at.isoformat(),
+                    }
+                )
+            )
+        return
+    if not lists:
+        typer.echo("no lists; import one with: hashwatch lists import PATH --list NAME --format FORMAT")
+    for info in lists:
+        counts = ", ".join(f"{n} {a}" for a, n in sorted(info.entries.items())) or "empty"
+        state = "" if info.enabled else " (disabled)"
+        typer.echo(f"{info.name}{state}: {counts}")

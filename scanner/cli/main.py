@@ -1,0 +1,22 @@
+"""The ``hashwatch`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from scanner.cli import lists_cmd, matches_cmd
+from scanner.cli.hash_cmd import hash_command
+from scanner.cli.scan_cmd import scan_command
+from scanner.cli.serve_cmd import serve
+
+app = typer.Typer(
+    name="hashwatch",
+    help="Perceptual-hash content scanning: hash images, match known-bad lists, block, notify, report.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve)
+app.command("hash")(hash_command)
+app.command("scan")(scan_command)
+app.add_typer(lists_cmd.app, name="lists")
+app.add_typer(matches_cmd.app, name="matches")

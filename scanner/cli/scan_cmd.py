@@ -1,0 +1,79 @@
+"""``hashwatch scan``: a gRPC client that scans files against a running server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import grpc
+import typer
+
+from scanner.api.hashwatch.v1 import scanner_pb2 as pb
+from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
+from scanner.cli.common import fail
+
+
+def scan_command(
+    files: Annotated[list[Path], typer.Argument(help="Files to scan.")],
+    server: Annotated[str, typer.Option(help="HOST:PORT of a hashwatch server.")] = "127.0.0.1:50051",
+    customer: Annotated[str, typer.Option(help="Customer id to scan for.")] = "demo",
+    url_prefix: Annotated[
+        str, typer.Option(help="URL reported for each file is this + file name.")
+    ] = "https://example.invalid/",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 30.0,
+) -> None:
+    """Scan files with a running server; print the verdict, outcome and matches of each."""
+    limit = 64 * 1024 * 1024
+    options = [("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)]
+    with grpc.insecure_channel(server, options=options) as channel:
+        stub = pb_grpc.ScannerStub(channel)
+        for path in files:
+            try:
+                content = path.read_bytes()
+            except OSError as exc:
+                raise fail(f"{path}: {exc.strerror}") from None
+            request = pb.ScanRequest(
+                request_id=str(uuid.uuid4()),
+                customer_id=customer,
+                url=url_prefix + path.name,
+                content=content,
+            )
+            try:
+                response = stub.Scan(request, timeout=timeout)
+            except grpc.RpcError as exc:
+                raise fail(f"{server}: {exc.code().name}: {exc.details()}") from None
+            verdict = pb.Verdict.Name(response.verdict).removeprefix("VERDICT_")
+            outcome = pb.Outcome.Name(response.outcome).removeprefix("OUTCOME_")
+            matches = [
+                {
+                    "list": m.list,
+                    "entry_id": m.entry_id,
+                    "algorithm": pb.Algorithm.Name(m.algorithm).removeprefix("ALGORITHM_").lower(),
+                    "distance": m.distance,
+                }
+                for m in response.matches
+            ]
+            if as_json:
+                record: dict[str, object] = {
+                    "path": str(path),
+                    "verdict": verdict,
+                    "outcome": outcome,
+                    "matches": matches,
+                }
+                if response.reason:
+                    record["reason"] = response.reason
+                if response.match_id:
+                    record["match_id"] = response.match_id
+                typer.echo(json.dumps(record))
+                continue
+            line = f"{path}: {verdict} ({outcome}"
+            line += f": {response.reason})" if response.reason else ")"
+            for m in matches:
+                line += (
+                    f"\n    matched list {m['list']!r} entry {m['entry_id']}"
+                    f" by {m['algorithm']} at distance {m['distance']}"
+                )
+            typer.echo(line)

@@ -1,0 +1,40 @@
+"""``hashwatch serve``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from scanner.cli.common import DatabaseUrl, DataDir, settings_or_exit
+from scanner.logs import configure
+from scanner.pipeline import HashMode
+
+
+def serve(
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on [env HASHWATCH_PORT, default 50051].")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind [env HASHWATCH_HOST, default 127.0.0.1].")
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    hash_mode: Annotated[HashMode | None, typer.Option(help="fast (default) or exact.")] = None,
+    threads: Annotated[int | None, typer.Option(help="Threads serving RPCs.")] = None,
+    max_message_bytes: Annotated[int | None, typer.Option(help="Largest gRPC message accepted.")] = None,
+) -> None:
+    """Run the scanning service until SIGTERM."""
+    settings = settings_or_exit(
+        port=port,
+        host=host,
+        data_dir=data_dir,
+        database_url=database_url,
+        hash_mode=hash_mode,
+        threads=threads,
+        max_message_bytes=max_message_bytes,
+    )
+    configure(settings.log_level, settings.log_json)
+    from scanner.app import serve as run
+
+    run(settings)

@@ -1,0 +1,104 @@
+"""Between protobuf messages and domain values. Hashes from callers are validated here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from index.hashes import Algorithm, Hash, InvalidHash
+from index.matcher import MatchHit
+from scanner.api.hashwatch.v1 import scanner_pb2 as pb
+from scanner.engine import ScanResult, Verdict
+from scanner.outcomes import Outcome
+from scanner.pipeline import HashOutcome
+from scanner.recording import ScanContext
+
+ALGORITHM_TO_PB = {
+    Algorithm.PDQ: pb.ALGORITHM_PDQ,
+    Algorithm.PHASH: pb.ALGORITHM_PHASH,
+    Algorithm.DHASH: pb.ALGORITHM_DHASH,
+    Algorithm.AHASH: pb.ALGORITHM_AHASH,
+    Algorithm.WHASH: pb.ALGORITHM_WHASH,
+    Algorithm.MD5: pb.ALGORITHM_MD5,
+    Algorithm.SHA1: pb.ALGORITHM_SHA1,
+}
+PB_TO_ALGORITHM = {v: k for k, v in ALGORITHM_TO_PB.items()}
+
+OUTCOME_TO_PB = {
+    Outcome.SCANNED: pb.OUTCOME_SCANNED,
+    Outcome.EMPTY: pb.OUTCOME_EMPTY,
+    Outcome.UNSUPPORTED_FORMAT: pb.OUTCOME_UNSUPPORTED_FORMAT,
+    Outcome.CORRUPT: pb.OUTCOME_CORRUPT,
+    Outcome.TOO_LARGE: pb.OUTCOME_TOO_LARGE,
+    Outcome.TOO_MANY_PIXELS: pb.OUTCOME_TOO_MANY_PIXELS,
+    Outcome.LOW_QUALITY: pb.OUTCOME_LOW_QUALITY,
+    Outcome.TIMEOUT: pb.OUTCOME_TIMEOUT,
+    Outcome.INTERNAL_ERROR: pb.OUTCOME_INTERNAL_ERROR,
+}
+VERDICT_TO_PB = {Verdict.ALLOW: pb.VERDICT_ALLOW, Verdict.BLOCK: pb.VERDICT_BLOCK}
+
+
+def algorithm_from_pb(value: int) -> Algorithm:
+    try:
+        return PB_TO_ALGORITHM[value]  # type: ignore[index]
+    except KeyError:
+        raise InvalidHash(f"unknown algorithm {value}") from None
+
+
+def hash_to_pb(value: Hash) -> pb.Hash:
+    return pb.Hash(
+        algorithm=ALGORITHM_TO_PB[value.algorithm],
+        hex=value.hex,
+        quality=value.quality or 0,
+        frame=value.frame,
+    )
+
+
+def hash_from_pb(message: pb.Hash) -> Hash:
+    return Hash.from_hex(algorithm_from_pb(message.algorithm), message.hex)
+
+
+def hit_to_pb(hit: MatchHit) -> pb.Match:
+    return pb.Match(
+        list=hit.list_name,
+        entry_id=hit.entry_id,
+        algorithm=ALGORITHM_TO_PB[hit.algorithm],
+        distance=hit.distance,
+        threshold=hit.threshold,
+    )
+
+
+def context_from_pb(request: pb.ScanRequest) -> ScanContext:
+    return ScanContext(
+        request_id=request.request_id,
+        customer_id=request.customer_id,
+        url=request.url,
+        client_ip=request.client_ip,
+        content_type=request.content_type,
+    )
+
+
+def scan_response(request_id: str, result: ScanResult) -> pb.ScanResponse:
+    return pb.ScanResponse(
+        request_id=request_id,
+        verdict=VERDICT_TO_PB[result.verdict],
+        outcome=OUTCOME_TO_PB[result.hashing.outcome],
+        hashes=[hash_to_pb(h) for h in result.hashing.hashes],
+        matches=[hit_to_pb(h) for h in result.hits],
+        elapsed_us=result.elapsed_us,
+        reason=result.reason,
+        match_id=result.match_id,
+    )
+
+
+def hash_response(request_id: str, outcome: HashOutcome, elapsed_us: int) -> pb.HashResponse:
+    return pb.HashResponse(
+        request_id=request_id,
+        outcome=OUTCOME_TO_PB[outcome.outcome],
+        hashes=[hash_to_pb(h) for h in outcome.hashes],
+        elapsed_us=elapsed_us,
+        reason=outcome.reason,
+    )
+
+
+def match_response(hits: Iterable[MatchHit]) -> pb.MatchResponse:
+    return pb.MatchResponse(matches=[hit_to_pb(h) for h in hits])

@@ -1,0 +1,31 @@
+"""hashwatch's exception tree, and how each maps to a gRPC status.
+
+    HashwatchError
+    ├── InvalidRequest          → INVALID_ARGUMENT (caller's fault; includes index.hashes.InvalidHash)
+    ├── NotFound                → NOT_FOUND
+    └── Unavailable             → UNAVAILABLE (retry later)
+
+Anything else escaping a handler is a bug: it is logged with the request and answered INTERNAL
+without internals. Handlers raise these; ``scanner.interceptors.errors`` converts them once.
+Content that cannot be scanned is not an error at all: it is an ``Outcome`` in a normal reply.
+"""
+
+from __future__ import annotations
+
+
+class HashwatchError(Exception):
+    pass
+
+
+class InvalidRequest(HashwatchError):
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFound(HashwatchError):
+    pass
+
+
+class Unavailable(HashwatchError):
+    pass

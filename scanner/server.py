@@ -1,0 +1,77 @@
+"""Builds the gRPC server. ``create_server`` returns it bound and not yet started."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from scanner.api.hashwatch.v1 import scanner_pb2 as pb
+from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
+from scanner.engine import ScanEngine
+from scanner.interceptors.errors import ErrorInterceptor
+from scanner.service import ScannerService
+from scanner.settings import Settings
+
+SCANNER_SERVICE = pb.DESCRIPTOR.services_by_name["Scanner"].full_name
+
+
+@dataclass
+class Server:
+    grpc_server: grpc.Server
+    port: int
+    health: health.HealthServicer
+    workers: ThreadPoolExecutor
+
+    def start(self) -> None:
+        self.grpc_server.start()
+        self.set_serving(True)
+
+    def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for service in ("", SCANNER_SERVICE):
+            self.health.set(service, status)
+
+    def drain(self, grace_seconds: float) -> None:
+        """Stop taking new work, let in-flight RPCs finish (up to the grace period), stop."""
+        self.set_serving(False)
+        self.grpc_server.stop(grace_seconds).wait()
+        self.workers.shutdown(wait=True, cancel_futures=True)
+
+
+def create_server(settings: Settings, engine: ScanEngine) -> Server:
+    workers = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="scan")
+    options = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+    grpc_server = grpc.server(
+        ThreadPoolExecutor(max_workers=settings.threads * 4, thread_name_prefix="rpc"),
+        interceptors=[ErrorInterceptor()],
+        options=options,
+        # A ScanStream holds a thread for its life; this bounds how many run at once.
+        maximum_concurrent_rpcs=settings.threads * 64,
+    )
+    pb_grpc.add_ScannerServicer_to_server(ScannerService(engine, workers), grpc_server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
+    reflection.enable_server_reflection(
+        (
+            SCANNER_SERVICE,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        grpc_server,
+    )
+    port = grpc_server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if port == 0:
+        raise OSError(f"could not bind {settings.host}:{settings.port}")
+    server = Server(grpc_server, port, health_servicer, workers)
+    server.set_serving(False)
+    return server

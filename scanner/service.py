@@ -1,0 +1,94 @@
+"""The ``hashwatch.v1.Scanner`` servicer: transport glue around ``ScanEngine``."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import grpc
+import structlog
+
+from scanner import convert
+from scanner.api.hashwatch.v1 import scanner_pb2 as pb
+from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
+from scanner.engine import ScanEngine
+from scanner.outcomes import Outcome
+
+log = structlog.get_logger(__name__)
+
+_END = object()
+
+
+class ScannerService(pb_grpc.ScannerServicer):
+    def __init__(self, engine: ScanEngine, workers: ThreadPoolExecutor, stream_window: int = 64) -> None:
+        self.engine = engine
+        self._workers = workers
+        # How many requests of one stream may be in flight at once; past that the stream stops
+        # reading, and HTTP/2 flow control pushes back on the client.
+        self._stream_window = stream_window
+
+    def Scan(self, request: pb.ScanRequest, context: grpc.ServicerContext) -> pb.ScanResponse:
+        return self._scan(request)
+
+    def ScanStream(
+        self, request_iterator: Iterator[pb.ScanRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.ScanResponse]:
+        results: queue.Queue[object] = queue.Queue()
+        slots = threading.Semaphore(self._stream_window)
+        submitted = 0
+
+        def feed() -> None:
+            nonlocal submitted
+            try:
+                for request in request_iterator:
+                    while not slots.acquire(timeout=0.5):
+                        if not context.is_active():
+                            return
+                    future = self._workers.submit(self._scan, request)
+                    future.add_done_callback(results.put)
+                    submitted += 1
+            except Exception as exc:  # the client went away mid-stream
+                log.info("scan stream input ended", error=str(exc))
+            finally:
+                results.put(_END)
+
+        threading.Thread(target=feed, name="scan-stream-feed", daemon=True).start()
+        answered = 0
+        feeding = True
+        while feeding or answered < submitted:
+            item = results.get()
+            if item is _END:
+                feeding = False
+                continue
+            assert isinstance(item, Future)
+            slots.release()
+            answered += 1
+            yield item.result()
+
+    def Hash(self, request: pb.HashRequest, context: grpc.ServicerContext) -> pb.HashResponse:
+        started = time.perf_counter()
+        algorithms = [convert.algorithm_from_pb(a) for a in request.algorithms]
+        outcome = self.engine.hash(request.content, algorithms)
+        return convert.hash_response(request.request_id, outcome, int((time.perf_counter() - started) * 1e6))
+
+    def Match(self, request: pb.MatchRequest, context: grpc.ServicerContext) -> pb.MatchResponse:
+        hashes = [convert.hash_from_pb(h) for h in request.hashes]
+        return convert.match_response(self.engine.match(hashes))
+
+    def _scan(self, request: pb.ScanRequest) -> pb.ScanResponse:
+        try:
+            result = self.engine.scan(request.content, convert.context_from_pb(request))
+        except Exception:
+            # The pipeline turns bad content into outcomes; reaching here is a bug, and the edge
+            # still gets an answer it can act on rather than an RPC error.
+            log.exception("scan failed", request_id=request.request_id)
+            return pb.ScanResponse(
+                request_id=request.request_id,
+                verdict=pb.VERDICT_ALLOW,
+                outcome=convert.OUTCOME_TO_PB[Outcome.INTERNAL_ERROR],
+                reason="internal error; see the server log",
+            )
+        return convert.scan_response(request.request_id, result)

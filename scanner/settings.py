@@ -1,0 +1,78 @@
+"""Service settings: ``HASHWATCH_*`` environment variables, then command-line flags.
+
+Validated once at start-up; a wrong value stops the process with a message that names the
+variable. Nothing here has a credential baked in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from scanner.decode import DecodeLimits
+from scanner.pipeline import HashingConfig, HashMode
+
+MiB = 1024 * 1024
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used; the message is meant for the operator."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HASHWATCH_", extra="ignore")
+
+    data_dir: Path = Path("./var")
+    # SQLAlchemy URL. Empty: an embedded SQLite database in data_dir.
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 50051
+    # Largest gRPC message accepted; real images are several MiB.
+    max_message_bytes: Annotated[int, Field(ge=1 * MiB)] = 32 * MiB
+    max_image_bytes: Annotated[int, Field(ge=1024)] = 32 * MiB
+    max_pixels: Annotated[int, Field(ge=1024)] = 64_000_000
+    max_frames: Annotated[int, Field(ge=1)] = 1000
+    hash_mode: HashMode = HashMode.FAST
+    # Threads serving RPCs (hashing releases the GIL only partly; see issue on multi-process).
+    threads: Annotated[int, Field(ge=1, le=256)] = 8
+    # Seconds in-flight RPCs get to finish after SIGTERM.
+    grace_seconds: Annotated[float, Field(ge=0)] = 10.0
+    # Seconds between health turning NOT_SERVING and the server refusing new RPCs, so load
+    # balancers move traffic away before connections are refused.
+    shutdown_delay_seconds: Annotated[float, Field(ge=0)] = 1.0
+    log_level: str = "info"
+    log_json: bool = True
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in {"debug", "info", "warning", "error"}:
+            raise ValueError("must be one of debug, info, warning, error")
+        return value.lower()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'hashwatch.db').resolve()}"
+
+    @property
+    def hashing(self) -> HashingConfig:
+        limits = DecodeLimits(
+            max_bytes=self.max_image_bytes, max_pixels=self.max_pixels, max_frames=self.max_frames
+        )
+        return HashingConfig(limits=limits, mode=self.hash_mode)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Environment first, then explicit overrides (from flags); ``None`` overrides are ignored."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(p) for p in error["loc"])
+            problems.append(f"HASHWATCH_{name.upper()} (--{name.replace('_', '-')}): {error['msg']}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems)) from None

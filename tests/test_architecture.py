@@ -1,0 +1,53 @@
+"""The layering DESIGN.md promises: a pure core, I/O at the edges."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _sources(package: str) -> list[Path]:
+    return [p for p in (ROOT / package).rglob("*.py") if "api/hashwatch" not in p.as_posix()]
+
+
+def test_scanner_and_index_never_import_sqlalchemy() -> None:
+    offenders = [
+        str(p.relative_to(ROOT))
+        for pkg in ("scanner", "index")
+        for p in _sources(pkg)
+        if "sqlalchemy" in _imports(p)
+    ]
+    assert offenders == []
+
+
+def test_index_never_imports_grpc_or_the_scanner() -> None:
+    offenders = [
+        str(p.relative_to(ROOT)) for p in _sources("index") if _imports(p) & {"grpc", "scanner", "reporting"}
+    ]
+    assert offenders == []
+
+
+def test_the_scan_path_loads_without_the_database_layer() -> None:
+    code = (
+        "import sys, scanner.server, scanner.engine, scanner.pipeline, index.matcher;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'reporting', 'alembic')))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert output.stdout.strip() == "[]"

@@ -79,7 +79,10 @@ def serve(settings: Settings) -> None:
         lists=list_sizes(app.matchers.current),
         hash_mode=str(settings.hash_mode),
     )
-    stop.wait()
+    # Wake up regularly: a signal delivered to one of gRPC's threads only runs its Python
+    # handler once the main thread executes bytecode again.
+    while not stop.wait(0.25):
+        pass
     app.server.set_serving(False)
     time.sleep(settings.shutdown_delay_seconds)
     app.server.drain(settings.grace_seconds)

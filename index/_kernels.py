@@ -22,14 +22,17 @@ from numba.extending import intrinsic
 _njit: Any = numba.njit(cache=True, nogil=True)
 
 
-@intrinsic  # type: ignore[misc]
-def _ctpop(typingctx: Any, x: Any) -> Any:
+def _ctpop_intrinsic(typingctx: Any, x: Any) -> Any:
     sig = types.int64(types.uint64)
 
     def codegen(context: Any, builder: ir.IRBuilder, signature: Any, args: Any) -> Any:
         return builder.ctpop(args[0])
 
     return sig, codegen
+
+
+# LLVM's population count: one POPCNT instruction (numba has no popcount of its own).
+_ctpop: Any = intrinsic(_ctpop_intrinsic)
 
 
 def _grow(arr: Any) -> Any:
@@ -82,6 +85,10 @@ def _flat_scan(qrow: Any, words: Any, threshold: int, out_pos: Any, out_dist: An
             )
         elif nw == 1:
             d = _ctpop(qrow[0] ^ words[p, 0])
+        elif nw == 2:
+            d = _ctpop(qrow[0] ^ words[p, 0]) + _ctpop(qrow[1] ^ words[p, 1])
+        elif nw == 3:
+            d = _ctpop(qrow[0] ^ words[p, 0]) + _ctpop(qrow[1] ^ words[p, 1]) + _ctpop(qrow[2] ^ words[p, 2])
         else:
             d = 0
             for w in range(nw):
@@ -130,9 +137,7 @@ def _substring_key(row: Any, start: int, length: int, bit_word: Any, bit_shift: 
 _substring_key_jit: Any = _njit(_substring_key)
 
 
-def _bucketize(
-    words: Any, start: int, length: int, dir_bits: int, bit_word: Any, bit_shift: Any
-) -> Any:
+def _bucketize(words: Any, start: int, length: int, dir_bits: int, bit_word: Any, bit_shift: Any) -> Any:
     """Counting sort of the rows by one substring: (order, suffix, offsets).
 
     A substring's key is split into its high ``dir_bits`` (the bucket, addressed directly through
@@ -267,10 +272,27 @@ def _mih_search(
         qrow = queries[q]
         for j in range(m):
             qkeys[j] = _substring_key_jit(qrow, sub_start[j], sub_len[j], bit_word, bit_shift)
-        for attempt in range(2):
+        for _attempt in range(2):
             end = _mih_query_jit(
-                qrow, qkeys, words, threshold, radii, sub_start, sub_len, bit_word, bit_shift,
-                dir_bits, order, suffix, offsets, masks, mask_pop, mask_upto, out_pos, out_dist, k,
+                qrow,
+                qkeys,
+                words,
+                threshold,
+                radii,
+                sub_start,
+                sub_len,
+                bit_word,
+                bit_shift,
+                dir_bits,
+                order,
+                suffix,
+                offsets,
+                masks,
+                mask_pop,
+                mask_upto,
+                out_pos,
+                out_dist,
+                k,
             )
             if end <= out_pos.shape[0]:
                 break

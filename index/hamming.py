@@ -1,64 +1,382 @@
 """Exact Hamming-distance range search over fixed-width binary codes, keyed by int64 ids.
 
-Every entry within the threshold is returned and nothing beyond it. FAISS's binary range search
-keeps distances strictly below the radius, so the radius passed down is ``threshold + 1``.
+Every entry within the threshold is returned and nothing beyond it, for any threshold.
+
+An index is a few immutable *segments* plus a small flat *delta* (log-structured, as in an LSM
+tree). Each segment carries the set of its ids removed since it was built (tombstones):
+
+* ``add`` writes to the delta; once the delta holds ``delta_limit`` rows it is frozen into a
+  segment of its own. Re-adding an existing id replaces its code.
+* ``remove`` deletes from the delta, or tombstones a segment's row.
+* ``compact`` merges small segments (all of them with ``full=True``) and drops tombstoned rows.
+  It builds outside the write lock, so adds and removes carry on meanwhile, and only ever merges
+  what is small unless asked: memory stays bounded by the largest segment plus what is merged.
+* Large segments are multi-index hashing (``mih.py``), small ones a flat scan.
+
+Thread-safety: searches never lock. The whole index state is one immutable object that writers
+replace with a single reference assignment, so a search sees the index before a change or after
+it, never halfway. Writers (``add``, ``remove``, ``compact``'s final swap) serialise on a lock.
 """
 
 from __future__ import annotations
 
-import faiss
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
 import numpy as np
 import numpy.typing as npt
 
-Codes = npt.NDArray[np.uint8]
-Ids = npt.NDArray[np.int64]
+from index import snapshot
+from index.mih import MihSegment
+from index.segments import Codes, Ids, Segment, Words, empty_result, to_words
+
+Structure = Literal["auto", "flat", "mih"]
+
+# Below this many rows a flat scan is as fast as multi-index hashing and uses less memory
+# (bench/bench_index.py measures the crossover; see bench/RESULTS.md).
+FLAT_BELOW = 32_768
+DELTA_LIMIT = 32_768
+# compact() merges the segments smaller than this fraction of the largest one.
+SMALL_FRACTION = 0.25
+# compact() also rewrites a segment once this fraction of its rows are tombstones.
+DEAD_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class _Part:
+    segment: Segment
+    dead: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def live(self) -> int:
+        return len(self.segment) - len(self.dead)
+
+
+@dataclass(frozen=True)
+class _State:
+    parts: tuple[_Part, ...]
+    delta: Segment
+
+    @property
+    def count(self) -> int:
+        return sum(p.live for p in self.parts) + len(self.delta)
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    count: int
+    segments: tuple[tuple[str, int, int], ...]  # (kind, rows, tombstones), oldest first
+    delta: int
+    nbytes: int
 
 
 class HammingIndex:
-    def __init__(self, bits: int) -> None:
+    """Exact range search by Hamming distance; see the module docstring."""
+
+    kind: ClassVar[str] = "hamming"
+
+    def __init__(
+        self,
+        bits: int,
+        *,
+        structure: Structure = "auto",
+        flat_below: int = FLAT_BELOW,
+        delta_limit: int = DELTA_LIMIT,
+        algorithm: str | None = None,
+    ) -> None:
         if bits % 8 or bits <= 0:
             raise ValueError(f"bits must be a positive multiple of 8, got {bits}")
         self.bits = bits
-        self._index = faiss.IndexBinaryIDMap2(faiss.IndexBinaryFlat(bits))
+        self.structure = structure
+        self.flat_below = flat_below
+        self.delta_limit = delta_limit
+        self.algorithm = algorithm
+        self._lock = threading.Lock()
+        self._compact_lock = threading.Lock()
+        self._state = _State((), self._empty())
+
+    # -- building ---------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, bits: int, ids: Ids, codes: Codes, **options: Any) -> HammingIndex:
+        """An index over many entries at once, as one segment (no delta round trip)."""
+        index = cls(bits, **options)
+        ids, words = index._check(ids, codes)
+        if len(ids):
+            index._state = _State((_Part(index._build_segment(ids, words)),), index._empty())
+        return index
+
+    def _build_segment(self, ids: Ids, words: Words) -> Segment:
+        if self.structure == "mih" or (self.structure == "auto" and len(ids) >= self.flat_below):
+            return MihSegment.build(self.bits, ids, words)
+        return Segment.build(self.bits, ids, words)
+
+    def _empty(self) -> Segment:
+        return Segment(self.bits, np.zeros(0, np.int64), np.zeros((0, (self.bits + 63) // 64), np.uint64))
+
+    # -- reading ----------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
-
-    def add(self, ids: Ids, codes: Codes) -> None:
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        codes = self._check_codes(codes)
-        if len(ids) != len(codes):
-            raise ValueError(f"{len(ids)} ids for {len(codes)} codes")
-        if len(ids):
-            self._index.add_with_ids(codes, ids)
-
-    def remove(self, ids: Ids) -> int:
-        selector = faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
-        return int(self._index.remove_ids(selector))
+        return self._state.count
 
     def search(self, codes: Codes, threshold: int) -> list[list[tuple[int, int]]]:
         """For each query code, ``(id, distance)`` of every entry at distance <= threshold,
         nearest first (ties by id)."""
-        codes = self._check_codes(codes)
-        if not len(codes) or not len(self) or threshold < 0:
-            return [[] for _ in range(len(codes))]
-        lims, distances, labels = self._index.range_search(codes, threshold + 1)
-        results: list[list[tuple[int, int]]] = []
-        for q in range(len(codes)):
-            lo, hi = int(lims[q]), int(lims[q + 1])
-            hits = sorted(zip(distances[lo:hi].tolist(), labels[lo:hi].tolist(), strict=True))
-            results.append([(int(label), int(dist)) for dist, label in hits])
+        queries = self._words(codes)
+        results: list[list[tuple[int, int]]] = [[] for _ in range(len(queries))]
+        if not len(queries) or threshold < 0:
+            return results
+        state = self._state
+        for part in (*state.parts, _Part(state.delta)):
+            segment = part.segment
+            if not len(segment):
+                continue
+            lims, rows, dists = self._search_segment(segment, queries, threshold)
+            if not len(rows):
+                continue
+            ids = segment.ids[rows].tolist()
+            distances = dists.tolist()
+            bounds = lims.tolist()
+            dead = part.dead
+            for q in range(len(queries)):
+                out = results[q]
+                for k in range(bounds[q], bounds[q + 1]):
+                    if ids[k] not in dead:
+                        out.append((ids[k], distances[k]))
+        for out in results:
+            out.sort(key=_by_distance_then_id)
         return results
 
-    def _check_codes(self, codes: Codes) -> Codes:
-        array = np.ascontiguousarray(codes, dtype=np.uint8)
-        if array.ndim != 2 or array.shape[1] * 8 != self.bits:
-            raise ValueError(f"codes must have shape (n, {self.bits // 8}), got {array.shape}")
-        return array
+    def _search_segment(
+        self, segment: Segment, queries: Words, threshold: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        return segment.search(queries, threshold)
+
+    def stats(self) -> IndexStats:
+        state = self._state
+        return IndexStats(
+            count=state.count,
+            segments=tuple((p.segment.kind, len(p.segment), len(p.dead)) for p in state.parts),
+            delta=len(state.delta),
+            nbytes=sum(p.segment.nbytes for p in state.parts) + state.delta.nbytes,
+        )
+
+    def needs_compaction(self) -> bool:
+        """True when ``compact()`` would merge something: the server's background thread polls this."""
+        return bool(self._plan(self._state.parts, full=False))
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def add(self, ids: Ids, codes: Codes) -> None:
+        """Add entries; an id already present has its code replaced."""
+        ids, words = self._check(ids, codes)
+        if not len(ids):
+            return
+        with self._lock:
+            state = self._state
+            parts = self._tombstone(state.parts, ids)[0]
+            delta = state.delta
+            keep = ~np.isin(delta.ids, ids)
+            merged_ids = np.concatenate([delta.ids[keep], ids])
+            merged_words = np.concatenate([delta.words[keep], words])
+            if len(merged_ids) >= self.delta_limit:
+                parts = (*parts, _Part(self._build_segment(merged_ids, merged_words)))
+                new_delta = self._empty()
+            else:
+                new_delta = Segment.build(self.bits, merged_ids, merged_words)
+            self._state = _State(parts, new_delta)
+
+    def remove(self, ids: Ids) -> int:
+        """Remove entries by id; returns how many were present."""
+        ids = np.unique(np.asarray(ids, dtype=np.int64))
+        if not len(ids):
+            return 0
+        with self._lock:
+            state = self._state
+            parts, removed = self._tombstone(state.parts, ids)
+            delta = state.delta
+            keep = ~np.isin(delta.ids, ids)
+            removed += int(len(delta.ids) - keep.sum())
+            if removed:
+                new_delta = delta if keep.all() else Segment(self.bits, delta.ids[keep], delta.words[keep])
+                self._state = _State(parts, new_delta)
+            return removed
+
+    @staticmethod
+    def _tombstone(parts: tuple[_Part, ...], ids: Ids) -> tuple[tuple[_Part, ...], int]:
+        """Parts with every live row among ``ids`` tombstoned, and how many that was."""
+        out: list[_Part] = []
+        count = 0
+        for part in parts:
+            found = ids[part.segment.positions(ids) >= 0].tolist()
+            new = [i for i in found if i not in part.dead]
+            if new:
+                count += len(new)
+                part = replace(part, dead=part.dead | frozenset(new))
+            out.append(part)
+        return tuple(out), count
+
+    def compact(self, *, full: bool = False) -> bool:
+        """Freeze the delta and merge small segments (every segment with ``full``), dropping
+        tombstoned rows. Searches and writes go on while it builds. Returns whether anything
+        changed. Call it from a background thread when ``needs_compaction()``."""
+        with self._compact_lock:
+            with self._lock:
+                state = self._state
+                froze = bool(len(state.delta))
+                if froze:
+                    parts = (*state.parts, _Part(self._build_segment(state.delta.ids, state.delta.words)))
+                    state = _State(parts, self._empty())
+                    self._state = state
+            chosen = self._plan(state.parts, full=full)
+            if not chosen:
+                return froze
+            ids_list, words_list = [], []
+            for part in chosen:
+                segment = part.segment
+                if part.dead:
+                    keep = ~np.isin(segment.ids, np.fromiter(part.dead, np.int64, len(part.dead)))
+                    ids_list.append(segment.ids[keep])
+                    words_list.append(segment.words[keep])
+                else:
+                    ids_list.append(np.asarray(segment.ids))
+                    words_list.append(np.asarray(segment.words))
+            merged_ids = np.concatenate(ids_list)
+            merged = self._build_segment(merged_ids, np.concatenate(words_list)) if len(merged_ids) else None
+            with self._lock:
+                current = self._state
+                chosen_segments = {id(p.segment): p for p in chosen}
+                later_dead: set[int] = set()
+                rest: list[_Part] = []
+                for part in current.parts:
+                    before = chosen_segments.get(id(part.segment))
+                    if before is None:
+                        rest.append(part)
+                    else:
+                        later_dead |= part.dead - before.dead
+                new_parts = [_Part(merged, frozenset(later_dead))] if merged is not None else []
+                # The merged segment holds the oldest rows it was built from; keep it first so a
+                # reader of stats sees the big base first.
+                self._state = _State((*new_parts, *rest), current.delta)
+            return True
+
+    def _plan(self, parts: tuple[_Part, ...], *, full: bool) -> list[_Part]:
+        if not parts:
+            return []
+        if full:
+            return list(parts) if len(parts) > 1 or parts[0].dead else []
+        largest = max(len(p.segment) for p in parts)
+        small = [p for p in parts if len(p.segment) < SMALL_FRACTION * largest]
+        dirty = [p for p in parts if p.dead and len(p.dead) >= DEAD_FRACTION * len(p.segment)]
+        chosen = {id(p): p for p in (*small, *dirty)}
+        if len(small) < 2 and not dirty:
+            return []
+        return list(chosen.values())
+
+    # -- snapshots --------------------------------------------------------------------------
+
+    def save(self, path: Path | str, *, source_version: str | None = None) -> dict[str, Any]:
+        """Write a snapshot of the index as it is now (see ``snapshot.py``); returns its sidecar."""
+        state = self._state
+        arrays: dict[str, npt.NDArray[Any]] = {}
+        segments: list[dict[str, Any]] = []
+        for k, part in enumerate((*state.parts, _Part(state.delta))):
+            segment = part.segment
+            for name, array in segment.arrays().items():
+                arrays[f"{k}.{name}"] = array
+            arrays[f"{k}.dead"] = np.array(sorted(part.dead), dtype=np.int64)
+            segments.append({"kind": segment.kind, "rows": len(segment), "params": segment.params()})
+        meta = {
+            "index": self.kind,
+            "algorithm": self.algorithm,
+            "bits": self.bits,
+            "count": state.count,
+            "source_version": source_version,
+            "structure": self.structure,
+            "flat_below": self.flat_below,
+            "delta_limit": self.delta_limit,
+            "segments": segments,
+        }
+        return snapshot.write(path, meta, arrays)
+
+    @classmethod
+    def load(
+        cls, path: Path | str, *, verify: bool = True, mmap: bool = True, algorithm: str | None = None
+    ) -> HammingIndex:
+        """An index from a snapshot. Raises ``SnapshotError`` if it is corrupt, partial, of
+        another kind, or (given ``algorithm``) of another algorithm; the caller keeps whatever
+        index it had. Loaded segments are memory-mapped and read-only, which they are anyway."""
+        meta, arrays = snapshot.read(path, verify=verify, mmap=mmap)
+        try:
+            if meta["index"] != cls.kind:
+                raise snapshot.SnapshotError(f"snapshot {path} holds a {meta['index']} index, not {cls.kind}")
+            if algorithm is not None and meta["algorithm"] != algorithm:
+                raise snapshot.SnapshotError(
+                    f"snapshot {path} is for {meta['algorithm']} hashes, not {algorithm}"
+                )
+            index = cls(
+                int(meta["bits"]),
+                structure=meta["structure"],
+                flat_below=int(meta["flat_below"]),
+                delta_limit=int(meta["delta_limit"]),
+                algorithm=meta["algorithm"],
+            )
+            parts: list[_Part] = []
+            for k, spec in enumerate(meta["segments"]):
+                names = {
+                    name.split(".", 1)[1]: a for name, a in arrays.items() if name.split(".", 1)[0] == str(k)
+                }
+                segment_cls = _SEGMENT_KINDS[spec["kind"]]
+                segment = segment_cls.restore(index.bits, names, dict(spec["params"]))
+                if len(segment) != int(spec["rows"]):
+                    raise snapshot.SnapshotError(f"snapshot {path}: segment {k} has the wrong row count")
+                parts.append(_Part(segment, frozenset(names["dead"].tolist())))
+        except snapshot.SnapshotError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise snapshot.SnapshotError(f"snapshot {path} is inconsistent: {exc!r}") from exc
+        delta = parts.pop()
+        index._state = _State(tuple(parts), delta.segment)
+        if index._state.count != int(meta["count"]):
+            raise snapshot.SnapshotError(f"snapshot {path}: entry count does not match the sidecar")
+        return index
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _check(self, ids: Ids, codes: Codes) -> tuple[Ids, Words]:
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        words = self._words(codes)
+        if ids.ndim != 1 or len(ids) != len(words):
+            raise ValueError(f"{len(ids)} ids for {len(words)} codes")
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError("ids must be unique within one call")
+        return ids, words
+
+    def _words(self, codes: Codes) -> Words:
+        return to_words(np.asarray(codes, dtype=np.uint8), self.bits)
 
 
-def pack(values: list[bytes], bits: int) -> Codes:
+def _by_distance_then_id(hit: tuple[int, int]) -> tuple[int, int]:
+    return hit[1], hit[0]
+
+
+def pack(values: Sequence[bytes] | Iterable[bytes], bits: int) -> Codes:
     """Hash byte strings to the (n, bits/8) uint8 array the index takes."""
+    values = list(values)
     if not values:
         return np.zeros((0, bits // 8), dtype=np.uint8)
     return np.frombuffer(b"".join(values), dtype=np.uint8).reshape(len(values), bits // 8)
+
+
+_SEGMENT_KINDS: dict[str, type[Segment]] = {"flat": Segment, "mih": MihSegment}
+
+
+def register_segment_kind(kind: type[Segment]) -> None:
+    """Let ``load`` restore segments of another kind (``exact.py`` registers its own)."""
+    _SEGMENT_KINDS[kind.kind] = kind
+
+
+__all__ = ["HammingIndex", "IndexStats", "empty_result", "pack", "register_segment_kind"]

@@ -255,7 +255,9 @@ def _bit_locations(perm: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], 
 
 
 _mask_lock = threading.Lock()
-_mask_cache: dict[tuple[int, int], tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.int64]]] = {}
+_mask_cache: dict[
+    tuple[int, int], tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+] = {}
 
 
 def _mask_count(dir_bits: int, radius: int) -> int:

@@ -8,7 +8,15 @@ from scanner.hashing.pdq import PdqHasher
 from scanner.hashing.phash import PhashHasher
 from scanner.hashing.whash import WhashHasher
 
-for _hasher in (PdqHasher(), PhashHasher(), DhashHasher(), AhashHasher(), WhashHasher(), Md5Hasher(), Sha1Hasher()):
+for _hasher in (
+    PdqHasher(),
+    PhashHasher(),
+    DhashHasher(),
+    AhashHasher(),
+    WhashHasher(),
+    Md5Hasher(),
+    Sha1Hasher(),
+):
     registry.register(_hasher)
 
 __all__ = ["registry"]

@@ -2,6 +2,9 @@
 
 An algorithm hashes either the decoded pixels (perceptual hashes) or the raw bytes (MD5,
 SHA-1). Each lives in its own module and registers itself in ``scanner.hashing.registry``.
+Perceptual hashers have two paths: ``hash_image`` reproduces the reference library bit for bit
+on a full-resolution Pillow image (exact mode); ``hash_pixels`` works from a frame prepared once
+for all hashers, possibly at reduced scale (fast mode), and stays within a few bits of it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import ClassVar
 from PIL import Image
 
 from index.hashes import Algorithm, Hash
+from scanner.hashing.pixels import Pixels
 
 
 class Hasher(abc.ABC):
@@ -22,6 +26,10 @@ class Hasher(abc.ABC):
     def hash_image(self, image: Image.Image) -> Hash:
         """Hash decoded pixels exactly as the reference library does."""
         raise NotImplementedError(f"{self.algorithm} does not hash pixels")
+
+    def hash_pixels(self, pixels: Pixels) -> Hash:
+        """Hash a prepared frame (fast mode). Defaults to the exact path on the gray image."""
+        return self.hash_image(pixels.gray)
 
     def hash_bytes(self, content: bytes) -> Hash:
         raise NotImplementedError(f"{self.algorithm} does not hash raw bytes")

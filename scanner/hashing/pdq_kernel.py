@@ -1,19 +1,19 @@
 """PDQ from a luma array, in numpy: the fast path's own kernel.
 
 Meta's reference blurs the whole luma image with two box-filter passes per axis and then keeps
-64×64 of its pixels. Only those 64×64 samples are ever read, and the two box passes make a tent
+64x64 of its pixels. Only those 64x64 samples are ever read, and the two box passes make a tent
 whose weights depend only on the image's size, so each sample is a fixed weighted sum of a
 narrow band of input rows and columns. We compute just those sums: 64 rows of weights per axis,
 cached per size, applied by gathering the band of rows (or columns) each sample reads.
 
 When the input was decoded at a reduced scale ``s`` (JPEG DCT scaling, or ``Image.reduce``),
-a reduced pixel stands for an ``s``×``s`` block of the full-resolution image, so its weight is
+a reduced pixel stands for an ``s``x``s`` block of the full-resolution image, so its weight is
 the sum of the tent's weights over that block: the samples stay at the full-resolution
 positions the reference uses, only the block's inside is averaged. The coarser ``s`` is
 against the tent's width, the more bits move; ``choose_scale`` keeps ``s`` at most a quarter of
 the filter window (see bench/RESULTS.md for the drift this gives).
 
-Everything after the 64×64 samples (DCT, median, quality) follows the reference exactly.
+Everything after the 64x64 samples (DCT, median, quality) follows the reference exactly.
 """
 
 from __future__ import annotations
@@ -74,8 +74,8 @@ def _tent_weights(dimension: int) -> list[tuple[int, npt.NDArray[np.float64]]]:
 
 @dataclass(frozen=True)
 class _AxisWeights:
-    index: npt.NDArray[np.intp]  # 64 × k: which (reduced) pixels each sample reads
-    weights: FloatArray  # 64 × k: their weights (zero where a band is shorter than k)
+    index: npt.NDArray[np.intp]  # 64 x k: which (reduced) pixels each sample reads
+    weights: FloatArray  # 64 x k: their weights (zero where a band is shorter than k)
 
 
 @functools.lru_cache(maxsize=512)
@@ -103,17 +103,18 @@ def axis_weights(dimension: int, scale: int, reduced: int) -> _AxisWeights:
 def _dct_matrix() -> npt.NDArray[np.float64]:
     i = np.arange(1, 17)[:, None]
     j = np.arange(SAMPLES)[None, :]
-    return np.sqrt(2.0 / SAMPLES) * np.cos(np.pi / 2 / SAMPLES * i * (2 * j + 1))
+    matrix: npt.NDArray[np.float64] = np.sqrt(2.0 / SAMPLES) * np.cos(np.pi / 2 / SAMPLES * i * (2 * j + 1))
+    return matrix
 
 
 _DCT = _dct_matrix()
 
 
 def sample_64(luma: npt.NDArray[np.uint8] | FloatArray, width: int, height: int, scale: int) -> FloatArray:
-    """The reference's blurred-and-decimated 64×64 buffer, from luma decoded at 1/``scale``."""
+    """The reference's blurred-and-decimated 64x64 buffer, from luma decoded at 1/``scale``."""
     rows = axis_weights(height, scale, luma.shape[0])
     cols = axis_weights(width, scale, luma.shape[1])
-    # 64 × k × W' gather of the rows each sample reads, then the same along columns.
+    # 64 x k x W' gather of the rows each sample reads, then the same along columns.
     vertical = np.einsum("ik,ikw->iw", rows.weights, luma[rows.index], dtype=np.float32)
     result: FloatArray = np.einsum("jk,ijk->ij", cols.weights, vertical[:, cols.index], dtype=np.float32)
     return result
@@ -128,7 +129,7 @@ def quality(buffer: FloatArray) -> int:
 
 
 def dct_16(buffer: FloatArray) -> npt.NDArray[np.float64]:
-    """The 16×16 low-frequency block of the 64×64 buffer's DCT-II (DC row and column skipped)."""
+    """The 16x16 low-frequency block of the 64x64 buffer's DCT-II (DC row and column skipped)."""
     block: npt.NDArray[np.float64] = _DCT @ buffer.astype(np.float64) @ _DCT.T
     return block
 
@@ -147,9 +148,9 @@ def bits_from_dct(block: npt.NDArray[np.float64]) -> bytes:
 # the axes. (transpose, negate odd vertical, negate odd horizontal)
 DIHEDRAL: tuple[tuple[bool, bool, bool], ...] = (
     (False, False, False),
-    (True, False, True),
-    (False, True, True),
     (True, True, False),
+    (False, True, True),
+    (True, False, True),
     (False, True, False),
     (False, False, True),
     (True, False, False),

@@ -13,9 +13,11 @@ from sqlalchemy.orm import selectinload
 
 from index.hashes import Algorithm, Hash
 from index.matcher import ListConfig, MatchHit
-from reporting import models
+from reporting import actions, models
 from reporting.db import session_factory
-from scanner.recording import RecordingFailed, ScanContext
+from reporting.evidence import EvidenceBox
+from reporting.policy import ActionPolicy
+from scanner.recording import BlockStatus, RecordingFailed, ScanContext
 
 _IMPORT_BATCH = 5000
 
@@ -69,9 +71,20 @@ class MatchView:
     hits: tuple[HitView, ...]
 
 
+@dataclass(frozen=True)
+class ActionConfig:
+    """How recorded matches are acted on (see ``reporting.actions``)."""
+
+    evidence: EvidenceBox | None = None
+    evidence_days: int = 365
+    # A block hook is configured: blocks start pending until the worker has applied them.
+    block_hook: bool = False
+
+
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, actions: ActionConfig | None = None) -> None:
         self.engine = engine
+        self.actions = actions or ActionConfig()
         self._sessions = session_factory(engine)
 
     # --- lists -----------------------------------------------------------------------------
@@ -136,6 +149,15 @@ class Store:
             hash_list.updated_at = models.utcnow()
         return ImportResult(list_name, added, duplicates)
 
+    def set_policy(self, list_name: str, changes: dict[str, Any]) -> ActionPolicy:
+        with self._sessions.begin() as session:
+            row = session.scalar(select(models.HashList).where(models.HashList.name == list_name))
+            if row is None:
+                raise LookupError(f"no list named {list_name!r}")
+            policy = ActionPolicy.from_json({**row.policy, **changes})
+            row.policy = policy.to_json()
+            return policy
+
     def lists(self) -> list[ListInfo]:
         with self._sessions() as session:
             counts: dict[int, dict[str, int]] = {}
@@ -179,8 +201,11 @@ class Store:
 
     # --- matches ---------------------------------------------------------------------------
 
-    def record_match(self, context: ScanContext, hashes: Sequence[Hash], hits: Sequence[MatchHit]) -> int:
-        """Write the match and its hits in one transaction; committed before this returns."""
+    def record_match(
+        self, context: ScanContext, hashes: Sequence[Hash], hits: Sequence[MatchHit], content: bytes = b""
+    ) -> int:
+        """Write the match, its hits, its block, its evidence and one outbox row per action it
+        triggers, in one transaction, committed before this returns."""
         try:
             with self._sessions.begin() as session:
                 match = models.Match(
@@ -204,9 +229,44 @@ class Store:
                 ]
                 session.add(match)
                 session.flush()
+                lists = {
+                    row.id: row
+                    for row in session.scalars(
+                        select(models.HashList).where(models.HashList.id.in_({h.list_id for h in hits}))
+                    )
+                }
+                policy = ActionPolicy.strongest(ActionPolicy.from_json(row.policy) for row in lists.values())
+                actions.on_match(
+                    session,
+                    match,
+                    match.hits,
+                    {list_id: row.name for list_id, row in lists.items()},
+                    policy,
+                    content,
+                    self.actions.evidence,
+                    self.actions.evidence_days,
+                    self.actions.block_hook,
+                )
                 return match.id
         except SQLAlchemyError as exc:
             raise RecordingFailed(f"could not record match: {exc.__class__.__name__}: {exc}") from exc
+
+    def block_status(self, customer_id: str, urls: Sequence[str]) -> list[BlockStatus]:
+        with self._sessions() as session:
+            rows = {
+                row.url: row
+                for row in session.scalars(
+                    select(models.Block).where(
+                        models.Block.customer_id == customer_id, models.Block.url.in_(set(urls))
+                    )
+                )
+            }
+        return [
+            BlockStatus(url, row.state, row.reason, row.match_id, int(row.updated_at.timestamp()))
+            if (row := rows.get(url)) is not None
+            else BlockStatus(url, "none")
+            for url in urls
+        ]
 
     def matches(self, limit: int = 100, customer_id: str | None = None) -> list[MatchView]:
         with self._sessions() as session:

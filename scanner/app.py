@@ -15,19 +15,34 @@ import structlog
 
 from index.matcher import Matcher
 from reporting.db import make_engine, migrate
-from reporting.store import Store
+from reporting.evidence import EvidenceBox
+from reporting.settings import ReportingSettings
+from reporting.store import ActionConfig, Store
+from reporting.worker import Worker
 from scanner.engine import MatcherHolder, ScanEngine
 from scanner.server import Server, create_server
-from scanner.settings import Settings
+from scanner.settings import Settings, load
 
 log = structlog.get_logger(__name__)
 
 
-def open_store(settings: Settings) -> Store:
+def evidence_box(settings: Settings, reporting: ReportingSettings) -> EvidenceBox:
+    return EvidenceBox.from_setting(reporting.evidence_key.get_secret_value(), settings.data_dir)
+
+
+def open_store(settings: Settings, reporting: ReportingSettings | None = None) -> Store:
+    reporting = reporting or load(ReportingSettings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
-    return Store(engine)
+    actions = ActionConfig(
+        evidence_box(settings, reporting), reporting.evidence_days, bool(reporting.block_hook_url)
+    )
+    return Store(engine, actions)
+
+
+def make_worker(store: Store, reporting: ReportingSettings) -> Worker:
+    return Worker(store.engine, reporting, store.actions.evidence)
 
 
 def build_matcher(store: Store) -> Matcher:
@@ -41,6 +56,7 @@ def list_sizes(matcher: Matcher) -> dict[str, dict[str, int]]:
 @dataclass
 class App:
     settings: Settings
+    reporting: ReportingSettings
     store: Store
     matchers: MatcherHolder
     engine: ScanEngine
@@ -51,18 +67,26 @@ class App:
         log.info("lists loaded", lists=list_sizes(self.matchers.current))
 
 
-def build_app(settings: Settings) -> App:
-    store = open_store(settings)
+def build_app(settings: Settings, reporting: ReportingSettings | None = None) -> App:
+    reporting = reporting or load(ReportingSettings)
+    store = open_store(settings, reporting)
     matchers = MatcherHolder(build_matcher(store))
     engine = ScanEngine(settings.hashing, matchers, store)
-    server = create_server(settings, engine)
-    return App(settings, store, matchers, engine, server)
+    server = create_server(settings, engine, store)
+    return App(settings, reporting, store, matchers, engine, server)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, with_worker: bool = True) -> None:
     """Run until SIGTERM or SIGINT, then drain: health goes NOT_SERVING, in-flight RPCs finish."""
     app = build_app(settings)
     stop = threading.Event()
+    worker_stop = threading.Event()
+    worker_thread = None
+    if with_worker:
+        worker = make_worker(app.store, app.reporting)
+        worker_thread = threading.Thread(
+            target=worker.run, args=(worker_stop,), name="outbox-worker", daemon=True
+        )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("shutting down", signal=signal.Signals(signum).name, grace_seconds=settings.grace_seconds)
@@ -73,6 +97,8 @@ def serve(settings: Settings) -> None:
     # SIGHUP reloads the lists from the database without a restart.
     signal.signal(signal.SIGHUP, lambda *_: app.reload_lists())
     app.server.start()
+    if worker_thread is not None:
+        worker_thread.start()
     log.info(
         "serving",
         address=f"{settings.host}:{app.server.port}",
@@ -86,4 +112,7 @@ def serve(settings: Settings) -> None:
     app.server.set_serving(False)
     time.sleep(settings.shutdown_delay_seconds)
     app.server.drain(settings.grace_seconds)
+    worker_stop.set()
+    if worker_thread is not None:
+        worker_thread.join(timeout=settings.grace_seconds)
     log.info("stopped")

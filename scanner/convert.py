@@ -10,7 +10,7 @@ from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.engine import ScanResult, Verdict
 from scanner.outcomes import Outcome
 from scanner.pipeline import HashOutcome
-from scanner.recording import ScanContext
+from scanner.recording import BlockStatus, ScanContext
 
 ALGORITHM_TO_PB = {
     Algorithm.PDQ: pb.ALGORITHM_PDQ,
@@ -35,6 +35,12 @@ OUTCOME_TO_PB = {
     Outcome.INTERNAL_ERROR: pb.OUTCOME_INTERNAL_ERROR,
 }
 VERDICT_TO_PB = {Verdict.ALLOW: pb.VERDICT_ALLOW, Verdict.BLOCK: pb.VERDICT_BLOCK}
+BLOCK_STATE_TO_PB = {
+    "none": pb.BLOCK_STATE_NONE,
+    "pending": pb.BLOCK_STATE_PENDING,
+    "active": pb.BLOCK_STATE_ACTIVE,
+    "resolved": pb.BLOCK_STATE_RESOLVED,
+}
 
 
 def algorithm_from_pb(value: int) -> Algorithm:
@@ -102,3 +108,19 @@ def hash_response(request_id: str, outcome: HashOutcome, elapsed_us: int) -> pb.
 
 def match_response(hits: Iterable[MatchHit]) -> pb.MatchResponse:
     return pb.MatchResponse(matches=[hit_to_pb(h) for h in hits])
+
+
+def blocks_response(customer_id: str, statuses: Iterable[BlockStatus]) -> pb.BlocksResponse:
+    return pb.BlocksResponse(
+        blocks=[
+            pb.Block(
+                customer_id=customer_id,
+                url=status.url,
+                state=BLOCK_STATE_TO_PB[status.state],
+                reason=status.reason,
+                match_id=status.match_id,
+                updated_unix=status.updated_unix,
+            )
+            for status in statuses
+        ]
+    )

@@ -81,7 +81,7 @@ class ScanEngine:
         if hits:
             verdict = Verdict.BLOCK
             try:
-                match_id = self.recorder.record_match(context, outcome.hashes, hits)
+                match_id = self.recorder.record_match(context, outcome.hashes, hits, content)
             except RecordingFailed as exc:
                 # Still BLOCK: serving known abuse material is the worse failure. The full match
                 # goes to the log so it can be recovered by hand.

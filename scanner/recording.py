@@ -30,8 +30,27 @@ class RecordingFailed(Exception):
 
 
 class MatchRecorder(Protocol):
-    def record_match(self, context: ScanContext, hashes: Sequence[Hash], hits: Sequence[MatchHit]) -> int:
-        """Store the match durably and return its id; raise ``RecordingFailed`` otherwise."""
+    def record_match(
+        self, context: ScanContext, hashes: Sequence[Hash], hits: Sequence[MatchHit], content: bytes
+    ) -> int:
+        """Store the match, and everything it sets in motion, durably; return its id. Raise
+        ``RecordingFailed`` otherwise. ``content`` is the matched bytes, kept as evidence."""
+        ...
+
+
+@dataclass(frozen=True)
+class BlockStatus:
+    url: str
+    # none | pending | active | resolved
+    state: str
+    reason: str = ""
+    match_id: int = 0
+    updated_unix: int = 0
+
+
+class BlockReader(Protocol):
+    def block_status(self, customer_id: str, urls: Sequence[str]) -> list[BlockStatus]:
+        """One status per URL, in order; state "none" for URLs never blocked."""
         ...
 
 
@@ -41,16 +60,33 @@ class RecordedMatch:
     context: ScanContext
     hashes: tuple[Hash, ...]
     hits: tuple[MatchHit, ...]
+    content: bytes
 
 
 class InMemoryRecorder:
+    """Records matches in a list and blocks every matched URL; for tests and embedders."""
+
     def __init__(self) -> None:
         self.matches: list[RecordedMatch] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def record_match(self, context: ScanContext, hashes: Sequence[Hash], hits: Sequence[MatchHit]) -> int:
+    def record_match(
+        self, context: ScanContext, hashes: Sequence[Hash], hits: Sequence[MatchHit], content: bytes
+    ) -> int:
         with self._lock:
             match_id = next(self._ids)
-            self.matches.append(RecordedMatch(match_id, context, tuple(hashes), tuple(hits)))
+            self.matches.append(RecordedMatch(match_id, context, tuple(hashes), tuple(hits), content))
             return match_id
+
+    def block_status(self, customer_id: str, urls: Sequence[str]) -> list[BlockStatus]:
+        with self._lock:
+            blocked = {
+                m.context.url: m.match_id for m in self.matches if m.context.customer_id == customer_id
+            }
+        return [
+            BlockStatus(url, "active", "matched", blocked[url])
+            if url in blocked
+            else BlockStatus(url, "none")
+            for url in urls
+        ]

@@ -13,6 +13,7 @@ from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.engine import ScanEngine
 from scanner.interceptors.errors import ErrorInterceptor
+from scanner.recording import BlockReader
 from scanner.service import ScannerService
 from scanner.settings import Settings
 
@@ -44,7 +45,7 @@ class Server:
         self.workers.shutdown(wait=True, cancel_futures=True)
 
 
-def create_server(settings: Settings, engine: ScanEngine) -> Server:
+def create_server(settings: Settings, engine: ScanEngine, blocks: BlockReader) -> Server:
     workers = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="scan")
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -58,7 +59,7 @@ def create_server(settings: Settings, engine: ScanEngine) -> Server:
         # A ScanStream holds a thread for its life; this bounds how many run at once.
         maximum_concurrent_rpcs=settings.threads * 64,
     )
-    pb_grpc.add_ScannerServicer_to_server(ScannerService(engine, workers), grpc_server)
+    pb_grpc.add_ScannerServicer_to_server(ScannerService(engine, blocks, workers), grpc_server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     reflection.enable_server_reflection(

@@ -15,16 +15,24 @@ from scanner import convert
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.engine import ScanEngine
+from scanner.errors import InvalidRequest
 from scanner.outcomes import Outcome
+from scanner.recording import BlockReader
 
 log = structlog.get_logger(__name__)
 
 _END = object()
 
 
+MAX_BLOCK_URLS = 1000
+
+
 class ScannerService(pb_grpc.ScannerServicer):
-    def __init__(self, engine: ScanEngine, workers: ThreadPoolExecutor, stream_window: int = 64) -> None:
+    def __init__(
+        self, engine: ScanEngine, blocks: BlockReader, workers: ThreadPoolExecutor, stream_window: int = 64
+    ) -> None:
         self.engine = engine
+        self.blocks = blocks
         self._workers = workers
         # How many requests of one stream may be in flight at once; past that the stream stops
         # reading, and HTTP/2 flow control pushes back on the client.
@@ -77,6 +85,14 @@ class ScannerService(pb_grpc.ScannerServicer):
     def Match(self, request: pb.MatchRequest, context: grpc.ServicerContext) -> pb.MatchResponse:
         hashes = [convert.hash_from_pb(h) for h in request.hashes]
         return convert.match_response(self.engine.match(hashes))
+
+    def Blocks(self, request: pb.BlocksRequest, context: grpc.ServicerContext) -> pb.BlocksResponse:
+        if not request.customer_id:
+            raise InvalidRequest("customer_id is required", field="customer_id")
+        if len(request.urls) > MAX_BLOCK_URLS:
+            raise InvalidRequest(f"at most {MAX_BLOCK_URLS} URLs per request", field="urls")
+        statuses = self.blocks.block_status(request.customer_id, list(request.urls))
+        return convert.blocks_response(request.customer_id, statuses)
 
     def _scan(self, request: pb.ScanRequest) -> pb.ScanResponse:
         try:

@@ -7,7 +7,7 @@ variable. Nothing here has a credential baked in.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +16,7 @@ from scanner.decode import DecodeLimits
 from scanner.pipeline import HashingConfig, HashMode
 
 MiB = 1024 * 1024
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
 class SettingsError(Exception):
@@ -67,9 +68,13 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Environment first, then explicit overrides (from flags); ``None`` overrides are ignored."""
+    return load(Settings, **overrides)
+
+
+def load(cls: type[SettingsT], **overrides: object) -> SettingsT:
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**given)  # type: ignore[arg-type]
+        return cls.model_validate(given)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from scanner.settings import Settings, SettingsError, load_settings
+from reporting.settings import ReportingSettings
+from scanner.settings import Settings, SettingsError, load, load_settings
 
 DataDir = Annotated[
     Path | None,
@@ -21,6 +22,14 @@ DatabaseUrl = Annotated[
 def settings_or_exit(**overrides: object) -> Settings:
     try:
         return load_settings(**overrides)
+    except SettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def reporting_settings_or_exit() -> ReportingSettings:
+    try:
+        return load(ReportingSettings)
     except SettingsError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

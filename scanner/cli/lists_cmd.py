@@ -85,3 +85,26 @@ def list_lists(
         counts = ", ".join(f"{n} {a}" for a, n in sorted(info.entries.items())) or "empty"
         state = "" if info.enabled else " (disabled)"
         typer.echo(f"{info.name}{state}: {counts}")
+
+
+@app.command("policy")
+def set_policy(
+    list_name: Annotated[str, typer.Argument(help="The list.")],
+    report: Annotated[str | None, typer.Option(help="immediately, after_review or never.")] = None,
+    block: Annotated[bool | None, typer.Option("--block/--no-block", help="Block matched URLs.")] = None,
+    notify: Annotated[bool | None, typer.Option("--notify/--no-notify", help="Notify the customer.")] = None,
+    partner: Annotated[str | None, typer.Option(help="Who reports go to (cybertipline).")] = None,
+    preserve: Annotated[bool | None, typer.Option("--preserve/--no-preserve", help="Keep evidence.")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Show or change what a match on a list sets in motion."""
+    from scanner.app import open_store
+
+    store = open_store(settings_or_exit(data_dir=data_dir, database_url=database_url))
+    changes = {"report": report, "block": block, "notify": notify, "partner": partner, "preserve": preserve}
+    try:
+        policy = store.set_policy(list_name, {k: v for k, v in changes.items() if v is not None})
+    except (LookupError, ValueError) as exc:
+        raise fail(str(exc), 2) from None
+    typer.echo(f"{list_name}: {json.dumps(policy.to_json())}")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from scanner.cli import lists_cmd, matches_cmd
+from scanner.cli import blocks_cmd, destinations_cmd, lists_cmd, matches_cmd
 from scanner.cli.hash_cmd import hash_command
 from scanner.cli.scan_cmd import scan_command
 from scanner.cli.serve_cmd import serve
+from scanner.cli.worker_cmd import worker_command
 
 app = typer.Typer(
     name="hashwatch",
@@ -19,4 +20,7 @@ app.command("serve")(serve)
 app.command("hash")(hash_command)
 app.command("scan")(scan_command)
 app.add_typer(lists_cmd.app, name="lists")
+app.command("worker")(worker_command)
 app.add_typer(matches_cmd.app, name="matches")
+app.add_typer(blocks_cmd.app, name="blocks")
+app.add_typer(destinations_cmd.app, name="destinations")

@@ -23,6 +23,9 @@ def serve(
     hash_mode: Annotated[HashMode | None, typer.Option(help="fast (default) or exact.")] = None,
     threads: Annotated[int | None, typer.Option(help="Threads serving RPCs.")] = None,
     max_message_bytes: Annotated[int | None, typer.Option(help="Largest gRPC message accepted.")] = None,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run an outbox worker in this process.")
+    ] = True,
 ) -> None:
     """Run the scanning service until SIGTERM."""
     settings = settings_or_exit(
@@ -37,4 +40,4 @@ def serve(
     configure(settings.log_level, settings.log_json)
     from scanner.app import serve as run
 
-    run(settings)
+    run(settings, with_worker=worker)

@@ -136,6 +136,33 @@ ALGORITHM_SHA1: Algorithm.ValueType  # 7
 """of the raw bytes"""
 Global___Algorithm: _TypeAlias = Algorithm  # noqa: Y015
 
+class _BlockState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BlockStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BlockState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BLOCK_STATE_UNSPECIFIED: _BlockState.ValueType  # 0
+    BLOCK_STATE_NONE: _BlockState.ValueType  # 1
+    """Not blocked."""
+    BLOCK_STATE_PENDING: _BlockState.ValueType  # 2
+    """Recorded; being applied at the edge. Treat as blocked."""
+    BLOCK_STATE_ACTIVE: _BlockState.ValueType  # 3
+    BLOCK_STATE_RESOLVED: _BlockState.ValueType  # 4
+    """Was blocked; cleared by review (false positive, or the content was removed)."""
+
+class BlockState(_BlockState, metaclass=_BlockStateEnumTypeWrapper): ...
+
+BLOCK_STATE_UNSPECIFIED: BlockState.ValueType  # 0
+BLOCK_STATE_NONE: BlockState.ValueType  # 1
+"""Not blocked."""
+BLOCK_STATE_PENDING: BlockState.ValueType  # 2
+"""Recorded; being applied at the edge. Treat as blocked."""
+BLOCK_STATE_ACTIVE: BlockState.ValueType  # 3
+BLOCK_STATE_RESOLVED: BlockState.ValueType  # 4
+"""Was blocked; cleared by review (false positive, or the content was removed)."""
+Global___BlockState: _TypeAlias = BlockState  # noqa: Y015
+
 @_typing.final
 class Hash(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -385,3 +412,84 @@ class MatchResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MatchResponse: _TypeAlias = MatchResponse  # noqa: Y015
+
+@_typing.final
+class Block(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MATCH_ID_FIELD_NUMBER: _builtins.int
+    UPDATED_UNIX_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    url: _builtins.str
+    state: Global___BlockState.ValueType
+    reason: _builtins.str
+    match_id: _builtins.int
+    """The match that caused the block."""
+    updated_unix: _builtins.int
+    """Seconds since the epoch of the last change."""
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        url: _builtins.str = ...,
+        state: Global___BlockState.ValueType = ...,
+        reason: _builtins.str = ...,
+        match_id: _builtins.int = ...,
+        updated_unix: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "match_id", b"match_id", "reason", b"reason", "state", b"state", "updated_unix", b"updated_unix", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Block: _TypeAlias = Block  # noqa: Y015
+
+@_typing.final
+class BlocksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    URLS_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    @_builtins.property
+    def urls(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        urls: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "urls", b"urls"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BlocksRequest: _TypeAlias = BlocksRequest  # noqa: Y015
+
+@_typing.final
+class BlocksResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BLOCKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def blocks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Block]:
+        """One per requested URL, in the same order; BLOCK_STATE_NONE when the URL is not blocked."""
+
+    def __init__(
+        self,
+        *,
+        blocks: _abc.Iterable[Global___Block] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blocks", b"blocks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BlocksResponse: _TypeAlias = BlocksResponse  # noqa: Y015

@@ -54,6 +54,11 @@ class ScannerStub:
                 request_serializer=hashwatch_dot_v1_dot_scanner__pb2.MatchRequest.SerializeToString,
                 response_deserializer=hashwatch_dot_v1_dot_scanner__pb2.MatchResponse.FromString,
                 _registered_method=True)
+        self.Blocks = channel.unary_unary(
+                '/hashwatch.v1.Scanner/Blocks',
+                request_serializer=hashwatch_dot_v1_dot_scanner__pb2.BlocksRequest.SerializeToString,
+                response_deserializer=hashwatch_dot_v1_dot_scanner__pb2.BlocksResponse.FromString,
+                _registered_method=True)
 
 
 class ScannerServicer:
@@ -88,6 +93,13 @@ class ScannerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Blocks(self, request, context):
+        """Whether URLs are blocked for a customer. An edge serving a blocked URL answers HTTP 451.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ScannerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +122,11 @@ def add_ScannerServicer_to_server(servicer, server):
                     servicer.Match,
                     request_deserializer=hashwatch_dot_v1_dot_scanner__pb2.MatchRequest.FromString,
                     response_serializer=hashwatch_dot_v1_dot_scanner__pb2.MatchResponse.SerializeToString,
+            ),
+            'Blocks': grpc.unary_unary_rpc_method_handler(
+                    servicer.Blocks,
+                    request_deserializer=hashwatch_dot_v1_dot_scanner__pb2.BlocksRequest.FromString,
+                    response_serializer=hashwatch_dot_v1_dot_scanner__pb2.BlocksResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +237,33 @@ class Scanner:
             '/hashwatch.v1.Scanner/Match',
             hashwatch_dot_v1_dot_scanner__pb2.MatchRequest.SerializeToString,
             hashwatch_dot_v1_dot_scanner__pb2.MatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Blocks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashwatch.v1.Scanner/Blocks',
+            hashwatch_dot_v1_dot_scanner__pb2.BlocksRequest.SerializeToString,
+            hashwatch_dot_v1_dot_scanner__pb2.BlocksResponse.FromString,
             options,
             channel_credentials,
             insecure,

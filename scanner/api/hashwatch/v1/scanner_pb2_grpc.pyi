@@ -46,6 +46,8 @@ class ScannerStub:
     """Hash only: no matching, nothing recorded."""
     Match: _grpc.UnaryUnaryMultiCallable[_scanner_pb2.MatchRequest, _scanner_pb2.MatchResponse]
     """Match hashes the caller computed. Nothing is recorded."""
+    Blocks: _grpc.UnaryUnaryMultiCallable[_scanner_pb2.BlocksRequest, _scanner_pb2.BlocksResponse]
+    """Whether URLs are blocked for a customer. An edge serving a blocked URL answers HTTP 451."""
 
 @_typing.type_check_only
 class ScannerAsyncStub(ScannerStub):
@@ -60,6 +62,8 @@ class ScannerAsyncStub(ScannerStub):
     """Hash only: no matching, nothing recorded."""
     Match: _aio.UnaryUnaryMultiCallable[_scanner_pb2.MatchRequest, _scanner_pb2.MatchResponse]  # type: ignore[assignment]
     """Match hashes the caller computed. Nothing is recorded."""
+    Blocks: _aio.UnaryUnaryMultiCallable[_scanner_pb2.BlocksRequest, _scanner_pb2.BlocksResponse]  # type: ignore[assignment]
+    """Whether URLs are blocked for a customer. An edge serving a blocked URL answers HTTP 451."""
 
 class ScannerServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -95,5 +99,13 @@ class ScannerServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_scanner_pb2.MatchResponse, _abc.Awaitable[_scanner_pb2.MatchResponse]]:
         """Match hashes the caller computed. Nothing is recorded."""
+
+    @_abc_1.abstractmethod
+    def Blocks(
+        self,
+        request: _scanner_pb2.BlocksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_scanner_pb2.BlocksResponse, _abc.Awaitable[_scanner_pb2.BlocksResponse]]:
+        """Whether URLs are blocked for a customer. An edge serving a blocked URL answers HTTP 451."""
 
 def add_ScannerServicer_to_server(servicer: ScannerServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

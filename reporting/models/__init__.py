@@ -1,0 +1,26 @@
+"""Database models (SQLAlchemy 2 typed ORM). The schema itself is owned by the Alembic
+migrations in ``reporting/migrations``; these classes must agree with them (a test checks)."""
+
+from reporting.models.actions import Block, Delivery, Destination, Event
+from reporting.models.base import Base, BigId, UtcDateTime, utcnow
+from reporting.models.lists import HashList, ListEntry
+from reporting.models.matches import Match, MatchHit
+from reporting.models.reports import Evidence, EvidenceAccess, Report
+
+__all__ = [
+    "Base",
+    "BigId",
+    "Block",
+    "Delivery",
+    "Destination",
+    "Event",
+    "Evidence",
+    "EvidenceAccess",
+    "HashList",
+    "ListEntry",
+    "Match",
+    "MatchHit",
+    "Report",
+    "UtcDateTime",
+    "utcnow",
+]

@@ -1,0 +1,51 @@
+"""Settings of the reporting side: SMTP, partner credentials, evidence, the outbox worker.
+
+Read from ``HASHWATCH_*`` environment variables like the service's own settings.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ReportingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HASHWATCH_", extra="ignore")
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
+    # none | starttls | tls (implicit TLS, usually port 465)
+    smtp_security: str = "none"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = "hashwatch@localhost"
+    smtp_timeout_seconds: Annotated[float, Field(gt=0)] = 15.0
+
+    # CyberTipline: "test" or "production"; production must be chosen explicitly.
+    cybertipline_environment: str = "test"
+    # Overrides the environment's URL (for a local fake partner server in tests).
+    cybertipline_url: str = ""
+    cybertipline_username: str = ""
+    cybertipline_password: SecretStr = SecretStr("")
+    # Reporter details put on every report.
+    reporter_company: str = "hashwatch operator"
+    reporter_email: str = ""
+
+    # base64 of 32 random bytes; empty: a key file in the data dir, created on first use.
+    evidence_key: SecretStr = SecretStr("")
+    evidence_days: Annotated[int, Field(ge=1)] = 365
+
+    # Outbox worker.
+    worker_poll_seconds: Annotated[float, Field(gt=0)] = 1.0
+    worker_lease_seconds: Annotated[float, Field(gt=0)] = 120.0
+    worker_max_attempts: Annotated[int, Field(ge=1)] = 12
+    worker_backoff_base_seconds: Annotated[float, Field(gt=0)] = 2.0
+    worker_backoff_max_seconds: Annotated[float, Field(gt=0)] = 3600.0
+    http_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    # Seconds between digest emails (default daily).
+    digest_period_seconds: Annotated[float, Field(gt=0)] = 86400.0
+    # Optional URL that applies a block at the edge (e.g. a CDN purge/deny hook). Without it a
+    # block is active as soon as it is recorded: the edge learns of it from Scan and Blocks.
+    block_hook_url: str = ""

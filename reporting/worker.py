@@ -1,0 +1,173 @@
+"""The outbox worker: claims due deliveries, performs them, settles each one.
+
+At least once: a delivery is marked delivered only after the destination accepted it, so a
+worker killed in between sends it again (with the same event id) after its lease runs out.
+Failures are retried with exponential backoff and jitter; a delivery that fails for good, or too
+often, is dead-lettered and the operators are told. Partner reports resume from their recorded
+step, so they are filed once however often the worker dies.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import Engine, select
+
+from reporting import models
+from reporting.destinations import build_destination
+from reporting.events import DeliveryResult, Event
+from reporting.evidence import EvidenceBox
+from reporting.outbox import Claimed, Outbox, backoff
+from reporting.reports import ReportFiler
+from reporting.settings import ReportingSettings
+
+log = structlog.get_logger(__name__)
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: ReportingSettings,
+        evidence: EvidenceBox | None = None,
+        worker_id: str | None = None,
+        clock: Callable[[], datetime] = models.utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.outbox = Outbox(engine)
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.reports = ReportFiler(engine, settings, evidence)
+        self._lease = timedelta(seconds=settings.worker_lease_seconds)
+
+    def run_once(self, limit: int = 50) -> int:
+        """Work through what is due now; return how many deliveries were attempted."""
+        claimed = self.outbox.claim(self.worker_id, self.clock(), self._lease, limit)
+        for claim in claimed:
+            self.process(claim)
+        return len(claimed)
+
+    def drain(self, max_rounds: int = 1000) -> int:
+        """Run until nothing is due (``hashwatch worker --once``)."""
+        total = 0
+        for _ in range(max_rounds):
+            done = self.run_once()
+            total += done
+            if not done:
+                break
+        return total
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("worker started", worker_id=self.worker_id)
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # the database may be away; keep trying, loudly
+                log.exception("worker round failed", worker_id=self.worker_id)
+                busy = 0
+            if not busy:
+                stop.wait(self.settings.worker_poll_seconds)
+        log.info("worker stopped", worker_id=self.worker_id)
+
+    def process(self, claim: Claimed) -> DeliveryResult:
+        try:
+            result = self._perform(claim)
+        except Exception as exc:  # a bug in a destination must not kill the worker
+            log.exception("delivery raised", delivery_id=claim.delivery_id, target=claim.target)
+            result = DeliveryResult.retry(f"internal error: {type(exc).__name__}: {exc}")
+        self._settle(claim, result)
+        return result
+
+    def _perform(self, claim: Claimed) -> DeliveryResult:
+        if claim.target.startswith("destination:"):
+            return self._deliver_to_destination(claim)
+        if claim.target.startswith("report:"):
+            return self.reports.file(claim.case_id, claim.target.removeprefix("report:"), claim.customer_id)
+        if claim.target == "block":
+            return self._apply_block(claim)
+        return DeliveryResult.failure(f"unknown delivery target {claim.target!r}")
+
+    def _deliver_to_destination(self, claim: Claimed) -> DeliveryResult:
+        with self.outbox.sessions() as session:
+            destination = session.get(models.Destination, claim.destination_id)
+        if destination is None or not destination.enabled:
+            return DeliveryResult.failure("destination was removed or disabled")
+        sender = build_destination(destination.kind, destination.config, self.settings)
+        return sender.deliver(to_event(claim))
+
+    def _apply_block(self, claim: Claimed) -> DeliveryResult:
+        from reporting.blockhook import apply_block
+
+        result = apply_block(self.settings, claim.payload, to_event(claim))
+        if result.ok:
+            with self.outbox.sessions.begin() as session:
+                block = session.scalar(
+                    select(models.Block).where(
+                        models.Block.customer_id == claim.customer_id,
+                        models.Block.url == str(claim.payload.get("url", "")),
+                        models.Block.state == "pending",
+                    )
+                )
+                if block is not None:
+                    block.state = "active"
+        return result
+
+    def _settle(self, claim: Claimed, result: DeliveryResult) -> None:
+        now = self.clock()
+        fields = {"delivery_id": claim.delivery_id, "target": claim.target, "event_id": claim.event_id}
+        if result.ok:
+            self.outbox.delivered(claim, self.worker_id, now)
+            log.info("delivered", attempts=claim.attempts, detail=result.detail, **fields)
+            return
+        if result.retryable and claim.attempts < self.settings.worker_max_attempts:
+            delay = backoff(
+                claim.attempts,
+                self.settings.worker_backoff_base_seconds,
+                self.settings.worker_backoff_max_seconds,
+                result.retry_after,
+                self.rng,
+            )
+            self.outbox.retry(claim, self.worker_id, now + timedelta(seconds=delay), result.detail)
+            log.warning(
+                "delivery failed; will retry",
+                attempts=claim.attempts,
+                retry_in=round(delay, 1),
+                detail=result.detail,
+                **fields,
+            )
+            return
+        self.outbox.dead(claim, self.worker_id, result.detail)
+        if claim.target == "block":
+            self._block_failed(claim, result.detail)
+        log.error("delivery dead-lettered", attempts=claim.attempts, detail=result.detail, **fields)
+
+    def _block_failed(self, claim: Claimed, detail: str) -> None:
+        """A block that could not be applied is itself something the customer hears about."""
+        from reporting.actions import fan_out, new_event
+
+        with self.outbox.sessions.begin() as session:
+            payload = {"url": claim.payload.get("url", ""), "match_id": claim.case_id, "error": detail[:500]}
+            event = new_event(session, "block_failed", claim.customer_id, claim.case_id, payload)
+            session.flush()
+            fan_out(session, event)
+
+
+def to_event(claim: Claimed) -> Event:
+    return Event(
+        id=claim.event_id,
+        kind=claim.event_kind,
+        customer_id=claim.customer_id,
+        occurred_at=claim.event_created_at,
+        case_id=claim.case_id,
+        payload=claim.payload,
+    )

@@ -1,0 +1,58 @@
+"""``hashwatch blocks``: what is blocked, and lifting a block."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from reporting.blocks import Blocks
+
+from scanner.cli.common import DatabaseUrl, DataDir, fail, settings_or_exit
+
+app = typer.Typer(help="Blocked URLs.", no_args_is_help=True)
+
+
+def _blocks(data_dir: object, database_url: object) -> Blocks:
+    from reporting.blocks import Blocks
+    from scanner.app import open_store
+
+    return Blocks(open_store(settings_or_exit(data_dir=data_dir, database_url=database_url)).engine)
+
+
+@app.command("list")
+def list_blocks(
+    customer: Annotated[str | None, typer.Option(help="Only this customer's blocks.")] = None,
+    state: Annotated[str | None, typer.Option(help="pending, active or resolved.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    limit: Annotated[int, typer.Option(help="Newest N blocks.")] = 100,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List blocks, newest first."""
+    for view in _blocks(data_dir, database_url).all(customer, state, limit):
+        if as_json:
+            record = dataclasses.asdict(view)
+            for key in ("created_at", "updated_at", "resolved_at"):
+                record[key] = record[key].isoformat() if record[key] else None
+            typer.echo(json.dumps(record))
+        else:
+            typer.echo(f"{view.id} {view.state} {view.customer_id} {view.url} (match {view.match_id})")
+
+
+@app.command("resolve")
+def resolve(
+    block_id: Annotated[int, typer.Argument(help="Block id.")],
+    reason: Annotated[str, typer.Option(help="Why the block is lifted (kept, and sent to the customer).")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Lift a block and notify the customer."""
+    try:
+        changed = _blocks(data_dir, database_url).resolve(block_id, reason)
+    except LookupError as exc:
+        raise fail(str(exc), 2) from None
+    typer.echo(f"block {block_id} resolved" if changed else f"block {block_id} was already resolved")

@@ -191,12 +191,20 @@ def _mih_query(
     masks: Any,
     mask_pop: Any,
     mask_upto: Any,
+    cand: Any,
+    bounds: Any,
+    seen: Any,
     out_pos: Any,
     out_dist: Any,
     k: int,
 ) -> Any:
-    """One query's hits appended at ``k`` (same buffer contract as ``_flat_scan``)."""
-    cap = out_pos.shape[0]
+    """One query's hits appended at ``k`` (same buffer contract as ``_flat_scan``). Returns the
+    new end and the number of candidates; if that exceeds ``cand``'s capacity nothing was
+    verified and the caller grows ``cand`` and calls again.
+
+    Two passes: collect every candidate row first, then verify each distinct one."""
+    ccap = cand.shape[0]
+    nc = 0
     for j in range(sub_len.shape[0]):
         r = radii[j]
         if r < 0:
@@ -208,31 +216,43 @@ def _mih_query(
         offs = offsets[j]
         ordj = order[j]
         sufj = suffix[j]
-        for mi in range(mask_upto[r]):
-            budget = r - mask_pop[mi]
+        nm = mask_upto[r]
+        # Bucket bounds first: independent loads the CPU can overlap, unlike loads that sit
+        # behind the data-dependent scan loop below.
+        for mi in range(nm):
             b = qdir ^ masks[mi]
-            for s in range(offs[b], offs[b + 1]):
+            bounds[mi, 0] = offs[b]
+            bounds[mi, 1] = offs[b + 1]
+        for mi in range(nm):
+            budget = r - mask_pop[mi]
+            for s in range(bounds[mi, 0], bounds[mi, 1]):
                 if _ctpop(np.uint64(sufj[s]) ^ qsuf) > budget:
                     continue
-                p = ordj[s]
-                d = _distance_jit(qrow, words[p])
-                if d > threshold:
-                    continue
-                seen = False
-                for i in range(j):
-                    if radii[i] < 0:
-                        continue
-                    ki = _substring_key_jit(words[p], sub_start[i], sub_len[i], bit_word, bit_shift)
-                    if _ctpop(np.uint64(ki ^ qkeys[i])) <= radii[i]:
-                        seen = True
-                        break
-                if seen:
-                    continue
-                if k < cap:
-                    out_pos[k] = p
-                    out_dist[k] = d
-                k += 1
-    return k
+                if nc < ccap:
+                    cand[nc] = ordj[s]
+                nc += 1
+    if nc > ccap:
+        return k, nc
+    cap = out_pos.shape[0]
+    for c in range(nc):
+        p = cand[c]
+        # A row close to the query on several substrings is a candidate several times: check
+        # it once. ``seen`` is a bitmap over rows, all zero between queries.
+        w = p >> 6
+        bit = np.uint64(1) << np.uint64(p & 63)
+        if seen[w] & bit:
+            continue
+        seen[w] |= bit
+        d = _distance_jit(qrow, words[p])
+        if d > threshold:
+            continue
+        if k < cap:
+            out_pos[k] = p
+            out_dist[k] = d
+        k += 1
+    for c in range(nc):
+        seen[cand[c] >> 6] = 0
+    return k, nc
 
 
 _mih_query_jit: Any = _njit(_mih_query)
@@ -254,26 +274,30 @@ def _mih_search(
     masks: Any,
     mask_pop: Any,
     mask_upto: Any,
+    seen: Any,
 ) -> Any:
     """Multi-index hashing range search: every row at distance <= threshold from each query.
 
     Exact by pigeonhole: ``sum(radii[j] + 1) > threshold``, so a row within the threshold is
     within ``radii[j]`` of the query on at least one substring ``j`` (``radii[j] < 0`` skips a
-    substring). A row is reported only from the first substring on which it is that close, so
-    nothing is reported twice and no seen-set is needed."""
+    substring). ``seen`` is a zeroed bitmap of ``ceil(rows / 64)`` words, one per thread (it is
+    zeroed again on return), that stops a row found on several substrings being checked or
+    reported twice."""
     nq = queries.shape[0]
     m = sub_len.shape[0]
     lims = np.zeros(nq + 1, np.int64)
     out_pos = np.empty(256, np.int64)
     out_dist = np.empty(256, np.int32)
     qkeys = np.empty(m, np.uint32)
+    cand = np.empty(4096, np.int64)
+    bounds = np.empty((mask_upto[mask_upto.shape[0] - 1], 2), np.int64)
     k = 0
     for q in range(nq):
         qrow = queries[q]
         for j in range(m):
             qkeys[j] = _substring_key_jit(qrow, sub_start[j], sub_len[j], bit_word, bit_shift)
-        for _attempt in range(2):
-            end = _mih_query_jit(
+        while True:
+            end, nc = _mih_query_jit(
                 qrow,
                 qkeys,
                 words,
@@ -290,10 +314,16 @@ def _mih_search(
                 masks,
                 mask_pop,
                 mask_upto,
+                cand,
+                bounds,
+                seen,
                 out_pos,
                 out_dist,
                 k,
             )
+            if nc > cand.shape[0]:
+                cand = np.empty(max(nc, 2 * cand.shape[0]), np.int64)
+                continue
             if end <= out_pos.shape[0]:
                 break
             out_pos = _grow_to_jit(out_pos, end)

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -101,7 +101,7 @@ class HammingIndex:
     # -- building ---------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, bits: int, ids: Ids, codes: Codes, **options: Any) -> HammingIndex:
+    def build(cls, bits: int, ids: Ids, codes: Codes, **options: Any) -> Self:
         """An index over many entries at once, as one segment (no delta round trip)."""
         index = cls(bits, **options)
         ids, words = index._check(ids, codes)
@@ -305,7 +305,7 @@ class HammingIndex:
     @classmethod
     def load(
         cls, path: Path | str, *, verify: bool = True, mmap: bool = True, algorithm: str | None = None
-    ) -> HammingIndex:
+    ) -> Self:
         """An index from a snapshot. Raises ``SnapshotError`` if it is corrupt, partial, of
         another kind, or (given ``algorithm``) of another algorithm; the caller keeps whatever
         index it had. Loaded segments are memory-mapped and read-only, which they are anyway."""

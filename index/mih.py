@@ -75,6 +75,8 @@ class MihSegment(Segment):
         self.collision = collision
         self.sub_start = np.concatenate([[0], np.cumsum(sub_len)[:-1]]).astype(np.int64)
         self.bit_word, self.bit_shift = _bit_locations(perm)
+        # Per-thread scratch bitmap for the search kernel (searches run concurrently).
+        self._scratch = threading.local()
 
     @property
     def substrings(self) -> int:
@@ -163,6 +165,10 @@ class MihSegment(Segment):
         if radii is None:
             return super().search(queries, threshold)
         masks, pops, upto = _masks(self.dir_bits, int(radii.max()))
+        seen = getattr(self._scratch, "seen", None)
+        if seen is None:
+            seen = np.zeros((len(self) + 63) // 64, dtype=np.uint64)
+            self._scratch.seen = seen
         lims, rows, dists = _kernels.mih_search(
             queries,
             self.words,
@@ -179,6 +185,7 @@ class MihSegment(Segment):
             masks,
             pops,
             upto,
+            seen,
         )
         return lims, rows, dists
 

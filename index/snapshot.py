@@ -77,7 +77,7 @@ def write(path: Path | str, meta: dict[str, Any], arrays: dict[str, npt.NDArray[
                 if pad:
                     f.write(b"\0" * pad)
                     digest.update(b"\0" * pad)
-                buffer = memoryview(np.ascontiguousarray(arrays[spec.name]).data).cast("B")
+                buffer = memoryview(np.ascontiguousarray(arrays[spec.name]).reshape(-1).view(np.uint8).data)
                 for start in range(0, len(buffer), _CHUNK):
                     chunk = buffer[start : start + _CHUNK]
                     f.write(chunk)

@@ -11,14 +11,12 @@ from sqlalchemy import Engine, select
 from reporting import models
 from reporting.actions import new_event
 from reporting.db import session_factory
-from reporting.destinations import build_destination
+from reporting.destinations import build_destination, redact_config
 from reporting.events import make_test_event
 from reporting.settings import ReportingSettings
 
 KINDS = ("email", "webhook", "pagerduty")
 MODES = ("immediate", "digest")
-# Config keys whose values are secrets: never printed back.
-SECRET_KEYS = frozenset({"secret", "routing_key", "password"})
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,15 @@ class DestinationAdmin:
             raise ValueError("only email destinations can send a digest")
         build_destination(kind, config, self.settings)  # refuses a bad config before it is stored
         with self._sessions.begin() as session:
-            row = models.Destination(customer_id=customer_id, kind=kind, name=name, config=config, mode=mode)
+            row = models.Destination(
+                customer_id=customer_id,
+                kind=kind,
+                name=name,
+                config=config,
+                mode=mode,
+                # The first digest covers one full period from now.
+                last_digest_at=models.utcnow() if mode == "digest" else None,
+            )
             session.add(row)
             session.flush()
             return row.id
@@ -113,7 +119,13 @@ class DestinationAdmin:
 
 
 def _view(row: models.Destination) -> DestinationView:
-    shown = {k: ("***" if k in SECRET_KEYS and v else v) for k, v in row.config.items()}
     return DestinationView(
-        row.id, row.customer_id, row.kind, row.name, row.mode, row.enabled, shown, row.created_at
+        row.id,
+        row.customer_id,
+        row.kind,
+        row.name,
+        row.mode,
+        row.enabled,
+        redact_config(row.config),
+        row.created_at,
     )

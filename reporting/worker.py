@@ -13,22 +13,27 @@ import os
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select, update
 
 from reporting import models
+from reporting.blocks import Blocks
 from reporting.destinations import build_destination
 from reporting.events import DeliveryResult, Event
 from reporting.evidence import EvidenceBox
+from reporting.evidence_store import EvidenceStore
 from reporting.outbox import Claimed, Outbox, backoff
 from reporting.reports import ReportFiler
 from reporting.settings import ReportingSettings
 
 log = structlog.get_logger(__name__)
+
+HOUSEKEEPING_SECONDS = 3600.0
 
 
 class Worker:
@@ -55,7 +60,96 @@ class Worker:
         claimed = self.outbox.claim(self.worker_id, self.clock(), self._lease, limit)
         for claim in claimed:
             self.process(claim)
-        return len(claimed)
+        return len(claimed) + self.run_digests()
+
+    def run_digests(self) -> int:
+        """Send each digest destination whose period is over one message with what it collected.
+
+        A destination is taken by moving its ``last_digest_at`` forward with a conditional
+        UPDATE, so two workers never send the same digest. The collected rows are marked
+        delivered only after the SMTP server accepted the message; a failure moves the next try
+        a few minutes on and keeps every row."""
+        now = self.clock()
+        period = timedelta(seconds=self.settings.digest_period_seconds)
+        sent = 0
+        with self.outbox.sessions() as session:
+            due = list(
+                session.scalars(
+                    select(models.Destination.id).where(
+                        models.Destination.mode == "digest",
+                        models.Destination.enabled.is_(True),
+                        or_(
+                            models.Destination.last_digest_at.is_(None),
+                            models.Destination.last_digest_at <= now - period,
+                        ),
+                    )
+                )
+            )
+        for destination_id in due:
+            sent += self._send_digest(destination_id, now, period)
+        return sent
+
+    def _send_digest(self, destination_id: int, now: datetime, period: timedelta) -> int:
+        with self.outbox.sessions.begin() as session:
+            destination = session.get(models.Destination, destination_id)
+            if destination is None:
+                return 0
+            started = destination.last_digest_at or destination.created_at
+            taken = session.execute(
+                update(models.Destination)
+                .where(
+                    models.Destination.id == destination_id,
+                    or_(
+                        models.Destination.last_digest_at.is_(None),
+                        models.Destination.last_digest_at <= now - period,
+                    ),
+                )
+                .values(last_digest_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                return 0
+            rows = session.execute(
+                select(models.Delivery.id, models.Event)
+                .join(models.Event, models.Event.id == models.Delivery.event_id)
+                .where(models.Delivery.destination_id == destination_id, models.Delivery.state == "digest")
+                .order_by(models.Delivery.id)
+            ).all()
+            kind, config, customer_id = destination.kind, dict(destination.config), destination.customer_id
+        if not rows:
+            return 0
+        events = [_event(row) for _, row in rows]
+        sender = build_destination(kind, config, self.settings)
+        deliver_digest = getattr(sender, "deliver_digest", None)
+        if deliver_digest is None:
+            result = DeliveryResult.failure(f"{kind} destinations cannot send digests")
+        else:
+            result = deliver_digest(customer_id, events, (started, now))
+        ids = [delivery_id for delivery_id, _ in rows]
+        with self.outbox.sessions.begin() as session:
+            if result.ok:
+                session.execute(
+                    update(models.Delivery)
+                    .where(models.Delivery.id.in_(ids), models.Delivery.state == "digest")
+                    .values(state="delivered", delivered_at=now, attempts=models.Delivery.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                )
+            else:
+                retry_at = now - period + timedelta(seconds=self.settings.worker_backoff_max_seconds / 12)
+                session.execute(
+                    update(models.Destination)
+                    .where(models.Destination.id == destination_id)
+                    .values(last_digest_at=retry_at)
+                    .execution_options(synchronize_session=False)
+                )
+                session.execute(
+                    update(models.Delivery)
+                    .where(models.Delivery.id.in_(ids), models.Delivery.state == "digest")
+                    .values(attempts=models.Delivery.attempts + 1, last_error=result.detail[:2000])
+                    .execution_options(synchronize_session=False)
+                )
+        log.info("digest", destination_id=destination_id, events=len(ids), ok=result.ok, detail=result.detail)
+        return len(ids)
 
     def drain(self, max_rounds: int = 1000) -> int:
         """Run until nothing is due (``hashwatch worker --once``)."""
@@ -67,10 +161,22 @@ class Worker:
                 break
         return total
 
+    def housekeeping(self) -> None:
+        """Purge evidence past its preservation period and resolved blocks past 30 days."""
+        now = self.clock()
+        purged = EvidenceStore(self.engine, None).purge_expired(now)
+        dropped = Blocks(self.engine).purge_resolved(now)
+        if purged or dropped:
+            log.info("housekeeping", evidence_purged=purged, resolved_blocks_dropped=dropped)
+
     def run(self, stop: threading.Event) -> None:
         log.info("worker started", worker_id=self.worker_id)
+        next_housekeeping = 0.0
         while not stop.is_set():
             try:
+                if time.monotonic() >= next_housekeeping:
+                    self.housekeeping()
+                    next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
                 busy = self.run_once()
             except Exception:  # the database may be away; keep trying, loudly
                 log.exception("worker round failed", worker_id=self.worker_id)
@@ -160,6 +266,17 @@ class Worker:
             event = new_event(session, "block_failed", claim.customer_id, claim.case_id, payload)
             session.flush()
             fan_out(session, event)
+
+
+def _event(row: models.Event) -> Event:
+    return Event(
+        id=row.id,
+        kind=row.kind,
+        customer_id=row.customer_id,
+        occurred_at=row.created_at,
+        case_id=row.case_id,
+        payload=dict(row.payload),
+    )
 
 
 def to_event(claim: Claimed) -> Event:

@@ -34,7 +34,7 @@ def add(
     url: Annotated[str | None, typer.Option(help="webhook: the URL to POST to.")] = None,
     secret: Annotated[str | None, typer.Option(help="webhook: the HMAC signing secret.")] = None,
     allow_private: Annotated[
-        bool, typer.Option("--allow-private", help="webhook: allow private and loopback addresses.")
+        bool, typer.Option("--allow-private", help="webhook/pagerduty: allow private and loopback addresses.")
     ] = False,
     routing_key: Annotated[str | None, typer.Option(help="pagerduty: the integration's routing key.")] = None,
     severity: Annotated[str, typer.Option(help="pagerduty: critical, error, warning or info.")] = "critical",
@@ -53,7 +53,7 @@ def add(
     elif kind == "webhook":
         config = {"url": url, "secret": secret, "allow_private": allow_private}
     elif kind == "pagerduty":
-        config = {"routing_key": routing_key, "severity": severity}
+        config = {"routing_key": routing_key, "severity": severity, "allow_private": allow_private}
         if events_url:
             config["events_url"] = events_url
     else:

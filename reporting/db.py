@@ -45,11 +45,14 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema up to the newest migration (a no-op when it is already there)."""
+    """Bring the schema up to the newest migrations (a no-op when it is already there).
+
+    "heads", not "head": independent features add migrations that branch from the same parent
+    (each names only the revision it needs), and all of them are applied."""
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,0 +1,348 @@
+"""Email to the customer: one message per event, or one digest per period.
+
+Plain text only. The message says where and when something matched and what state its block is
+in; it never carries the image, and the URL is written defanged (``hxxps://example[.]com/...``)
+so no mail program turns it into a link to the content. The Message-ID is derived from the event
+id (or, for a digest, from the ids it lists), so a retried send is recognisable as the same message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import smtplib
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from reporting.destinations.secret import Secret
+from reporting.events import DeliveryResult, Event, EventKind, format_time
+
+SECURITIES = ("none", "starttls", "tls")
+MODES = ("immediate", "digest")
+MAX_RECIPIENTS = 20
+
+
+class _SecretLike(Protocol):
+    def get_secret_value(self) -> str: ...
+
+
+class SmtpSettingsSource(Protocol):
+    """Anything with the ``smtp_*`` fields of the reporting settings."""
+
+    @property
+    def smtp_host(self) -> str: ...
+    @property
+    def smtp_port(self) -> int: ...
+    @property
+    def smtp_security(self) -> str: ...
+    @property
+    def smtp_username(self) -> str: ...
+    @property
+    def smtp_password(self) -> _SecretLike | str: ...
+    @property
+    def smtp_from(self) -> str: ...
+    @property
+    def smtp_timeout_seconds(self) -> float: ...
+
+
+def _check_address(value: str, what: str) -> str:
+    value = value.strip()
+    if any(ch in value for ch in "\r\n<>,;\"'") or value.count("@") != 1:
+        raise ValueError(f"{what} {value!r} is not a plain email address")
+    local, domain = value.split("@")
+    if not local or not domain or "." not in domain.strip("."):
+        raise ValueError(f"{what} {value!r} is not a plain email address")
+    Address(addr_spec=value)
+    return value
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 25
+    security: str = "none"
+    username: str = ""
+    password: Secret = field(default_factory=lambda: Secret(""))
+    from_addr: str = "hashwatch@localhost.localdomain"
+    timeout_s: float = 15.0
+    # A CA bundle to trust instead of the system's (a private relay, or a test server).
+    ca_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ValueError("HASHWATCH_SMTP_HOST is empty")
+        if not 0 < self.port < 65536:
+            raise ValueError("HASHWATCH_SMTP_PORT must be 1..65535")
+        if self.security not in SECURITIES:
+            raise ValueError(f"HASHWATCH_SMTP_SECURITY must be one of {', '.join(SECURITIES)}")
+        if self.username and self.security == "none":
+            raise ValueError("SMTP credentials are only sent over TLS: set HASHWATCH_SMTP_SECURITY")
+        _check_address(self.from_addr, "HASHWATCH_SMTP_FROM")
+
+    @classmethod
+    def from_settings(cls, settings: SmtpSettingsSource) -> SmtpSettings:
+        password = settings.smtp_password
+        plain = password if isinstance(password, str) else password.get_secret_value()
+        return cls(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=Secret(plain),
+            from_addr=settings.smtp_from,
+            timeout_s=settings.smtp_timeout_seconds,
+            ca_file=getattr(settings, "smtp_ca_file", None) or None,
+        )
+
+    @property
+    def message_id_domain(self) -> str:
+        return self.from_addr.rsplit("@", 1)[1]
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    to: tuple[str, ...]
+    mode: str = "immediate"
+
+    def __post_init__(self) -> None:
+        if not self.to:
+            raise ValueError("at least one recipient is needed")
+        if len(self.to) > MAX_RECIPIENTS:
+            raise ValueError(f"at most {MAX_RECIPIENTS} recipients")
+        for address in self.to:
+            _check_address(address, "recipient")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+
+
+def defang(url: str) -> str:
+    """A URL a person can read and a mail program will not link: ``hxxps://host[.]tld/path``."""
+    clean = "".join(ch for ch in url if ch.isprintable())
+    parts = urlsplit(clean)
+    if not parts.scheme or not parts.netloc:
+        return clean.replace(".", "[.]").replace(":", "[:]")
+    scheme = parts.scheme.replace("t", "x")
+    rest = parts.path + (f"?{parts.query}" if parts.query else "")
+    return f"{scheme}[:]//{parts.netloc.replace('.', '[.]')}{rest}"
+
+
+def _one_line(value: Any, limit: int = 200) -> str:
+    text = "".join(ch if ch.isprintable() else " " for ch in str(value))
+    return text[:limit]
+
+
+def _hits(payload: Any) -> str:
+    hits = payload.get("hits", []) if hasattr(payload, "get") else []
+    parts = []
+    for hit in hits if isinstance(hits, list | tuple) else []:
+        if hasattr(hit, "get"):
+            name = _one_line(hit.get("list", "?"), 60)
+            algorithm = _one_line(hit.get("algorithm", "?"), 20)
+            distance = _one_line(hit.get("distance", "?"), 8)
+            parts.append(f"list {name!r} ({algorithm}, distance {distance})")
+    return "; ".join(parts) or "-"
+
+
+def _site(event: Event) -> str:
+    host = urlsplit(str(event.payload.get("url", ""))).hostname or ""
+    return host.replace(".", "[.]") if host else event.customer_id
+
+
+_BLOCK_TEXT = {
+    "active": "active (the content is blocked)",
+    "pending": "pending (a block is being applied)",
+    "failed": "FAILED (the content may still be served; act now)",
+    "resolved": "resolved",
+    "none": "none (this list does not block)",
+}
+
+
+def _block_state(event: Event) -> str:
+    if event.kind == EventKind.BLOCK_FAILED:
+        return _BLOCK_TEXT["failed"]
+    state = _one_line(event.payload.get("block", "unknown"), 20)
+    return _BLOCK_TEXT.get(state, state)
+
+
+def _event_lines(event: Event) -> list[str]:
+    return [
+        f"Case:        {event.case_id}",
+        f"Detected at: {format_time(event.occurred_at)}",
+        f"Location:    {defang(_one_line(event.payload.get('url', '-'), 2000))}",
+        f"Block:       {_block_state(event)}",
+        f"Matched:     {_hits(event.payload)}",
+    ]
+
+
+_FOOTER = [
+    "",
+    "This message never contains the matched image or a link to it; the location is written",
+    "so that mail programs do not turn it into a link. If you believe a match is wrong, or the",
+    "content has been removed, request a review of the block from your hashwatch operator.",
+]
+
+_SUBJECTS: dict[str, str] = {
+    EventKind.MATCH: "[hashwatch] Known abuse material matched on {site} (case {case})",
+    EventKind.BLOCK_FAILED: "[hashwatch] ACTION NEEDED: block failed on {site} (case {case})",
+    EventKind.CASE_RESOLVED: "[hashwatch] Case {case} on {site} resolved",
+    EventKind.DEAD_LETTER: "[hashwatch] A notification could not be delivered (case {case})",
+    EventKind.TEST: "[hashwatch] Test notification",
+}
+
+_INTROS: dict[str, str] = {
+    EventKind.MATCH: "hashwatch found content on your site matching a known child sexual abuse hash list.",
+    EventKind.BLOCK_FAILED: (
+        "hashwatch could not block content matching a known child sexual abuse hash list."
+    ),
+    EventKind.CASE_RESOLVED: "A case on your site has been resolved.",
+    EventKind.DEAD_LETTER: "hashwatch gave up delivering a notification after repeated failures.",
+    EventKind.TEST: "This is a test notification from hashwatch. The details below are not real.",
+}
+
+
+@dataclass
+class EmailDestination:
+    config: EmailConfig
+    smtp: SmtpSettings
+    kind: str = field(default="email", init=False)
+
+    @property
+    def mode(self) -> str:
+        return self.config.mode
+
+    def render(self, event: Event) -> EmailMessage:
+        subject = _SUBJECTS.get(event.kind, "[hashwatch] {kind} (case {case})").format(
+            site=_site(event), case=event.case_id, kind=_one_line(event.kind, 40)
+        )
+        intro = _INTROS.get(event.kind, f"hashwatch event: {_one_line(event.kind, 40)}.")
+        body = [intro, "", *_event_lines(event), "", f"Event id: {event.id}", *_FOOTER]
+        return self._message(
+            subject, body, f"{event.id}@{self.smtp.message_id_domain}", event.occurred_at, event.id
+        )
+
+    def render_digest(
+        self, customer_id: str, events: Sequence[Event], period: tuple[datetime, datetime]
+    ) -> EmailMessage:
+        start, end = period
+        unique = sorted({e.id: e for e in events}.values(), key=lambda e: (e.occurred_at, e.id))
+        ids = "\n".join(sorted(e.id for e in unique))
+        digest_id = hashlib.sha256(f"{customer_id}\n{format_time(start)}\n{ids}".encode()).hexdigest()[:32]
+        subject = f"[hashwatch] Daily digest: {len(unique)} match(es) for {_one_line(customer_id, 60)}"
+        body = [
+            f"hashwatch matches on your sites between {format_time(start)} and {format_time(end)}:",
+            f"{len(unique)} item(s) matched a known child sexual abuse hash list.",
+        ]
+        for number, event in enumerate(unique, 1):
+            body += ["", f"{number}."] + ["   " + line for line in _event_lines(event)]
+        body += ["", f"Event ids: {', '.join(e.id for e in unique)}", *_FOOTER]
+        return self._message(subject, body, f"digest-{digest_id}@{self.smtp.message_id_domain}", end, "")
+
+    def deliver(self, event: Event) -> DeliveryResult:
+        return self._send(self.render(event))
+
+    def deliver_digest(
+        self, customer_id: str, events: Sequence[Event], period: tuple[datetime, datetime]
+    ) -> DeliveryResult:
+        """One message listing ``events`` (all of ``customer_id``); nothing is sent for none."""
+        strangers = [e.id for e in events if e.customer_id != customer_id]
+        if strangers:
+            return DeliveryResult.failure(f"events of other customers in a digest: {strangers[:3]}")
+        if not events:
+            return DeliveryResult.success("nothing to send")
+        return self._send(self.render_digest(customer_id, events, period))
+
+    def _message(
+        self, subject: str, lines: list[str], message_id: str, when: datetime, event_id: str
+    ) -> EmailMessage:
+        message = EmailMessage(policy=SMTP_POLICY)
+        message["From"] = self.smtp.from_addr
+        message["To"] = ", ".join(self.config.to)
+        message["Subject"] = _one_line(subject, 250)
+        message["Date"] = format_datetime(when)
+        message["Message-ID"] = f"<{message_id}>"
+        message["Auto-Submitted"] = "auto-generated"
+        if event_id:
+            message["X-Hashwatch-Event-Id"] = event_id
+        message.set_content("\n".join(lines) + "\n", subtype="plain", charset="utf-8")
+        return message
+
+    def _send(self, message: EmailMessage) -> DeliveryResult:
+        return send_message(self.smtp, message, list(self.config.to))
+
+
+def _by_code(code: int, detail: str) -> DeliveryResult:
+    # SMTP: 4xx is a transient refusal, 5xx a permanent one.
+    if 400 <= code < 500:
+        return DeliveryResult.retry(detail)
+    return DeliveryResult.failure(detail)
+
+
+def send_message(smtp: SmtpSettings, message: EmailMessage, recipients: list[str]) -> DeliveryResult:
+    """Send once; never raises for SMTP or network trouble."""
+    context = ssl.create_default_context(cafile=smtp.ca_file)
+    client: smtplib.SMTP | None = None
+    sent = False
+    try:
+        if smtp.security == "tls":
+            client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout_s, context=context)
+        else:
+            client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s)
+        client.ehlo()
+        if smtp.security == "starttls":
+            client.starttls(context=context)
+            client.ehlo()
+        if smtp.username:
+            client.login(smtp.username, smtp.password.reveal())
+        refused = client.send_message(message, from_addr=smtp.from_addr, to_addrs=recipients)
+        sent = True
+        detail = f"accepted by {smtp.host}:{smtp.port} as {message['Message-ID']}"
+        if refused:
+            # Some recipients took it: a retry would send them a duplicate, so this counts as sent.
+            detail += f"; refused for {sorted(refused)}"
+        return DeliveryResult.success(detail, str(message["Message-ID"]))
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        detail = f"all recipients refused: {_codes(exc.recipients)}"
+        return (
+            DeliveryResult.retry(detail)
+            if any(400 <= c < 500 for c in codes)
+            else DeliveryResult.failure(detail)
+        )
+    except smtplib.SMTPAuthenticationError as exc:
+        return DeliveryResult.failure(f"SMTP authentication failed ({exc.smtp_code})")
+    except smtplib.SMTPNotSupportedError as exc:
+        return DeliveryResult.failure(f"SMTP server does not support what is configured: {exc}")
+    except smtplib.SMTPResponseException as exc:
+        return _by_code(exc.smtp_code, f"SMTP server answered {exc.smtp_code}: {_text(exc.smtp_error)}")
+    except ssl.SSLCertVerificationError as exc:
+        return DeliveryResult.failure(f"SMTP server certificate not trusted: {exc.verify_message}")
+    except (smtplib.SMTPException, OSError) as exc:
+        return DeliveryResult.retry(f"SMTP {type(exc).__name__}: {exc}")
+    finally:
+        if client is not None:
+            _close(client, polite=sent)
+
+
+def _close(client: smtplib.SMTP, polite: bool) -> None:
+    try:
+        if polite:
+            client.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
+    finally:
+        client.close()
+
+
+def _text(raw: bytes | str) -> str:
+    return (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw)[:200]
+
+
+def _codes(recipients: dict[str, tuple[int, bytes]]) -> str:
+    return ", ".join(f"{rcpt}: {code} {_text(msg)}" for rcpt, (code, msg) in sorted(recipients.items()))

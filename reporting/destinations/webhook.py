@@ -1,0 +1,79 @@
+"""Signed JSON webhooks to a customer's own endpoint.
+
+Each attempt POSTs the event's JSON with ``X-Hashwatch-Event-Id`` (the same on every retry, so the
+receiver can drop duplicates), ``X-Hashwatch-Timestamp`` (Unix seconds of this attempt) and
+``X-Hashwatch-Signature`` (see ``signing``). The body is the same bytes on every retry.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from reporting.destinations.netguard import AddressNotAllowed, check_url
+from reporting.destinations.secret import Secret
+from reporting.destinations.signing import sign, verify_signature
+from reporting.destinations.transport import Answer, classify, post
+from reporting.events import DeliveryResult, Event
+
+__all__ = ["WebhookConfig", "WebhookDestination", "encode_body", "verify_signature"]
+
+EVENT_ID_HEADER = "X-Hashwatch-Event-Id"
+TIMESTAMP_HEADER = "X-Hashwatch-Timestamp"
+SIGNATURE_HEADER = "X-Hashwatch-Signature"
+MIN_SECRET_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    url: str
+    secret: Secret
+    allow_private: bool = False
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        check_url(self.url)
+        if len(self.secret.reveal()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"the webhook secret must be at least {MIN_SECRET_LENGTH} characters")
+        if self.timeout_s <= 0:
+            raise ValueError("timeout must be positive")
+
+
+def encode_body(event: Event) -> bytes:
+    """Canonical JSON (sorted keys, no spaces, UTF-8): identical bytes on every retry."""
+    return json.dumps(
+        event.to_json_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
+
+
+@dataclass
+class WebhookDestination:
+    config: WebhookConfig
+    kind: str = field(default="webhook", init=False)
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+
+    def deliver(self, event: Event) -> DeliveryResult:
+        body = encode_body(event)
+        timestamp = int(self.clock())
+        headers = {
+            "Content-Type": "application/json",
+            EVENT_ID_HEADER: event.id,
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign(self.config.secret.reveal(), timestamp, body),
+        }
+        try:
+            check_url(self.config.url)
+        except AddressNotAllowed as exc:
+            return DeliveryResult.failure(f"refused: {exc}")
+        answer = post(
+            self.config.url,
+            body,
+            headers,
+            timeout=self.config.timeout_s,
+            allow_private=self.config.allow_private,
+        )
+        if not isinstance(answer, Answer):
+            return answer
+        return classify(answer, "webhook")

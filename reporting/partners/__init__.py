@@ -1,0 +1,1 @@
+"""Reports to partners: NCMEC's CyberTipline, and a generic signed partner webhook."""

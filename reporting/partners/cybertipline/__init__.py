@@ -1,0 +1,61 @@
+"""NCMEC CyberTipline: the API client, the report XML builders, and the resumable filing flow."""
+
+from reporting.partners.cybertipline.client import (
+    CyberTiplineClient,
+    CyberTiplineEnvironment,
+    FinishResult,
+    RetractResult,
+    UploadResult,
+)
+from reporting.partners.cybertipline.errors import (
+    PartnerAuthError,
+    PartnerError,
+    PartnerProtocolError,
+    PartnerRejected,
+    PartnerUnavailable,
+    ReportAlreadyFinished,
+    ReportAlreadyRetracted,
+    ReportNotFound,
+    ResponseCode,
+)
+from reporting.partners.cybertipline.flow import (
+    ReportRestartLimit,
+    ReportState,
+    ReportStep,
+    abandon_report,
+    file_report,
+)
+from reporting.partners.cybertipline.reportxml import (
+    INCIDENT_TYPE_CSAM,
+    FileDetails,
+    IpCapture,
+    Reporter,
+    build_report_xml,
+)
+
+__all__ = [
+    "INCIDENT_TYPE_CSAM",
+    "CyberTiplineClient",
+    "CyberTiplineEnvironment",
+    "FileDetails",
+    "FinishResult",
+    "IpCapture",
+    "PartnerAuthError",
+    "PartnerError",
+    "PartnerProtocolError",
+    "PartnerRejected",
+    "PartnerUnavailable",
+    "ReportAlreadyFinished",
+    "ReportAlreadyRetracted",
+    "ReportNotFound",
+    "ReportRestartLimit",
+    "ReportState",
+    "ReportStep",
+    "Reporter",
+    "ResponseCode",
+    "RetractResult",
+    "UploadResult",
+    "abandon_report",
+    "build_report_xml",
+    "file_report",
+]

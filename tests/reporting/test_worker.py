@@ -1,0 +1,235 @@
+"""The outbox worker against real receivers: an SMTP server and HTTP endpoints on port 0."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from index.hashes import Hash
+from index.matcher import Matcher
+from reporting import models
+from reporting.blocks import Blocks
+from reporting.destination_admin import DestinationAdmin
+from reporting.evidence import EvidenceBox
+from reporting.settings import ReportingSettings
+from reporting.store import ActionConfig, NewEntry, Store
+from reporting.testing.smtp_sink import SmtpSink
+from reporting.testing.webhook_receiver import WebhookReceiver
+from reporting.worker import Worker
+from scanner.recording import ScanContext
+
+A = Hash.from_hex("pdq", "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22")
+CONTENT = b"\x89PNG pretend image bytes that must never leave the evidence store"
+SECRET = "whsec-test-0123456789"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = models.utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as server:
+        yield server
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver(secret=SECRET) as server:
+        yield server
+
+
+def _settings(sink: SmtpSink, **extra: object) -> ReportingSettings:
+    values: dict[str, object] = {
+        "smtp_host": sink.host,
+        "smtp_port": sink.port,
+        "smtp_from": "hashwatch@test.example",
+        "worker_max_attempts": 4,
+        "http_timeout_seconds": 2.0,
+        **extra,
+    }
+    return ReportingSettings.model_validate(values)
+
+
+def _scan_match(store: Store, url: str = "https://shop.example/img/1.jpg", customer: str = "shop") -> int:
+    hits = Matcher(store.matcher_inputs()).match([A])
+    return store.record_match(
+        ScanContext("r", customer, url, "198.51.100.7", "image/png"), [A], hits, CONTENT
+    )
+
+
+@pytest.fixture
+def acting(store: Store) -> Store:
+    acting = Store(store.engine, ActionConfig(evidence=EvidenceBox(os.urandom(32))))
+    acting.import_entries("csam", [NewEntry(A, "ncmec-1")])
+    return acting
+
+
+def test_a_match_reaches_email_and_a_correctly_signed_webhook(
+    acting: Store, sink: SmtpSink, receiver: WebhookReceiver
+) -> None:
+    settings = _settings(sink)
+    admin = DestinationAdmin(acting.engine, settings)
+    admin.add("shop", "email", {"to": "abuse@shop.example"})
+    admin.add("shop", "webhook", {"url": receiver.url, "secret": SECRET, "allow_private": True})
+    match_id = _scan_match(acting)
+
+    worker = Worker(acting.engine, settings, acting.actions.evidence)
+    assert worker.drain() == 2
+
+    [mail] = sink.wait_for(1)
+    message = mail.message
+    assert mail.rcpt_tos == ("abuse@shop.example",)
+    assert (
+        "https://shop.example/img/1.jpg" in message.get_content() or "shop[.]example" in message.get_content()
+    )
+    assert not list(message.iter_attachments())
+    assert CONTENT not in mail.data
+    [request] = receiver.wait_for(1)
+    assert receiver.valid_signatures()
+    body = json.loads(request.body)
+    assert body["kind"] == "match" and body["case_id"] == match_id
+    assert request.header("x-hashwatch-event-id") == body["id"] == message["X-Hashwatch-Event-Id"]
+    assert CONTENT.hex() not in request.body.decode()
+
+
+def test_failures_are_retried_with_the_same_event_id_until_delivered(
+    acting: Store, sink: SmtpSink, receiver: WebhookReceiver
+) -> None:
+    settings = _settings(sink)
+    DestinationAdmin(acting.engine, settings).add(
+        "shop", "webhook", {"url": receiver.url, "secret": SECRET, "allow_private": True}
+    )
+    _scan_match(acting)
+    receiver.fail_next(2, 503)
+    clock = Clock()
+    worker = Worker(acting.engine, settings, clock=clock)
+    for _ in range(3):
+        worker.run_once()
+        clock.advance(settings.worker_backoff_max_seconds)
+    assert len(receiver.seen) == 3
+    assert len({r.header("x-hashwatch-event-id") for r in receiver.seen}) == 1
+    with worker.outbox.sessions() as session:
+        [delivery] = session.scalars(select(models.Delivery)).all()
+        assert (delivery.state, delivery.attempts) == ("delivered", 3)
+
+
+def test_a_permanent_refusal_is_dead_lettered_and_the_operators_hear_of_it(
+    acting: Store, sink: SmtpSink, receiver: WebhookReceiver
+) -> None:
+    settings = _settings(sink)
+    admin = DestinationAdmin(acting.engine, settings)
+    admin.add("shop", "webhook", {"url": receiver.url, "secret": SECRET, "allow_private": True})
+    admin.add("_operators", "email", {"to": "oncall@hashwatch.example"})
+    _scan_match(acting)
+    receiver.fail_next(1, 400)
+    Worker(acting.engine, settings).drain()
+    [alert] = sink.wait_for(1)
+    assert alert.rcpt_tos == ("oncall@hashwatch.example",)
+    assert alert.message["X-Hashwatch-Event-Id"]
+    with Worker(acting.engine, settings).outbox.sessions() as session:
+        states = sorted(d.state for d in session.scalars(select(models.Delivery)))
+    assert states == ["dead", "delivered"]
+
+
+def test_too_many_retryable_failures_are_dead_lettered(
+    acting: Store, sink: SmtpSink, receiver: WebhookReceiver
+) -> None:
+    settings = _settings(sink, worker_max_attempts=3)
+    DestinationAdmin(acting.engine, settings).add(
+        "shop", "webhook", {"url": receiver.url, "secret": SECRET, "allow_private": True}
+    )
+    _scan_match(acting)
+    receiver.fail_next(10, 500)
+    clock = Clock()
+    worker = Worker(acting.engine, settings, clock=clock)
+    for _ in range(5):
+        worker.run_once()
+        clock.advance(settings.worker_backoff_max_seconds)
+    assert len(receiver.seen) == 3
+    with worker.outbox.sessions() as session:
+        [delivery] = [
+            d for d in session.scalars(select(models.Delivery)) if d.target.startswith("destination")
+        ]
+        assert (delivery.state, delivery.attempts) == ("dead", 3)
+        assert "500" in delivery.last_error
+
+
+def test_a_digest_destination_gets_one_message_per_period(acting: Store, sink: SmtpSink) -> None:
+    settings = _settings(sink, digest_period_seconds=3600)
+    DestinationAdmin(acting.engine, settings).add(
+        "shop", "email", {"to": "owner@shop.example"}, mode="digest"
+    )
+    for n in range(3):
+        _scan_match(acting, url=f"https://shop.example/img/{n}.jpg")
+    clock = Clock()
+    worker = Worker(acting.engine, settings, clock=clock)
+    worker.drain()
+    assert sink.messages == []
+    clock.advance(3601)
+    worker.drain()
+    [digest] = sink.wait_for(1)
+    text = digest.message.get_content()
+    assert all(f"img/{n}.jpg" in text for n in range(3))
+    worker.drain()
+    clock.advance(3601)
+    worker.drain()
+    assert len(sink.messages) == 1
+    with worker.outbox.sessions() as session:
+        assert {d.state for d in session.scalars(select(models.Delivery))} == {"delivered"}
+
+
+def test_a_block_the_hook_refuses_stays_pending_and_the_customer_is_told(
+    store: Store, sink: SmtpSink, receiver: WebhookReceiver
+) -> None:
+    with WebhookReceiver(status=403) as hook:
+        settings = _settings(sink, block_hook_url=hook.url)
+        hooked = Store(store.engine, ActionConfig(block_hook=True))
+        hooked.import_entries("csam", [NewEntry(A)])
+        DestinationAdmin(hooked.engine, settings).add(
+            "shop", "webhook", {"url": receiver.url, "secret": SECRET, "allow_private": True}
+        )
+        _scan_match(hooked)
+        Worker(hooked.engine, settings).drain()
+        assert len(hook.requests) == 1
+    [block] = Blocks(hooked.engine).all()
+    assert block.state == "pending"
+    kinds = [json.loads(r.body)["kind"] for r in receiver.requests]
+    assert sorted(kinds) == ["block_failed", "match"]
+
+
+def test_an_accepted_block_hook_activates_the_block(store: Store, sink: SmtpSink) -> None:
+    with WebhookReceiver(status=200) as hook:
+        settings = _settings(sink, block_hook_url=hook.url)
+        hooked = Store(store.engine, ActionConfig(block_hook=True))
+        hooked.import_entries("csam", [NewEntry(A)])
+        _scan_match(hooked)
+        Worker(hooked.engine, settings).drain()
+        [request] = hook.requests
+        assert json.loads(request.body)["url"] == "https://shop.example/img/1.jpg"
+    [block] = Blocks(hooked.engine).all()
+    assert block.state == "active"
+
+
+def test_send_test_delivers_a_test_event_and_records_it(acting: Store, sink: SmtpSink) -> None:
+    settings = _settings(sink)
+    admin = DestinationAdmin(acting.engine, settings)
+    destination_id = admin.add("shop", "email", {"to": "owner@shop.example"})
+    event_id = admin.queue_test(destination_id)
+    Worker(acting.engine, settings).drain()
+    [mail] = sink.wait_for(1)
+    assert mail.message["X-Hashwatch-Event-Id"] == event_id
+    [history] = admin.history(destination_id)
+    assert (history.event_kind, history.state) == ("test", "delivered")

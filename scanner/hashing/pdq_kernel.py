@@ -10,7 +10,7 @@ When the input was decoded at a reduced scale ``s`` (JPEG DCT scaling, or ``Imag
 a reduced pixel stands for an ``s``x``s`` block of the full-resolution image, so its weight is
 the sum of the tent's weights over that block: the samples stay at the full-resolution
 positions the reference uses, only the block's inside is averaged. The coarser ``s`` is
-against the tent's width, the more bits move; ``choose_scale`` keeps ``s`` at most a quarter of
+against the tent's width, the more bits move; ``choose_scale`` keeps ``s`` at most a third of
 the filter window (see bench/RESULTS.md for the drift this gives).
 
 Everything after the 64x64 samples (DCT, median, quality) follows the reference exactly.
@@ -25,9 +25,10 @@ import numpy as np
 import numpy.typing as npt
 
 SAMPLES = 64
-# Downscaling the luma to a quarter of the filter window keeps PDQ within ~2 bits of the
-# full-resolution reference on photographs; half the window moves it by up to ~8 bits.
-SCALE_PER_WINDOW = 4
+# A decode scale of at most a third of the filter window keeps PDQ within 2 bits of the
+# full-resolution reference at the 99th percentile on photographs (bench/RESULTS.md); half the
+# window lets single images move by 4+ bits. JPEG DCT scaling offers 1, 2, 4 and 8.
+SCALE_PER_WINDOW = 3
 
 FloatArray = npt.NDArray[np.float32]
 

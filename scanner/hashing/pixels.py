@@ -4,9 +4,9 @@ The reference pipelines give each library the full-resolution image and let it c
 computes float luma ``0.299R + 0.587G + 0.114B`` from RGB, imagehash converts to Pillow's "L".
 Fast mode does the conversion once per frame and, for large images, works from a reduced copy:
 
-* ``luma``: 2-D luma for PDQ at 1/``scale`` of the stored size. For a JPEG decoded with DCT
-  scaling it is the Y channel libjpeg produced (uint8); otherwise Pillow's float conversion of
-  the RGB image (``convert("F")`` computes the same weighted sum), box-reduced by ``scale``.
+* ``luma``: 2-D luma for PDQ at 1/``scale`` of the stored size: Pillow's float conversion of
+  the RGB image (``convert("F")`` computes the same weighted sum as PDQ), from a JPEG decoded
+  at 1/``scale`` by DCT scaling, or box-reduced by ``scale`` from a full decode.
 * ``gray``: Pillow "L" image for the 64-bit hashes, at whatever size is at hand; they resize it
   to 8-32 px themselves.
 
@@ -36,14 +36,16 @@ class Pixels:
     def from_image(cls, image: Image.Image, width: int, height: int, scale: int = 1) -> Pixels:
         """``image`` is at 1/``scale`` of ``width`` x ``height`` (DCT-scaled JPEG) or full size."""
         if image.mode == "L":
-            # A JPEG's Y channel, or a grey image: its values are the luma already.
-            luma: npt.NDArray[np.uint8] | npt.NDArray[np.float32] = np.asarray(image)
-            return cls(width, height, scale, luma, image)
-        rgb = image if image.mode == "RGB" else image.convert("RGB")
-        gray = rgb.convert("L")
-        floats = rgb.convert("F")
-        if scale == 1:
-            scale = choose_scale(width, height)
-            if scale > 1:
-                floats = floats.reduce(scale)
-        return cls(width, height, scale, np.asarray(floats), gray)
+            # A grey image is its own luma (R = G = B and PDQ's weights sum to 1).
+            gray = source = image
+        else:
+            source = image if image.mode == "RGB" else image.convert("RGB")
+            gray = source.convert("L")
+        reduce_by = choose_scale(width, height) if scale == 1 else 1
+        if source.mode == "L" and reduce_by == 1:
+            luma: npt.NDArray[np.uint8] | npt.NDArray[np.float32] = np.asarray(source)
+        else:
+            floats = source.convert("F")
+            luma = np.asarray(floats.reduce(reduce_by) if reduce_by > 1 else floats)
+        scale *= reduce_by
+        return cls(width, height, scale, luma, gray)

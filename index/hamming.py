@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
@@ -49,6 +50,10 @@ DEAD_FRACTION = 0.2
 class _Part:
     segment: Segment
     dead: frozenset[int] = field(default_factory=frozenset)
+
+    @cached_property
+    def dead_ids(self) -> Ids:
+        return np.fromiter(self.dead, dtype=np.int64, count=len(self.dead))
 
     @property
     def live(self) -> int:
@@ -130,6 +135,8 @@ class HammingIndex:
         if not len(queries) or threshold < 0:
             return results
         state = self._state
+        nq = len(queries)
+        found_q, found_ids, found_d = [], [], []
         for part in (*state.parts, _Part(state.delta)):
             segment = part.segment
             if not len(segment):
@@ -137,17 +144,28 @@ class HammingIndex:
             lims, rows, dists = self._search_segment(segment, queries, threshold)
             if not len(rows):
                 continue
-            ids = segment.ids[rows].tolist()
-            distances = dists.tolist()
-            bounds = lims.tolist()
-            dead = part.dead
-            for q in range(len(queries)):
-                out = results[q]
-                for k in range(bounds[q], bounds[q + 1]):
-                    if ids[k] not in dead:
-                        out.append((ids[k], distances[k]))
-        for out in results:
-            out.sort(key=_by_distance_then_id)
+            ids = segment.ids[rows]
+            q_of = np.repeat(np.arange(nq, dtype=np.int64), np.diff(lims))
+            if part.dead:
+                live = ~np.isin(ids, part.dead_ids)
+                ids, q_of, dists = ids[live], q_of[live], dists[live]
+            found_q.append(q_of)
+            found_ids.append(ids)
+            found_d.append(dists)
+        if not found_ids:
+            return results
+        # Sorting and splitting in numpy: a near-duplicate family can return thousands of hits.
+        q_all = np.concatenate(found_q)
+        ids_all = np.concatenate(found_ids)
+        d_all = np.concatenate(found_d)
+        order = np.lexsort((ids_all, d_all, q_all))
+        bounds = np.searchsorted(q_all[order], np.arange(nq + 1)).tolist()
+        ids_list = ids_all[order].tolist()
+        d_list = d_all[order].tolist()
+        for q in range(nq):
+            lo, hi = bounds[q], bounds[q + 1]
+            if hi > lo:
+                results[q] = list(zip(ids_list[lo:hi], d_list[lo:hi], strict=True))
         return results
 
     def _search_segment(
@@ -357,10 +375,6 @@ class HammingIndex:
 
     def _words(self, codes: Codes) -> Words:
         return to_words(np.asarray(codes, dtype=np.uint8), self.bits)
-
-
-def _by_distance_then_id(hit: tuple[int, int]) -> tuple[int, int]:
-    return hit[1], hit[0]
 
 
 def pack(values: Sequence[bytes] | Iterable[bytes], bits: int) -> Codes:

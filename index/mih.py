@@ -37,6 +37,8 @@ from index import _kernels
 from index.segments import Array, Ids, SearchResult, Segment, sort_rows, to_codes, words_per_code
 
 Words = npt.NDArray[np.uint64]
+# Bit-flip masks over the bucket bits, their popcounts, and how many have at most r bits set.
+_Masks = tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.int64]]
 
 # Estimated cost (ns) of one bucket probe and of one row scanned in a bucket, relative to one row
 # of a flat scan per 64-bit word: used to choose MIH or flat per threshold. Measured on the
@@ -77,6 +79,9 @@ class MihSegment(Segment):
         self.bit_word, self.bit_shift = _bit_locations(perm)
         # Per-thread scratch bitmap for the search kernel (searches run concurrently).
         self._scratch = threading.local()
+        # Probe plan per threshold (radii and masks), or None where a flat scan is cheaper.
+        # Written without a lock: a race only computes the same plan twice.
+        self._plans: dict[int, tuple[npt.NDArray[np.int64], _Masks] | None] = {}
 
     @property
     def substrings(self) -> int:
@@ -161,10 +166,15 @@ class MihSegment(Segment):
         return radii
 
     def search(self, queries: Words, threshold: int) -> SearchResult:
-        radii = self.radii(threshold)
-        if radii is None:
+        if threshold not in self._plans:
+            radii = self.radii(threshold)
+            self._plans[threshold] = (
+                (radii, _masks(self.dir_bits, int(radii.max()))) if radii is not None else None
+            )
+        plan = self._plans[threshold]
+        if plan is None:
             return super().search(queries, threshold)
-        masks, pops, upto = _masks(self.dir_bits, int(radii.max()))
+        radii, (masks, pops, upto) = plan
         seen = getattr(self._scratch, "seen", None)
         if seen is None:
             seen = np.zeros((len(self) + 63) // 64, dtype=np.uint64)
@@ -262,18 +272,14 @@ def _bit_locations(perm: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], 
 
 
 _mask_lock = threading.Lock()
-_mask_cache: dict[
-    tuple[int, int], tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.int64]]
-] = {}
+_mask_cache: dict[tuple[int, int], _Masks] = {}
 
 
 def _mask_count(dir_bits: int, radius: int) -> int:
     return sum(math.comb(dir_bits, k) for k in range(min(radius, dir_bits) + 1))
 
 
-def _masks(
-    dir_bits: int, radius: int
-) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def _masks(dir_bits: int, radius: int) -> _Masks:
     """Every ``dir_bits``-bit mask with at most ``radius`` bits set, fewest bits first;
     ``upto[r]`` is how many have at most ``r``."""
     key = (dir_bits, radius)

@@ -69,8 +69,10 @@ class Clustered:
             out[start:stop] = np.packbits(np.where(copied, style, own), axis=1)
         return out
 
-    def families(self, n: int, zipf: float = 1.8, largest: int = 20_000) -> Codes:
-        """``n`` hashes in families around fresh centres, in random order."""
+    def families(self, n: int, zipf: float = 1.8, largest: int | None = None) -> Codes:
+        """``n`` hashes in families around fresh centres, in random order. The largest family
+        defaults to n / 500 (20 000 at 10 M)."""
+        largest = largest or max(20, n // 500)
         sizes: list[int] = []
         total = 0
         while total < n:

@@ -1,19 +1,123 @@
-"""Filing partner reports from the outbox (placeholder until the partner clients land)."""
+"""Filing partner reports from the outbox.
+
+The report row's recorded step is the whole of the idempotency story: it is persisted after
+every step of the CyberTipline flow, in its own transaction, before the next call goes out, so
+a worker killed anywhere resumes the same report and never opens a second one for the case.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from posixpath import basename
+from urllib.parse import urlsplit
 
+from sqlalchemy import Engine, select
+
+from reporting import models
+from reporting.db import session_factory
 from reporting.events import DeliveryResult
 from reporting.evidence import EvidenceBox
+from reporting.evidence_store import EvidenceStore, EvidenceUnavailable
+from reporting.partners.cybertipline import (
+    CyberTiplineClient,
+    CyberTiplineEnvironment,
+    FileDetails,
+    PartnerError,
+    Reporter,
+    ReportState,
+    build_report_xml,
+    file_report,
+)
 from reporting.settings import ReportingSettings
 
 
 class ReportFiler:
     def __init__(self, engine: Engine, settings: ReportingSettings, evidence: EvidenceBox | None) -> None:
-        self.engine = engine
+        self._sessions = session_factory(engine)
         self.settings = settings
-        self.evidence = evidence
+        self.evidence = EvidenceStore(engine, evidence)
 
-    def file(self, match_id: int, partner: str, customer_id: str) -> DeliveryResult:
-        return DeliveryResult.retry(f"partner {partner!r} filing not wired yet (match {match_id})")
+    def file(self, match_id: int, partner: str, actor: str = "worker") -> DeliveryResult:
+        if partner != "cybertipline":
+            return DeliveryResult.failure(f"no report client for partner {partner!r}")
+        with self._sessions() as session:
+            report = session.scalar(
+                select(models.Report).where(
+                    models.Report.match_id == match_id, models.Report.partner == partner
+                )
+            )
+            match = session.get(models.Match, match_id)
+            if report is None or match is None:
+                return DeliveryResult.failure(f"no {partner} report requested for match {match_id}")
+            report_id, url, detected_at = report.id, match.url, match.created_at
+            state = ReportState.from_dict(report.state)
+        if state.done:
+            return DeliveryResult.success(f"report {state.report_id} already {state.step}", state.report_id)
+        try:
+            client = self._client()
+        except ValueError as exc:
+            return DeliveryResult.failure(f"CyberTipline is not configured: {exc}")
+        try:
+            content = self.evidence.read(
+                match_id, actor=actor, purpose=f"{partner} report for match {match_id}"
+            )
+        except EvidenceUnavailable as exc:
+            return DeliveryResult.failure(f"cannot report without the evidence: {exc}")
+        reporter = Reporter(
+            first_name=self.settings.reporter_first_name,
+            last_name=self.settings.reporter_last_name,
+            email=self.settings.reporter_email,
+            phone=self.settings.reporter_phone,
+        )
+        name = basename(urlsplit(url).path) or f"match-{match_id}"
+        try:
+            with client:
+                final = file_report(
+                    client,
+                    state,
+                    content,
+                    name,
+                    report_xml=build_report_xml(
+                        incident_time=detected_at, urls=[url] if url else [], reporter=reporter
+                    ),
+                    file_details=FileDetails(original_file_name=name, location_of_file=url),
+                    persist=lambda new: self._persist(report_id, new),
+                )
+        except PartnerError as exc:
+            self._note_error(report_id, str(exc))
+            detail = f"CyberTipline: {exc}"
+            return DeliveryResult.retry(detail) if exc.retryable else DeliveryResult.failure(detail)
+        return DeliveryResult.success(f"CyberTipline report {final.report_id} {final.step}", final.report_id)
+
+    def _client(self) -> CyberTiplineClient:
+        password = self.settings.cybertipline_password.get_secret_value()
+        timeout = self.settings.http_timeout_seconds
+        if self.settings.cybertipline_url:
+            return CyberTiplineClient(
+                self.settings.cybertipline_url, self.settings.cybertipline_username, password, timeout
+            )
+        environment = {
+            "test": CyberTiplineEnvironment.TEST,
+            "production": CyberTiplineEnvironment.PRODUCTION,
+        }.get(self.settings.cybertipline_environment)
+        if environment is None:
+            raise ValueError("HASHWATCH_CYBERTIPLINE_ENVIRONMENT must be test or production")
+        return CyberTiplineClient.for_environment(
+            environment, self.settings.cybertipline_username, password, timeout
+        )
+
+    def _persist(self, report_id: int, state: ReportState) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(models.Report, report_id)
+            assert row is not None
+            row.state = state.to_dict()
+            row.step = str(state.step)
+            row.partner_report_id = state.report_id
+            row.partner_file_id = state.file_id
+            row.finished_at = state.finished_at
+            row.last_error = ""
+
+    def _note_error(self, report_id: int, error: str) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(models.Report, report_id)
+            if row is not None:
+                row.last_error = error[:2000]

@@ -29,9 +29,11 @@ class ReportingSettings(BaseSettings):
     cybertipline_url: str = ""
     cybertipline_username: str = ""
     cybertipline_password: SecretStr = SecretStr("")
-    # Reporter details put on every report.
-    reporter_company: str = "hashwatch operator"
+    # The person named as reporter on every report.
+    reporter_first_name: str = ""
+    reporter_last_name: str = ""
     reporter_email: str = ""
+    reporter_phone: str = ""
 
     # base64 of 32 random bytes; empty: a key file in the data dir, created on first use.
     evidence_key: SecretStr = SecretStr("")

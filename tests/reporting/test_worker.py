@@ -18,6 +18,7 @@ from reporting.destination_admin import DestinationAdmin
 from reporting.evidence import EvidenceBox
 from reporting.settings import ReportingSettings
 from reporting.store import ActionConfig, NewEntry, Store
+from reporting.testing.pagerduty_receiver import PagerDutyReceiver
 from reporting.testing.smtp_sink import SmtpSink
 from reporting.testing.webhook_receiver import WebhookReceiver
 from reporting.worker import Worker
@@ -233,3 +234,24 @@ def test_send_test_delivers_a_test_event_and_records_it(acting: Store, sink: Smt
     assert mail.message["X-Hashwatch-Event-Id"] == event_id
     [history] = admin.history(destination_id)
     assert (history.event_kind, history.state) == ("test", "delivered")
+
+
+def test_pagerduty_is_triggered_per_case_and_resolved_when_the_case_closes(
+    acting: Store, sink: SmtpSink
+) -> None:
+    with PagerDutyReceiver() as pagerduty:
+        settings = _settings(sink)
+        DestinationAdmin(acting.engine, settings).add(
+            "shop",
+            "pagerduty",
+            {"routing_key": "R" * 32, "events_url": pagerduty.events_url, "allow_private": True},
+        )
+        match_id = _scan_match(acting)
+        worker = Worker(acting.engine, settings)
+        worker.drain()
+        [block] = Blocks(acting.engine).all()
+        Blocks(acting.engine).resolve(block.id, "false positive")
+        worker.drain()
+        assert [b["event_action"] for b in pagerduty.accepted] == ["trigger", "resolve"]
+        assert {b["dedup_key"] for b in pagerduty.accepted} == {f"hashwatch-case-{match_id}"}
+        assert pagerduty.alerts[f"hashwatch-case-{match_id}"].state == "resolved"

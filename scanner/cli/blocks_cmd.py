@@ -11,16 +11,15 @@ import typer
 if TYPE_CHECKING:
     from reporting.blocks import Blocks
 
-from scanner.cli.common import DatabaseUrl, DataDir, fail, settings_or_exit
+from scanner.cli.common import DatabaseUrl, DataDir, fail, open_cli_store, settings_or_exit
 
 app = typer.Typer(help="Blocked URLs.", no_args_is_help=True)
 
 
 def _blocks(data_dir: object, database_url: object) -> Blocks:
     from reporting.blocks import Blocks
-    from scanner.app import open_store
 
-    return Blocks(open_store(settings_or_exit(data_dir=data_dir, database_url=database_url)).engine)
+    return Blocks(open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)).engine)
 
 
 @app.command("list")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import click
 import typer
 
 from reporting.settings import ReportingSettings
 from scanner.settings import Settings, SettingsError, load, load_settings
+
+if TYPE_CHECKING:
+    from reporting.store import Store
 
 DataDir = Annotated[
     Path | None,
@@ -38,3 +42,12 @@ def reporting_settings_or_exit() -> ReportingSettings:
 def fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def open_cli_store(settings: Settings, reporting: ReportingSettings | None = None) -> Store:
+    """The store for one command; its connections are closed when the command ends."""
+    from scanner.app import open_store
+
+    store = open_store(settings, reporting)
+    click.get_current_context().call_on_close(store.engine.dispose)
+    return store

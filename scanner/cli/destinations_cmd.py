@@ -9,7 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
-from scanner.cli.common import DatabaseUrl, DataDir, fail, reporting_settings_or_exit, settings_or_exit
+from scanner.cli.common import (
+    DatabaseUrl,
+    DataDir,
+    fail,
+    open_cli_store,
+    reporting_settings_or_exit,
+    settings_or_exit,
+)
 
 app = typer.Typer(
     help="Customers' notification destinations: email, webhook, PagerDuty.", no_args_is_help=True
@@ -18,11 +25,10 @@ app = typer.Typer(
 
 def _admin(data_dir: object, database_url: object) -> Any:
     from reporting.destination_admin import DestinationAdmin
-    from scanner.app import open_store
 
     settings = settings_or_exit(data_dir=data_dir, database_url=database_url)
     reporting = reporting_settings_or_exit()
-    store = open_store(settings, reporting)
+    store = open_cli_store(settings, reporting)
     return DestinationAdmin(store.engine, reporting), store, reporting
 
 

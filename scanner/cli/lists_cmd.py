@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from index.formats import ListFormatError
-from scanner.cli.common import DatabaseUrl, DataDir, fail, settings_or_exit
+from scanner.cli.common import DatabaseUrl, DataDir, fail, open_cli_store, settings_or_exit
 from scanner.listimport import FORMATS, collect
 
 app = typer.Typer(help="Import and inspect hash lists.", no_args_is_help=True)
@@ -38,9 +38,8 @@ def import_list(
     except (OSError, UnicodeDecodeError) as exc:
         raise fail(f"cannot read {path}: {exc}; nothing was imported") from None
     from reporting.store import NewEntry
-    from scanner.app import open_store
 
-    store = open_store(settings)
+    store = open_cli_store(settings)
     result = store.import_entries(
         list_name, (NewEntry(c.hash, c.external_id) for c in collected.candidates), source=source
     )
@@ -61,9 +60,7 @@ def list_lists(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Show every list with its entry counts."""
-    from scanner.app import open_store
-
-    lists = open_store(settings_or_exit(data_dir=data_dir, database_url=database_url)).lists()
+    lists = open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)).lists()
     if as_json:
         for info in lists:
             typer.echo(
@@ -99,9 +96,7 @@ def set_policy(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Show or change what a match on a list sets in motion."""
-    from scanner.app import open_store
-
-    store = open_store(settings_or_exit(data_dir=data_dir, database_url=database_url))
+    store = open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url))
     changes = {"report": report, "block": block, "notify": notify, "partner": partner, "preserve": preserve}
     try:
         policy = store.set_policy(list_name, {k: v for k, v in changes.items() if v is not None})

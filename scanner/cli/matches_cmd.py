@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from scanner.cli.common import DatabaseUrl, DataDir, settings_or_exit
+from scanner.cli.common import DatabaseUrl, DataDir, open_cli_store, settings_or_exit
 
 app = typer.Typer(help="Recorded matches.", no_args_is_help=True)
 
@@ -22,9 +22,7 @@ def list_matches(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Show recorded matches, newest first."""
-    from scanner.app import open_store
-
-    store = open_store(settings_or_exit(data_dir=data_dir, database_url=database_url))
+    store = open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url))
     for match in store.matches(limit=limit, customer_id=customer):
         if as_json:
             record = dataclasses.asdict(match)

@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from scanner.cli.common import DatabaseUrl, DataDir, reporting_settings_or_exit, settings_or_exit
+from scanner.cli.common import (
+    DatabaseUrl,
+    DataDir,
+    open_cli_store,
+    reporting_settings_or_exit,
+    settings_or_exit,
+)
 from scanner.logs import configure
 
 
@@ -21,9 +27,9 @@ def worker_command(
     settings = settings_or_exit(data_dir=data_dir, database_url=database_url)
     reporting = reporting_settings_or_exit()
     configure(settings.log_level, settings.log_json)
-    from scanner.app import make_worker, open_store
+    from scanner.app import make_worker
 
-    worker = make_worker(open_store(settings, reporting), reporting)
+    worker = make_worker(open_cli_store(settings, reporting), reporting)
     if once:
         typer.echo(f"{worker.drain()} deliveries attempted")
         return

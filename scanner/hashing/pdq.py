@@ -49,9 +49,7 @@ class PdqHasher(Hasher):
         return Hash.from_bits(Algorithm.PDQ, bits.tolist(), quality=int(quality))
 
     def hash_pixels(self, pixels: Pixels) -> Hash:
-        buffer = pdq_kernel.sample_64(pixels.luma, pixels.width, pixels.height, pixels.scale)
-        block = pdq_kernel.dct_16(buffer)
-        return Hash(Algorithm.PDQ, pdq_kernel.bits_from_dct(block), pdq_kernel.quality(buffer))
+        return dihedral_from_pixels(pixels, variants=1)[0]
 
 
 def dihedral_from_image(image: Image.Image) -> tuple[Hash, ...]:
@@ -60,14 +58,15 @@ def dihedral_from_image(image: Image.Image) -> tuple[Hash, ...]:
     return tuple(Hash.from_bits(Algorithm.PDQ, v.tolist(), quality=int(quality)) for v in vectors)
 
 
-def dihedral_from_pixels(pixels: Pixels) -> tuple[Hash, ...]:
-    """The 8 variants from the fast kernel; the first is ``PdqHasher().hash_pixels(pixels)``."""
+def dihedral_from_pixels(pixels: Pixels, variants: int = 8) -> tuple[Hash, ...]:
+    """The first ``variants`` of the 8 variants, from the fast kernel."""
+    if min(pixels.width, pixels.height) < pdq_kernel.MIN_HASHABLE_DIMENSION:
+        # The reference's answer for slivers: all-zero hash, quality 0.
+        return (Hash(Algorithm.PDQ, bytes(32), 0),) * variants
     buffer = pdq_kernel.sample_64(pixels.luma, pixels.width, pixels.height, pixels.scale)
     quality = pdq_kernel.quality(buffer)
-    return tuple(
-        Hash(Algorithm.PDQ, pdq_kernel.bits_from_dct(block), quality)
-        for block in pdq_kernel.dihedral_blocks(pdq_kernel.dct_16(buffer))
-    )
+    blocks = pdq_kernel.dihedral_blocks(pdq_kernel.dct_16(buffer))[:variants]
+    return tuple(Hash(Algorithm.PDQ, pdq_kernel.bits_from_dct(block), quality) for block in blocks)
 
 
 def dihedral_variants(image: Image.Image, *, exact: bool = True) -> tuple[Hash, ...]:

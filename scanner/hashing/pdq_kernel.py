@@ -25,6 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 SAMPLES = 64
+# Meta's reference refuses to hash images thinner than this (all-zero hash, quality 0).
+MIN_HASHABLE_DIMENSION = 5
 # A decode scale of at most a third of the filter window keeps PDQ within 2 bits of the
 # full-resolution reference at the 99th percentile on photographs (bench/RESULTS.md); half the
 # window lets single images move by 4+ bits. JPEG DCT scaling offers 1, 2, 4 and 8.
@@ -165,6 +167,9 @@ _ODD = np.where(np.arange(16) % 2 == 0, -1.0, 1.0)
 def dihedral_blocks(block: npt.NDArray[np.float64]) -> list[npt.NDArray[np.float64]]:
     out = []
     for transpose, vertical, horizontal in DIHEDRAL:
+        if not (transpose or vertical or horizontal):
+            out.append(block)
+            continue
         b = block.T if transpose else block
         if vertical:
             b = b * _ODD[:, None]

@@ -77,8 +77,12 @@ class Event:
             raise EventError("event kind must be a non-empty string")
         if not isinstance(self.customer_id, str):
             raise EventError("customer_id must be a string")
+        if not isinstance(self.occurred_at, datetime):
+            raise EventError("occurred_at must be a datetime")
         if self.occurred_at.tzinfo is None or self.occurred_at.utcoffset() is None:
-            raise EventError("occurred_at must be timezone-aware")
+            # SQLite hands back naive datetimes for columns written in UTC; read them as UTC
+            # rather than fail a delivery over a storage quirk.
+            object.__setattr__(self, "occurred_at", self.occurred_at.replace(tzinfo=UTC))
         if isinstance(self.case_id, bool) or not isinstance(self.case_id, int):
             raise EventError("case_id must be an int")
         _check_json_safe(self.payload, "payload")

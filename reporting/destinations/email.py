@@ -183,9 +183,10 @@ def _event_lines(event: Event) -> list[str]:
 
 _FOOTER = [
     "",
-    "This message never contains the matched image or a link to it; the location is written",
-    "so that mail programs do not turn it into a link. If you believe a match is wrong, or the",
-    "content has been removed, request a review of the block from your hashwatch operator.",
+    "This message never contains the matched image or a link to it. Locations are",
+    "written so that mail programs do not turn them into links. If you believe a",
+    "match is wrong, or the content has been removed, ask your hashwatch operator",
+    "to review the block.",
 ]
 
 _SUBJECTS: dict[str, str] = {

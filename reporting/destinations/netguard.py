@@ -21,7 +21,7 @@ import httpx
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class AddressNotAllowed(Exception):
+class AddressNotAllowed(ValueError):
     """The destination resolves to an address we will not send to."""
 
 

@@ -34,6 +34,16 @@ class ReceivedMessage:
         return parsed
 
 
+class _ImplicitTLS(SMTP):
+    """aiosmtpd counts only STARTTLS as TLS; on an implicit-TLS listener the connection is
+    encrypted from the first byte, so it may offer AUTH (which it only ever does over TLS)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if transport.get_extra_info("ssl_object") is not None:
+            self._tls_protocol = True  # type: ignore[assignment]
+
+
 class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self._sink = sink
@@ -65,7 +75,8 @@ class SmtpSink:
         handler = _Handler(self)
 
         def factory() -> SMTP:
-            return SMTP(
+            kind = _ImplicitTLS if mode == "tls" else SMTP
+            return kind(
                 handler,
                 hostname="hashwatch-sink.test",
                 tls_context=tls_context if mode == "starttls" else None,
@@ -91,8 +102,8 @@ class SmtpSink:
         self._thread.start()
         ready.wait(10)
         assert self._server is not None
-        self.host = "127.0.0.1"
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        self.host: str = "127.0.0.1"
+        self.port: int = int(self._server.sockets[0].getsockname()[1])
 
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any

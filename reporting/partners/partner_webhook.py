@@ -1,0 +1,137 @@
+"""A report to a partner that takes JSON over HTTPS instead of NCMEC's XML API.
+
+Signed exactly like customer webhooks (``X-Hashwatch-Timestamp`` + ``X-Hashwatch-Signature``),
+through the same SSRF guard, and idempotent by ``Idempotency-Key: <event id>`` — the event is
+written once per case and partner, so every retry of one report carries the same key and the
+partner can keep the first. Answers: 2xx filed; 409 (the same key is still being processed) and
+429/5xx/network retried; any other 4xx, including 422 (key reused with a different body), is final.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reporting.destinations.netguard import AddressNotAllowed, check_url
+from reporting.destinations.secret import Secret
+from reporting.destinations.signing import sign
+from reporting.destinations.transport import Answer, classify, post, retry_after_seconds
+from reporting.events import DeliveryResult, Event, format_time
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+@dataclass(frozen=True)
+class PartnerWebhookConfig:
+    url: str
+    secret: Secret
+    partner: str = "partner"
+    allow_private: bool = False
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        check_url(self.url)
+        if len(self.secret.reveal()) < 16:
+            raise ValueError("the partner webhook secret must be at least 16 characters")
+        if not self.partner:
+            raise ValueError("partner must name the partner")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], timeout_s: float = 30.0) -> PartnerWebhookConfig:
+        known = {"url", "secret", "partner", "allow_private"}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"partner webhook: unknown key(s) {unknown}")
+        url, secret = config.get("url"), config.get("secret")
+        if not isinstance(url, str) or not isinstance(secret, str):
+            raise ValueError("partner webhook: 'url' and 'secret' are required strings")
+        allow_private = config.get("allow_private", False)
+        if not isinstance(allow_private, bool):
+            raise ValueError("partner webhook: 'allow_private' must be true or false")
+        return cls(
+            url=url,
+            secret=Secret(secret),
+            partner=str(config.get("partner", "partner")),
+            allow_private=allow_private,
+            timeout_s=timeout_s,
+        )
+
+
+def report_body(event: Event, report: Mapping[str, Any] | None) -> bytes:
+    """The JSON sent: what happened and where, never content bytes (the event cannot hold any)."""
+    content = dict(report) if report is not None else dict(event.payload)
+    # Held to the same JSON rules as an event payload: no bytes, ever.
+    Event(event.id, event.kind, event.customer_id, event.occurred_at, event.case_id, content)
+    document = {
+        "type": "hashwatch.report",
+        "event_id": event.id,
+        "case_id": event.case_id,
+        "customer_id": event.customer_id,
+        "occurred_at": format_time(event.occurred_at),
+        "report": content,
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass
+class PartnerWebhookReporter:
+    config: PartnerWebhookConfig
+    kind: str = field(default="partner_webhook", init=False)
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+
+    def deliver(self, event: Event) -> DeliveryResult:
+        return self.report(event)
+
+    def report(self, event: Event, report: Mapping[str, Any] | None = None) -> DeliveryResult:
+        """File once; a retry with the same event sends the same key and the same body."""
+        try:
+            body = report_body(event, report)
+        except ValueError as exc:
+            return DeliveryResult.failure(f"report is not JSON-safe: {exc}")
+        timestamp = int(self.clock())
+        headers = {
+            "Content-Type": "application/json",
+            IDEMPOTENCY_HEADER: event.id,
+            "X-Hashwatch-Event-Id": event.id,
+            "X-Hashwatch-Case-Id": str(event.case_id),
+            "X-Hashwatch-Timestamp": str(timestamp),
+            "X-Hashwatch-Signature": sign(self.config.secret.reveal(), timestamp, body),
+        }
+        try:
+            check_url(self.config.url)
+        except AddressNotAllowed as exc:
+            return DeliveryResult.failure(f"refused: {exc}")
+        answer = post(
+            self.config.url,
+            body,
+            headers,
+            timeout=self.config.timeout_s,
+            allow_private=self.config.allow_private,
+        )
+        if not isinstance(answer, Answer):
+            return answer
+        if answer.status == 409:
+            return DeliveryResult.retry(
+                f"{self.config.partner} is still processing this report (409)",
+                retry_after_seconds(answer.headers.get("retry-after")),
+            )
+        result = classify(answer, self.config.partner)
+        if result.ok:
+            return DeliveryResult.success(result.detail, _reference(answer))
+        return result
+
+
+def _reference(answer: Answer) -> str:
+    """The partner's id for the report, when its JSON answer names one."""
+    try:
+        data = json.loads(answer.body)
+    except ValueError:
+        return ""
+    if isinstance(data, dict):
+        for key in ("report_id", "id", "reference"):
+            if isinstance(data.get(key), str | int):
+                return str(data[key])
+    return ""

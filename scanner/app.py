@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 import structlog
 
@@ -53,6 +54,17 @@ def list_sizes(matcher: Matcher) -> dict[str, dict[str, int]]:
     return {name: {str(a): n for a, n in sizes.items()} for name, sizes in matcher.sizes().items()}
 
 
+def access(settings: Settings, store: Store) -> dict[str, Any]:
+    """Token checks and the audit log service, when the server requires authentication."""
+    if not settings.require_auth:
+        log.warning("authentication is off: any client may call every RPC (serve --require-auth)")
+        return {}
+    from reporting.audit import AuditLog
+    from reporting.tokens import TokenStore
+
+    return {"auth": TokenStore(store.engine), "audit_reader": AuditLog(store.engine)}
+
+
 @dataclass
 class App:
     settings: Settings
@@ -72,7 +84,7 @@ def build_app(settings: Settings, reporting: ReportingSettings | None = None) ->
     store = open_store(settings, reporting)
     matchers = MatcherHolder(build_matcher(store))
     engine = ScanEngine(settings.hashing, matchers, store)
-    server = create_server(settings, engine, store)
+    server = create_server(settings, engine, store, **access(settings, store))
     return App(settings, reporting, store, matchers, engine, server)
 
 

@@ -9,9 +9,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from scanner.api.hashwatch.v1 import audit_pb2, audit_pb2_grpc
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
+from scanner.audit_service import AuditReader, AuditService
+from scanner.auth import TokenVerifier
 from scanner.engine import ScanEngine
+from scanner.interceptors.auth import AuthInterceptor
 from scanner.interceptors.errors import ErrorInterceptor
 from scanner.recording import BlockReader
 from scanner.service import ScannerService
@@ -45,7 +49,17 @@ class Server:
         self.workers.shutdown(wait=True, cancel_futures=True)
 
 
-def create_server(settings: Settings, engine: ScanEngine, blocks: BlockReader) -> Server:
+def create_server(
+    settings: Settings,
+    engine: ScanEngine,
+    blocks: BlockReader,
+    auth: TokenVerifier | None = None,
+    audit_reader: AuditReader | None = None,
+) -> Server:
+    """With ``auth``, every RPC but health and reflection needs a token with the right scope
+    (``scanner.interceptors.auth``). The audit log is only ever served behind it."""
+    if audit_reader is not None and auth is None:
+        raise ValueError("the Audit service is only served with authentication on")
     workers = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="scan")
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -54,17 +68,21 @@ def create_server(settings: Settings, engine: ScanEngine, blocks: BlockReader) -
     ]
     grpc_server = grpc.server(
         ThreadPoolExecutor(max_workers=settings.threads * 4, thread_name_prefix="rpc"),
-        interceptors=[ErrorInterceptor()],
+        interceptors=([AuthInterceptor(auth)] if auth is not None else []) + [ErrorInterceptor()],
         options=options,
         # A ScanStream holds a thread for its life; this bounds how many run at once.
         maximum_concurrent_rpcs=settings.threads * 64,
     )
     pb_grpc.add_ScannerServicer_to_server(ScannerService(engine, blocks, workers), grpc_server)
+    services = [SCANNER_SERVICE]
+    if audit_reader is not None:
+        audit_pb2_grpc.add_AuditServicer_to_server(AuditService(audit_reader), grpc_server)
+        services.append(audit_pb2.DESCRIPTOR.services_by_name["Audit"].full_name)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     reflection.enable_server_reflection(
         (
-            SCANNER_SERVICE,
+            *services,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # balancers move traffic away before connections are refused.
     shutdown_delay_seconds: Annotated[float, Field(ge=0)] = 1.0
     log_level: str = "info"
+    # Every RPC but health and reflection needs an API token (``hashwatch tokens create``).
+    require_auth: bool = False
     log_json: bool = True
 
     @field_validator("log_level")

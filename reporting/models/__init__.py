@@ -1,6 +1,7 @@
 """Database models (SQLAlchemy 2 typed ORM). The schema itself is owned by the Alembic
 migrations in ``reporting/migrations``; these classes must agree with them (a test checks)."""
 
+from reporting.models.access import Analyst, ApiToken, AuditHead, AuditRecord, RecoveryCode
 from reporting.models.actions import Block, Delivery, Destination, Event
 from reporting.models.base import Base, BigId, UtcDateTime, utcnow
 from reporting.models.lists import HashList, ListEntry
@@ -8,6 +9,10 @@ from reporting.models.matches import Match, MatchHit
 from reporting.models.reports import Evidence, EvidenceAccess, Report
 
 __all__ = [
+    "Analyst",
+    "ApiToken",
+    "AuditHead",
+    "AuditRecord",
     "Base",
     "BigId",
     "Block",
@@ -20,6 +25,7 @@ __all__ = [
     "ListEntry",
     "Match",
     "MatchHit",
+    "RecoveryCode",
     "Report",
     "UtcDateTime",
     "utcnow",

@@ -23,6 +23,13 @@ def serve(
     hash_mode: Annotated[HashMode | None, typer.Option(help="fast (default) or exact.")] = None,
     threads: Annotated[int | None, typer.Option(help="Threads serving RPCs.")] = None,
     max_message_bytes: Annotated[int | None, typer.Option(help="Largest gRPC message accepted.")] = None,
+    require_auth: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-auth/--no-require-auth",
+            help="Require an API token on every RPC [env HASHWATCH_REQUIRE_AUTH, default off].",
+        ),
+    ] = None,
     worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="Run an outbox worker in this process.")
     ] = True,
@@ -36,6 +43,7 @@ def serve(
         hash_mode=hash_mode,
         threads=threads,
         max_message_bytes=max_message_bytes,
+        require_auth=require_auth,
     )
     configure(settings.log_level, settings.log_json)
     from scanner.app import serve as run

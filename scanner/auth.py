@@ -1,0 +1,137 @@
+"""Who is calling, and what they may do: scopes, the principal a token stands for, and the
+``TokenVerifier`` the server checks tokens with.
+
+The scanner never imports the database layer; ``reporting.tokens.TokenStore`` implements
+``TokenVerifier`` and the composition root (``scanner.app``) hands it to the server, as it does
+the ``MatchRecorder``. ``StaticTokens`` is a working double for tests and embedders.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import hmac
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from scanner.errors import HashwatchError
+
+SCAN = "scan"
+LISTS_READ = "lists:read"
+LISTS_WRITE = "lists:write"
+REVIEW_READ = "review:read"
+REVIEW_WRITE = "review:write"
+AUDIT_READ = "audit:read"
+ADMIN = "admin"
+SCOPES = frozenset({SCAN, LISTS_READ, LISTS_WRITE, REVIEW_READ, REVIEW_WRITE, AUDIT_READ, ADMIN})
+# "write" means full create/read/update/delete, as in Cloudflare's "Edit"; admin means everything.
+_IMPLIES: Mapping[str, frozenset[str]] = {
+    LISTS_WRITE: frozenset({LISTS_READ}),
+    REVIEW_WRITE: frozenset({REVIEW_READ}),
+    ADMIN: SCOPES,
+}
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Unauthenticated(HashwatchError):
+    """No credential, or one that is not valid (unknown, malformed, expired, revoked)."""
+
+
+class PermissionDenied(HashwatchError):
+    """A valid credential that does not allow this call (scope, address)."""
+
+
+def check_scopes(scopes: Iterable[str]) -> frozenset[str]:
+    given = frozenset(scopes)
+    unknown = sorted(given - SCOPES)
+    if unknown:
+        raise ValueError(f"unknown scope(s) {', '.join(unknown)}; choose from {', '.join(sorted(SCOPES))}")
+    if not given:
+        raise ValueError("at least one scope is needed")
+    return given
+
+
+def effective_scopes(scopes: Iterable[str]) -> frozenset[str]:
+    granted = set(scopes)
+    for scope in list(granted):
+        granted |= _IMPLIES.get(scope, frozenset())
+    return frozenset(granted)
+
+
+def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(c.strip(), strict=False) for c in cidrs)
+    except ValueError as exc:
+        raise ValueError(f"not an IP address or CIDR: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller, once its credential is verified."""
+
+    # "token:<public id>" or "analyst:<username>": what the audit log records as the actor.
+    actor: str
+    name: str
+    scopes: frozenset[str]
+    networks: tuple[Network, ...] = ()
+    partner_id: str | None = None
+    granted: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "granted", effective_scopes(self.scopes))
+
+    def allows(self, required: Iterable[str]) -> bool:
+        """True when the principal holds at least one of ``required``."""
+        return bool(self.granted & set(required))
+
+    def allows_address(self, address: str) -> bool:
+        if not self.networks:
+            return True
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip.version == n.version and ip in n for n in self.networks)
+
+
+class TokenVerifier(Protocol):
+    def authenticate(self, secret: str) -> Principal:
+        """The principal a bearer token stands for; raise ``Unauthenticated`` when it is not valid.
+
+        Called on every RPC: must not touch the database for a token it has seen recently."""
+        ...
+
+
+_current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
+
+
+def current_principal() -> Principal | None:
+    """The verified caller of the RPC being handled (set by the auth interceptor), if any."""
+    return _current.get()
+
+
+def set_current_principal(principal: Principal | None) -> contextvars.Token[Principal | None]:
+    return _current.set(principal)
+
+
+def reset_current_principal(token: contextvars.Token[Principal | None]) -> None:
+    _current.reset(token)
+
+
+class StaticTokens:
+    """A fixed set of secrets → principals; for tests and embedders without a database."""
+
+    def __init__(self, tokens: Mapping[str, Principal]) -> None:
+        self._tokens = {hashlib.sha256(s.encode()).digest(): p for s, p in tokens.items()}
+
+    def authenticate(self, secret: str) -> Principal:
+        digest = hashlib.sha256(secret.encode()).digest()
+        for known, principal in self._tokens.items():
+            if hmac.compare_digest(known, digest):
+                return principal
+        raise Unauthenticated("unknown token")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -16,10 +18,12 @@ from scanner.cli.common import DatabaseUrl, DataDir, fail, open_cli_store, setti
 app = typer.Typer(help="Blocked URLs.", no_args_is_help=True)
 
 
-def _blocks(data_dir: object, database_url: object) -> Blocks:
+@contextmanager
+def _blocks(data_dir: object, database_url: object) -> Iterator[Blocks]:
     from reporting.blocks import Blocks
 
-    return Blocks(open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)).engine)
+    with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
+        yield Blocks(store.engine)
 
 
 @app.command("list")
@@ -32,7 +36,9 @@ def list_blocks(
     database_url: DatabaseUrl = None,
 ) -> None:
     """List blocks, newest first."""
-    for view in _blocks(data_dir, database_url).all(customer, state, limit):
+    with _blocks(data_dir, database_url) as blocks:
+        views = blocks.all(customer, state, limit)
+    for view in views:
         if as_json:
             record = dataclasses.asdict(view)
             for key in ("created_at", "updated_at", "resolved_at"):
@@ -51,7 +57,8 @@ def resolve(
 ) -> None:
     """Lift a block and notify the customer."""
     try:
-        changed = _blocks(data_dir, database_url).resolve(block_id, reason)
+        with _blocks(data_dir, database_url) as blocks:
+            changed = blocks.resolve(block_id, reason)
     except LookupError as exc:
         raise fail(str(exc), 2) from None
     typer.echo(f"block {block_id} resolved" if changed else f"block {block_id} was already resolved")

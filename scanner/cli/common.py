@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
 
 from reporting.settings import ReportingSettings
@@ -44,10 +45,13 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def open_cli_store(settings: Settings, reporting: ReportingSettings | None = None) -> Store:
+@contextmanager
+def open_cli_store(settings: Settings, reporting: ReportingSettings | None = None) -> Iterator[Store]:
     """The store for one command; its connections are closed when the command ends."""
     from scanner.app import open_store
 
     store = open_store(settings, reporting)
-    click.get_current_context().call_on_close(store.engine.dispose)
-    return store
+    try:
+        yield store
+    finally:
+        store.engine.dispose()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -23,13 +25,14 @@ app = typer.Typer(
 )
 
 
-def _admin(data_dir: object, database_url: object) -> Any:
+@contextmanager
+def _admin(data_dir: object, database_url: object) -> Iterator[tuple[Any, Any, Any]]:
     from reporting.destination_admin import DestinationAdmin
 
     settings = settings_or_exit(data_dir=data_dir, database_url=database_url)
     reporting = reporting_settings_or_exit()
-    store = open_cli_store(settings, reporting)
-    return DestinationAdmin(store.engine, reporting), store, reporting
+    with open_cli_store(settings, reporting) as store:
+        yield DestinationAdmin(store.engine, reporting), store, reporting
 
 
 @app.command("add")
@@ -64,16 +67,16 @@ def add(
             config["events_url"] = events_url
     else:
         raise fail(f"unknown kind {kind!r}; choose from email, webhook, pagerduty", 2)
-    admin, _, _ = _admin(data_dir, database_url)
-    from reporting.destinations import DestinationConfigError
+    with _admin(data_dir, database_url) as (admin, _, _):
+        from reporting.destinations import DestinationConfigError
 
-    try:
-        destination_id = admin.add(
-            customer, kind, config, name=name, mode="digest" if digest else "immediate"
-        )
-    except (ValueError, DestinationConfigError) as exc:
-        raise fail(str(exc), 2) from None
-    typer.echo(f"destination {destination_id} added for customer {customer!r}")
+        try:
+            destination_id = admin.add(
+                customer, kind, config, name=name, mode="digest" if digest else "immediate"
+            )
+        except (ValueError, DestinationConfigError) as exc:
+            raise fail(str(exc), 2) from None
+        typer.echo(f"destination {destination_id} added for customer {customer!r}")
 
 
 @app.command("list")
@@ -84,17 +87,17 @@ def list_destinations(
     database_url: DatabaseUrl = None,
 ) -> None:
     """List destinations (secrets are never shown)."""
-    admin, _, _ = _admin(data_dir, database_url)
-    for view in admin.all(customer):
-        if as_json:
-            record = dataclasses.asdict(view)
-            record["created_at"] = view.created_at.isoformat()
-            typer.echo(json.dumps(record))
-        else:
-            state = "" if view.enabled else " (disabled)"
-            typer.echo(
-                f"{view.id} {view.customer_id} {view.kind} {view.mode}{state} {json.dumps(view.config)}"
-            )
+    with _admin(data_dir, database_url) as (admin, _, _):
+        for view in admin.all(customer):
+            if as_json:
+                record = dataclasses.asdict(view)
+                record["created_at"] = view.created_at.isoformat()
+                typer.echo(json.dumps(record))
+            else:
+                state = "" if view.enabled else " (disabled)"
+                typer.echo(
+                    f"{view.id} {view.customer_id} {view.kind} {view.mode}{state} {json.dumps(view.config)}"
+                )
 
 
 @app.command("test")
@@ -105,25 +108,25 @@ def test_destination(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Send a test event to a destination now and print what happened."""
-    admin, store, reporting = _admin(data_dir, database_url)
-    from scanner.app import make_worker
+    with _admin(data_dir, database_url) as (admin, store, reporting):
+        from scanner.app import make_worker
 
-    try:
-        event_id = admin.queue_test(destination_id)
-    except LookupError as exc:
-        raise fail(str(exc), 2) from None
-    worker = make_worker(store, reporting)
-    deadline = time.monotonic() + wait
-    while True:
-        worker.run_once()
-        [delivery] = [d for d in admin.history(destination_id) if d.event_id == event_id]
-        if delivery.state in ("delivered", "dead") or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    detail = f": {delivery.last_error}" if delivery.last_error else ""
-    typer.echo(f"test event {event_id}: {delivery.state} after {delivery.attempts} attempt(s){detail}")
-    if delivery.state != "delivered":
-        raise typer.Exit(1)
+        try:
+            event_id = admin.queue_test(destination_id)
+        except LookupError as exc:
+            raise fail(str(exc), 2) from None
+        worker = make_worker(store, reporting)
+        deadline = time.monotonic() + wait
+        while True:
+            worker.run_once()
+            [delivery] = [d for d in admin.history(destination_id) if d.event_id == event_id]
+            if delivery.state in ("delivered", "dead") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        detail = f": {delivery.last_error}" if delivery.last_error else ""
+        typer.echo(f"test event {event_id}: {delivery.state} after {delivery.attempts} attempt(s){detail}")
+        if delivery.state != "delivered":
+            raise typer.Exit(1)
 
 
 @app.command("history")
@@ -134,11 +137,11 @@ def history(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Show a destination's deliveries, newest first."""
-    admin, _, _ = _admin(data_dir, database_url)
-    for d in admin.history(destination_id, limit):
-        error = f" {d.last_error}" if d.last_error else ""
-        when = f"{d.created_at:%Y-%m-%d %H:%M:%S}"
-        typer.echo(f"{d.id} {when} {d.event_kind} {d.event_id} {d.state} x{d.attempts}{error}")
+    with _admin(data_dir, database_url) as (admin, _, _):
+        for d in admin.history(destination_id, limit):
+            error = f" {d.last_error}" if d.last_error else ""
+            when = f"{d.created_at:%Y-%m-%d %H:%M:%S}"
+            typer.echo(f"{d.id} {when} {d.event_kind} {d.event_id} {d.state} x{d.attempts}{error}")
 
 
 @app.command("disable")
@@ -148,9 +151,9 @@ def disable(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Stop sending to a destination (its history is kept)."""
-    admin, _, _ = _admin(data_dir, database_url)
-    try:
-        admin.set_enabled(destination_id, False)
-    except LookupError as exc:
-        raise fail(str(exc), 2) from None
-    typer.echo(f"destination {destination_id} disabled")
+    with _admin(data_dir, database_url) as (admin, _, _):
+        try:
+            admin.set_enabled(destination_id, False)
+        except LookupError as exc:
+            raise fail(str(exc), 2) from None
+        typer.echo(f"destination {destination_id} disabled")

@@ -39,10 +39,10 @@ def import_list(
         raise fail(f"cannot read {path}: {exc}; nothing was imported") from None
     from reporting.store import NewEntry
 
-    store = open_cli_store(settings)
-    result = store.import_entries(
-        list_name, (NewEntry(c.hash, c.external_id) for c in collected.candidates), source=source
-    )
+    with open_cli_store(settings) as store:
+        result = store.import_entries(
+            list_name, (NewEntry(c.hash, c.external_id) for c in collected.candidates), source=source
+        )
     for line in collected.skipped:
         typer.echo(f"skipped: {line}", err=True)
     for line in collected.warnings:
@@ -60,7 +60,8 @@ def list_lists(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Show every list with its entry counts."""
-    lists = open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)).lists()
+    with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
+        lists = store.lists()
     if as_json:
         for info in lists:
             typer.echo(
@@ -96,10 +97,10 @@ def set_policy(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Show or change what a match on a list sets in motion."""
-    store = open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url))
     changes = {"report": report, "block": block, "notify": notify, "partner": partner, "preserve": preserve}
-    try:
-        policy = store.set_policy(list_name, {k: v for k, v in changes.items() if v is not None})
-    except (LookupError, ValueError) as exc:
-        raise fail(str(exc), 2) from None
+    with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
+        try:
+            policy = store.set_policy(list_name, {k: v for k, v in changes.items() if v is not None})
+        except (LookupError, ValueError) as exc:
+            raise fail(str(exc), 2) from None
     typer.echo(f"{list_name}: {json.dumps(policy.to_json())}")

@@ -22,8 +22,9 @@ def list_matches(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Show recorded matches, newest first."""
-    store = open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url))
-    for match in store.matches(limit=limit, customer_id=customer):
+    with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
+        matches = store.matches(limit=limit, customer_id=customer)
+    for match in matches:
         if as_json:
             record = dataclasses.asdict(match)
             record["created_at"] = match.created_at.isoformat()

@@ -29,14 +29,15 @@ def worker_command(
     configure(settings.log_level, settings.log_json)
     from scanner.app import make_worker
 
-    worker = make_worker(open_cli_store(settings, reporting), reporting)
-    if once:
-        typer.echo(f"{worker.drain()} deliveries attempted")
-        return
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    thread = threading.Thread(target=worker.run, args=(stop,), name="outbox-worker")
-    thread.start()
-    while thread.is_alive():
-        thread.join(0.25)
+    with open_cli_store(settings, reporting) as store:
+        worker = make_worker(store, reporting)
+        if once:
+            typer.echo(f"{worker.drain()} deliveries attempted")
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        thread = threading.Thread(target=worker.run, args=(stop,), name="outbox-worker")
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.25)

@@ -117,11 +117,32 @@ def decode(content: bytes, limits: DecodeLimits, *, jpeg_scale: int | None = Non
     except DecodeRefused:
         raise
     except UnidentifiedImageError:
+        claimed = _claimed_format(content)
+        if claimed:
+            # Pillow reports a plugin's parse error as "unidentified": the magic was right.
+            raise DecodeRefused(Outcome.CORRUPT, f"{claimed} signature but unreadable header") from None
         raise DecodeRefused(Outcome.UNSUPPORTED_FORMAT, "not an image in an accepted format") from None
     except Image.DecompressionBombError as exc:
         raise DecodeRefused(Outcome.TOO_MANY_PIXELS, str(exc)) from None
     except _CORRUPT_ERRORS as exc:
         raise DecodeRefused(Outcome.CORRUPT, f"corrupt image data: {type(exc).__name__}: {exc}") from None
+
+
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+def _claimed_format(content: bytes) -> str:
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "WEBP"
+    return next((name for magic, name in _SIGNATURES if content.startswith(magic)), "")
 
 
 def _decode_opened(
@@ -140,6 +161,7 @@ def _decode_opened(
             Outcome.TOO_MANY_PIXELS,
             f"{width}x{height} is {width * height} pixels, over the {limits.max_pixels} limit",
         )
+    _check_plausible(format_, image, len(content))
     count = _frame_count(image, content, limits.max_frames)
     if count > limits.max_frames:
         raise DecodeRefused(Outcome.TOO_MANY_PIXELS, f"more than {limits.max_frames} frames")
@@ -151,6 +173,32 @@ def _decode_opened(
         return Decoded(format_, width, height, (Frame(0, image, scale),), 1)
     frames = tuple(_sample_frames(image, count, limits))
     return Decoded(format_, width, height, frames, count)
+
+
+# The most pixels a byte of compressed data can stand for. zlib never beats ~1032:1 (a PNG row
+# also costs a filter byte); baseline and progressive JPEG spend at least one bit on the DC
+# coefficient of every 8x8 block. A file claiming more pixels than its bytes could hold is
+# truncated or lying, and is refused before Pillow allocates the claimed size.
+_ZLIB_MAX_RATIO = 1032
+_JPEG_PIXELS_PER_BYTE = 8 * 64
+
+
+def _check_plausible(format_: str, image: Image.Image, size: int) -> None:
+    width, height = image.size
+    if format_ == "PNG":
+        bits = {"1": 1, "L": 8, "P": 8, "LA": 16, "RGB": 24, "RGBA": 32, "I;16": 16, "I": 32}.get(
+            image.mode, 8
+        )
+        least = height * (1 + (width * bits + 7) // 8) // _ZLIB_MAX_RATIO
+    elif format_ == "JPEG":
+        least = ((width + 7) // 8) * ((height + 7) // 8) * 64 // _JPEG_PIXELS_PER_BYTE
+    else:
+        return
+    if size < least:
+        raise DecodeRefused(
+            Outcome.CORRUPT,
+            f"{format_} claims {width}x{height} but {size} bytes cannot hold it (at least {least} needed)",
+        )
 
 
 def pick_scale(width: int, height: int) -> int:

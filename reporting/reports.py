@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 
 from reporting import models
 from reporting.db import session_factory
-from reporting.events import DeliveryResult
+from reporting.events import DeliveryResult, Event
 from reporting.evidence import EvidenceBox
 from reporting.evidence_store import EvidenceStore, EvidenceUnavailable
 from reporting.partners.cybertipline import (
@@ -27,6 +27,7 @@ from reporting.partners.cybertipline import (
     build_report_xml,
     file_report,
 )
+from reporting.partners.partner_webhook import PartnerWebhookConfig, PartnerWebhookReporter
 from reporting.settings import ReportingSettings
 
 
@@ -36,9 +37,12 @@ class ReportFiler:
         self.settings = settings
         self.evidence = EvidenceStore(engine, evidence)
 
-    def file(self, match_id: int, partner: str, actor: str = "worker") -> DeliveryResult:
+    def file(self, event: Event, partner: str, actor: str = "worker") -> DeliveryResult:
+        if partner in self.settings.partner_webhooks:
+            return self._file_by_webhook(event, partner)
         if partner != "cybertipline":
             return DeliveryResult.failure(f"no report client for partner {partner!r}")
+        match_id = event.case_id
         with self._sessions() as session:
             report = session.scalar(
                 select(models.Report).where(
@@ -87,6 +91,54 @@ class ReportFiler:
             detail = f"CyberTipline: {exc}"
             return DeliveryResult.retry(detail) if exc.retryable else DeliveryResult.failure(detail)
         return DeliveryResult.success(f"CyberTipline report {final.report_id} {final.step}", final.report_id)
+
+    def _file_by_webhook(self, event: Event, partner: str) -> DeliveryResult:
+        try:
+            config = PartnerWebhookConfig.from_config(
+                {**self.settings.partner_webhooks[partner], "partner": partner},
+                self.settings.http_timeout_seconds,
+            )
+        except ValueError as exc:
+            return DeliveryResult.failure(f"partner {partner!r} is misconfigured: {exc}")
+        with self._sessions() as session:
+            report = session.scalar(
+                select(models.Report).where(
+                    models.Report.match_id == event.case_id, models.Report.partner == partner
+                )
+            )
+            match = session.get(models.Match, event.case_id)
+            evidence = session.scalar(
+                select(models.Evidence).where(models.Evidence.match_id == event.case_id)
+            )
+            if report is None or match is None:
+                return DeliveryResult.failure(f"no {partner} report requested for match {event.case_id}")
+            if report.step == "finished":
+                return DeliveryResult.success(f"report already filed as {report.partner_report_id}")
+            document = {
+                "match_id": match.id,
+                "url": match.url,
+                "detected_at": match.created_at.isoformat(),
+                "hashes": dict(match.hashes),
+                "content_sha256": evidence.sha256 if evidence is not None else "",
+                "hits": [
+                    {"entry_id": h.entry_id, "algorithm": h.algorithm, "distance": h.distance}
+                    for h in match.hits
+                ],
+            }
+            report_id = report.id
+        result = PartnerWebhookReporter(config).report(event, document)
+        if result.ok:
+            with self._sessions.begin() as session:
+                row = session.get(models.Report, report_id)
+                assert row is not None
+                row.step, row.partner_report_id, row.finished_at = (
+                    "finished",
+                    result.external_id,
+                    models.utcnow(),
+                )
+        else:
+            self._note_error(report_id, result.detail)
+        return result
 
     def _client(self) -> CyberTiplineClient:
         password = self.settings.cybertipline_password.get_secret_value()

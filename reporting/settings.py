@@ -5,7 +5,7 @@ Read from ``HASHWATCH_*`` environment variables like the service's own settings.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +34,10 @@ class ReportingSettings(BaseSettings):
     reporter_last_name: str = ""
     reporter_email: str = ""
     reporter_phone: str = ""
+
+    # Partners that take a JSON report over HTTPS, by name, e.g.
+    # {"iwf": {"url": "https://…", "secret": "…"}}; a list policy's `partner` names one of them.
+    partner_webhooks: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     # base64 of 32 random bytes; empty: a key file in the data dir, created on first use.
     evidence_key: SecretStr = SecretStr("")

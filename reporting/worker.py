@@ -198,9 +198,8 @@ class Worker:
         if claim.target.startswith("destination:"):
             return self._deliver_to_destination(claim)
         if claim.target.startswith("report:"):
-            return self.reports.file(
-                claim.case_id, claim.target.removeprefix("report:"), f"worker {self.worker_id}"
-            )
+            partner = claim.target.removeprefix("report:")
+            return self.reports.file(to_event(claim), partner, f"worker {self.worker_id}")
         if claim.target == "block":
             return self._apply_block(claim)
         return DeliveryResult.failure(f"unknown delivery target {claim.target!r}")

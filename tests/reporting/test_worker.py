@@ -255,3 +255,35 @@ def test_pagerduty_is_triggered_per_case_and_resolved_when_the_case_closes(
         assert [b["event_action"] for b in pagerduty.accepted] == ["trigger", "resolve"]
         assert {b["dedup_key"] for b in pagerduty.accepted} == {f"hashwatch-case-{match_id}"}
         assert pagerduty.alerts[f"hashwatch-case-{match_id}"].state == "resolved"
+
+
+def test_a_list_reported_to_a_json_partner_files_once_with_an_idempotency_key(
+    acting: Store, sink: SmtpSink
+) -> None:
+    with WebhookReceiver(secret="partner-secret-0123456789", status=201) as partner:
+        settings = _settings(
+            sink,
+            partner_webhooks={
+                "iwf": {"url": partner.url, "secret": "partner-secret-0123456789", "allow_private": True}
+            },
+        )
+        acting.set_policy("csam", {"report": "immediately", "partner": "iwf", "notify": False})
+        match_id = _scan_match(acting)
+        partner.fail_next(1, 502)
+        clock = Clock()
+        worker = Worker(acting.engine, settings, clock=clock)
+        worker.run_once()
+        clock.advance(settings.worker_backoff_max_seconds)
+        worker.drain()
+        worker.drain()
+        assert len(partner.seen) == 2
+        assert len({r.header("idempotency-key") for r in partner.seen}) == 1
+        assert partner.valid_signatures()
+        [filed] = partner.requests
+        document = json.loads(filed.body)["report"]
+        assert document["match_id"] == match_id
+        assert document["url"] == "https://shop.example/img/1.jpg"
+        assert CONTENT.hex() not in filed.body.decode()
+        with worker.outbox.sessions() as session:
+            [report] = session.scalars(select(models.Report)).all()
+            assert (report.partner, report.step) == ("iwf", "finished")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.orm import Session
 
 from reporting.db import session_factory
@@ -125,12 +125,12 @@ class Verification:
     anchors_checked: list[int] = field(default_factory=list)
 
 
-def verify(engine: Engine, anchors: dict[int, str] | None = None) -> Verification:
+def verify(bind: Engine | Connection, anchors: dict[int, str] | None = None) -> Verification:
     """Walk the chain from the first record; stop at the first problem.
 
     ``anchors`` maps record ids to hashes kept elsewhere; each must still be in the chain."""
     anchors = dict(anchors or {})
-    with session_factory(engine)() as session:
+    with Session(bind) as session:
         head = session.get(AuditHead, _HEAD_ID)
         if head is None:
             return Verification(False, 0, 0, "", None, "the audit_head row is missing")

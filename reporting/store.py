@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from index.hashes import Algorithm, Hash
 from index.matcher import ListConfig, MatchHit
@@ -202,10 +202,17 @@ class Store:
     # --- matches ---------------------------------------------------------------------------
 
     def record_match(
-        self, context: ScanContext, hashes: Sequence[Hash], hits: Sequence[MatchHit], content: bytes = b""
+        self,
+        context: ScanContext,
+        hashes: Sequence[Hash],
+        hits: Sequence[MatchHit],
+        content: bytes = b"",
+        *,
+        also: Callable[[Session, int], None] | None = None,
     ) -> int:
         """Write the match, its hits, its block, its evidence and one outbox row per action it
-        triggers, in one transaction, committed before this returns."""
+        triggers, in one transaction, committed before this returns. ``also(session, match_id)``
+        adds the caller's own rows to that transaction (rescans mark the content as recorded)."""
         try:
             with self._sessions.begin() as session:
                 match = models.Match(
@@ -216,6 +223,7 @@ class Store:
                     content_type=context.content_type,
                     hashes=_hash_summary(hashes),
                     verdict="block",
+                    source=context.source,
                 )
                 match.hits = [
                     models.MatchHit(
@@ -247,6 +255,8 @@ class Store:
                     self.actions.evidence_days,
                     self.actions.block_hook,
                 )
+                if also is not None:
+                    also(session, match.id)
                 return match.id
         except SQLAlchemyError as exc:
             raise RecordingFailed(f"could not record match: {exc.__class__.__name__}: {exc}") from exc

@@ -23,6 +23,8 @@ class ScanContext:
     url: str = ""
     client_ip: str = ""
     content_type: str = ""
+    # Who found the match: "scan" (the service), "rescan" or "stored" (scanner.rescan).
+    source: str = "scan"
 
 
 class RecordingFailed(Exception):

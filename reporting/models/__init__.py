@@ -7,6 +7,7 @@ from reporting.models.base import Base, BigId, UtcDateTime, utcnow
 from reporting.models.lists import HashList, ListEntry
 from reporting.models.matches import Match, MatchHit
 from reporting.models.reports import Evidence, EvidenceAccess, Report
+from reporting.models.rescans import RescanSeen, ScanHashLog
 
 __all__ = [
     "Analyst",
@@ -27,6 +28,8 @@ __all__ = [
     "MatchHit",
     "RecoveryCode",
     "Report",
+    "RescanSeen",
+    "ScanHashLog",
     "UtcDateTime",
     "utcnow",
 ]

@@ -26,6 +26,8 @@ class Match(Base):
     # Every hash of the content, {"pdq": "...", "phash": "...", "md5": "..."} (first frame).
     hashes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     verdict: Mapped[str] = mapped_column(String(16), default="block")
+    # Who found it: "scan" (the service), "rescan" (a batch rescan), "stored" (logged hashes).
+    source: Mapped[str] = mapped_column(String(16), default="scan", server_default="scan")
 
     hits: Mapped[list[MatchHit]] = relationship(back_populates="match", cascade="all, delete-orphan")
 

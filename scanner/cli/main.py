@@ -6,6 +6,7 @@ import typer
 
 from scanner.cli import blocks_cmd, destinations_cmd, lists_cmd, matches_cmd
 from scanner.cli.hash_cmd import hash_command
+from scanner.cli.rescan_cmd import rescan_command
 from scanner.cli.scan_cmd import scan_command
 from scanner.cli.serve_cmd import serve
 from scanner.cli.worker_cmd import worker_command
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.command("serve")(serve)
 app.command("hash")(hash_command)
 app.command("scan")(scan_command)
+app.command("rescan")(rescan_command)
 app.add_typer(lists_cmd.app, name="lists")
 app.command("worker")(worker_command)
 app.add_typer(matches_cmd.app, name="matches")

@@ -1,0 +1,51 @@
+"""What a rescan needs from storage (``reporting.rescan_store.RescanStore`` provides it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from index.hashes import Hash
+from index.matcher import ListConfig, MatchHit
+from scanner.recording import ScanContext
+
+MatcherInputs = list[tuple[ListConfig, list[tuple[int, Hash]]]]
+
+
+@dataclass(frozen=True)
+class LoggedScan:
+    """One scan in the hash log: who, where, when and the hashes. Never the content."""
+
+    customer_id: str
+    url: str
+    content_sha256: str
+    hashes: tuple[Hash, ...]
+    scanned_at: datetime
+    id: int = 0
+
+
+class OnceRecorder(Protocol):
+    def record_once(
+        self,
+        context: ScanContext,
+        content_sha256: str,
+        hashes: Sequence[Hash],
+        hits: Sequence[MatchHit],
+        content: bytes,
+    ) -> int | None:
+        """Record a match unless this (customer, URL, content) already was; None if it was."""
+        ...
+
+
+class HashLogSink(Protocol):
+    def write_hash_log(self, rows: Sequence[LoggedScan]) -> None: ...
+
+    def purge_hash_log(self, older_than: datetime) -> int: ...
+
+
+class HashLogSource(Protocol):
+    def logged_scans(self, customer_id: str | None = None, batch: int = 2000) -> Iterator[LoggedScan]: ...
+
+    def entries_added_since(self, since: datetime) -> MatcherInputs: ...

@@ -1,0 +1,137 @@
+"""The parent's loop: take results in source order, record matches once, checkpoint, count.
+
+Workers hash and match; only this loop touches storage, so one process owns the database and
+the checkpoint position is simply "every item before it is done".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import structlog
+
+from index.matcher import Matcher
+from scanner.recording import RecordingFailed, ScanContext
+from scanner.rescan import checkpoint
+from scanner.rescan.ports import HashLogSource, OnceRecorder
+from scanner.rescan.progress import Reporter, Silent
+from scanner.rescan.sources import Item, Source
+from scanner.rescan.summary import Summary
+from scanner.rescan.work import ItemResult
+
+log = structlog.get_logger(__name__)
+
+RESCAN = "rescan"
+STORED = "stored"
+
+
+class ResultEngine(Protocol):
+    def results(self, items: Sequence[Item]) -> Iterator[ItemResult]: ...
+
+
+def run_rescan(
+    source: Source,
+    engine: ResultEngine,
+    recorder: OnceRecorder,
+    *,
+    engine_name: str = "local",
+    checkpoint_path: Path | None = None,
+    checkpoint_every: int = 100,
+    reporter: Reporter | None = None,
+) -> Summary:
+    reporter = reporter or Silent()
+    started = time.monotonic()
+    summary = Summary(source.description, engine_name, files=len(source.items))
+    fingerprint = source.fingerprint
+    start = 0
+    if checkpoint_path is not None and (state := checkpoint.load(checkpoint_path, fingerprint)):
+        summary.restore(state.counts)
+        start = summary.resumed_at = state.position
+        log.info("rescan resumed", position=start, checkpoint=str(checkpoint_path))
+    reporter.start(len(source.items), start)
+    done = start
+    try:
+        for result in engine.results(source.items[start:]):
+            summary.count(result)
+            if result.hits:
+                _record(result, recorder, summary, fingerprint[:12])
+            done += 1
+            if checkpoint_path is not None and (done - start) % checkpoint_every == 0:
+                checkpoint.save(checkpoint_path, checkpoint.Checkpoint(fingerprint, done, summary.counters()))
+            reporter.update(done, summary.matched)
+    finally:
+        reporter.stop()
+    if checkpoint_path is not None:
+        checkpoint.clear(checkpoint_path)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _record(result: ItemResult, recorder: OnceRecorder, summary: Summary, run: str) -> None:
+    summary.matched += 1
+    item = result.item
+    context = ScanContext(
+        request_id=f"rescan-{run}-{item.index}", customer_id=item.customer_id, url=item.url, source=RESCAN
+    )
+    try:
+        match_id = recorder.record_once(
+            context, result.content_sha256, result.hashes, result.hits, result.content
+        )
+    except RecordingFailed as exc:
+        summary.error(item.location, f"match not recorded: {exc}")
+        log.error("rescan match not recorded", error=str(exc), url=item.url, customer_id=item.customer_id)
+        return
+    if match_id is None:
+        summary.already_recorded += 1
+    else:
+        summary.recorded += 1
+
+
+def run_stored(
+    log_source: HashLogSource,
+    recorder: OnceRecorder,
+    since: datetime,
+    *,
+    customer_id: str | None = None,
+    reporter: Reporter | None = None,
+) -> Summary:
+    """Re-match logged hashes against the entries added since ``since``. The content is not
+    touched (there is none to touch): the match is recorded without evidence."""
+    reporter = reporter or Silent()
+    started = time.monotonic()
+    summary = Summary(f"hash log since {since.isoformat()}", STORED)
+    inputs = log_source.entries_added_since(since)
+    if inputs:
+        matcher = Matcher(inputs)
+        reporter.start(0, 0)
+        try:
+            for logged in log_source.logged_scans(customer_id):
+                summary.files += 1
+                summary.scanned += 1
+                hits = matcher.match([h for h in logged.hashes if h.trustworthy])
+                if hits:
+                    summary.matched += 1
+                    context = ScanContext(
+                        request_id=f"stored-{logged.id}",
+                        customer_id=logged.customer_id,
+                        url=logged.url,
+                        source=STORED,
+                    )
+                    try:
+                        new = recorder.record_once(context, logged.content_sha256, logged.hashes, hits, b"")
+                    except RecordingFailed as exc:
+                        summary.error(logged.url, f"match not recorded: {exc}")
+                        continue
+                    if new is None:
+                        summary.already_recorded += 1
+                    else:
+                        summary.recorded += 1
+                reporter.update(summary.files, summary.matched)
+        finally:
+            reporter.stop()
+    summary.seconds = time.monotonic() - started
+    return summary

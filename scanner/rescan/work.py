@@ -1,0 +1,116 @@
+"""The per-item work, run in worker processes (or Ray actors): read, hash, match. No database.
+
+Hashing and matching go through ``ScanEngine.hash`` and ``ScanEngine.match``, the very code the
+service runs, so a rescan finds what a scan of the same bytes would. Recording stays in the
+parent, which owns the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from index.hashes import Algorithm, Hash
+from index.matcher import Matcher, MatchHit
+from scanner.engine import MatcherHolder, ScanEngine
+from scanner.pipeline import DEFAULT_ALGORITHMS, HashingConfig
+from scanner.recording import InMemoryRecorder
+from scanner.rescan.ports import MatcherInputs
+from scanner.rescan.sources import Item
+
+FETCH_TIMEOUT_SECONDS = 30.0
+# Outcomes that are not from hashing: the content could not be read at all.
+UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    item: Item
+    # An ``Outcome`` value, or "unreadable".
+    outcome: str
+    reason: str = ""
+    content_sha256: str = ""
+    hashes: tuple[Hash, ...] = ()
+    hits: tuple[MatchHit, ...] = ()
+    # Only when something matched: the bytes become evidence.
+    content: bytes = b""
+
+    @property
+    def hashed(self) -> bool:
+        return self.outcome in ("scanned", "low_quality")
+
+
+class ItemWorker:
+    """Built once per worker process or actor: the matcher is the expensive part."""
+
+    def __init__(
+        self,
+        matcher_inputs: MatcherInputs,
+        hashing: HashingConfig,
+        algorithms: Sequence[Algorithm] = DEFAULT_ALGORITHMS,
+    ) -> None:
+        self.hashing = hashing
+        self.engine = ScanEngine(
+            hashing, MatcherHolder(Matcher(matcher_inputs)), InMemoryRecorder(), algorithms
+        )
+
+    def run(self, item: Item) -> ItemResult:
+        try:
+            content = read_content(item.location, self.hashing.limits.max_bytes)
+        except _Unreadable as exc:
+            return ItemResult(item, exc.outcome, exc.reason)
+        sha256 = hashlib.sha256(content).hexdigest()
+        outcome = self.engine.hash(content)
+        hits = tuple(self.engine.match(outcome.hashes)) if outcome.outcome.hashed else ()
+        return ItemResult(
+            item,
+            outcome.outcome.value,
+            outcome.reason,
+            sha256,
+            outcome.hashes,
+            hits,
+            content if hits else b"",
+        )
+
+
+class _Unreadable(Exception):
+    def __init__(self, outcome: str, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome, self.reason = outcome, reason
+
+
+def read_content(location: str, max_bytes: int) -> bytes:
+    """The bytes at a local path or an http(s) URL, refusing more than ``max_bytes``."""
+    if location.startswith(("http://", "https://")):
+        return _fetch(location, max_bytes)
+    if "://" in location:
+        raise _Unreadable(UNREADABLE, f"unsupported location scheme: {location.split('://')[0]}")
+    try:
+        with Path(location).open("rb") as handle:
+            content = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise _Unreadable(UNREADABLE, exc.strerror or str(exc)) from None
+    if len(content) > max_bytes:
+        raise _Unreadable("too_large", f"larger than {max_bytes} bytes")
+    return content
+
+
+def _fetch(url: str, max_bytes: int) -> bytes:
+    try:
+        with httpx.stream("GET", url, timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=True) as response:
+            if response.status_code != 200:
+                raise _Unreadable(UNREADABLE, f"HTTP {response.status_code}")
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _Unreadable("too_large", f"larger than {max_bytes} bytes")
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except httpx.HTTPError as exc:
+        raise _Unreadable(UNREADABLE, f"fetch failed: {type(exc).__name__}") from None

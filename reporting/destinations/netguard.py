@@ -9,6 +9,7 @@ connect go somewhere we did not check.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import ssl
@@ -115,16 +116,23 @@ class _GuardedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """Certificate verification against certifi's roots, built once (loading them is slow)."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class GuardedTransport(httpx.HTTPTransport):
     """``httpx.HTTPTransport`` whose connections go only to checked addresses."""
 
     def __init__(self, allow_private: bool, ssl_context: ssl.SSLContext | None = None) -> None:
-        super().__init__(trust_env=False)
+        context = ssl_context or default_ssl_context()
+        super().__init__(verify=context, trust_env=False)
         self._pool.close()
         # httpx exposes no hook for the network backend, so the pool is rebuilt with ours; the
         # SSRF tests fail loudly if a future httpx stops using ``_pool``.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
+            ssl_context=context,
             network_backend=_GuardedBackend(allow_private),
             max_connections=4,
         )

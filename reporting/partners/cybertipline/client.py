@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from reporting.destinations.netguard import default_ssl_context
 from reporting.destinations.secret import Secret
 from reporting.partners.cybertipline.errors import (
     PartnerAuthError,
@@ -115,6 +116,7 @@ class CyberTiplineClient:
             follow_redirects=False,
             trust_env=False,
             headers={"User-Agent": USER_AGENT},
+            verify=default_ssl_context(),
             transport=transport,
         )
 
@@ -228,6 +230,10 @@ class CyberTiplineClient:
             response = self._http.request(
                 method, path, content=content, data=data, files=files, headers=headers
             )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise PartnerUnavailable(
+                f"CyberTipline {what}: cannot connect ({type(exc).__name__})", request_sent=False
+            ) from exc
         except httpx.TimeoutException as exc:
             raise PartnerUnavailable(f"CyberTipline {what}: timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:

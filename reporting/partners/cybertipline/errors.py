@@ -38,10 +38,19 @@ class PartnerError(Exception):
     retryable = False
     alert = False
 
-    def __init__(self, message: str, *, code: int | None = None, http_status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        http_status: int | None = None,
+        request_sent: bool = True,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.http_status = http_status
+        # False only when the request certainly never reached NCMEC (the connection failed).
+        self.request_sent = request_sent
 
 
 class PartnerUnavailable(PartnerError):

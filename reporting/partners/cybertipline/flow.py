@@ -8,8 +8,10 @@ What cannot be made exact, and what happens instead:
 
 * a crash after NCMEC opened a report but before ``persist`` stored its id leaves a draft we do
   not know about; NCMEC deletes unfinished drafts (1 h idle, 24 h at most), so it is never filed;
-* a crash after an upload succeeded but before its file id was stored re-uploads the file into
-  the same report (one report, the file twice);
+* an upload whose outcome we did not record (a crash, a timeout, a lost answer) may have added
+  the file to the draft: rather than upload it twice into one report, the flow retracts that
+  draft and starts a fresh one (``upload_started`` marks the attempt; a retracted draft was never
+  a report). Only an upload that certainly never reached NCMEC is simply tried again;
 * a crash after ``finish`` succeeded is harmless: finishing again answers 5102, which is success.
 
 A draft NCMEC no longer has (5001: expired) or that was retracted (5101) was never filed, so the
@@ -56,7 +58,9 @@ class ReportState:
     file_md5: str = ""
     submitted_at: datetime | None = None
     finished_at: datetime | None = None
-    # Drafts abandoned because NCMEC lost or we retracted them; bounded by ``max_restarts``.
+    # Set (and persisted) just before the upload call; see the module docstring.
+    upload_started: bool = False
+    # Drafts NCMEC lost (expired) or someone retracted; bounded by ``max_restarts``.
     restarts: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,6 +72,7 @@ class ReportState:
             "file_md5": self.file_md5,
             "submitted_at": self.submitted_at.isoformat() if self.submitted_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "upload_started": self.upload_started,
             "restarts": self.restarts,
         }
 
@@ -87,6 +92,7 @@ class ReportState:
             file_md5=str(data.get("file_md5", "")),
             submitted_at=when("submitted_at"),
             finished_at=when("finished_at"),
+            upload_started=bool(data.get("upload_started", False)),
             restarts=int(data.get("restarts", 0)),
         )
 
@@ -128,13 +134,13 @@ def file_report(
         persist(new)
         return new
 
-    def start_over(current: ReportState) -> ReportState:
-        if current.restarts >= max_restarts:
+    def start_over(current: ReportState, *, counted: bool = True) -> ReportState:
+        if counted and current.restarts >= max_restarts:
             raise ReportRestartLimit(
                 f"CyberTipline lost or retracted our draft {current.restarts + 1} times "
                 f"(last {current.report_id})"
             )
-        return advance(ReportState(restarts=current.restarts + 1))
+        return advance(ReportState(restarts=current.restarts + (1 if counted else 0)))
 
     while True:
         try:
@@ -146,8 +152,19 @@ def file_report(
                 state = advance(
                     replace(state, step=ReportStep.SUBMITTED, report_id=report_id, submitted_at=now())
                 )
+            if state.step == ReportStep.SUBMITTED and state.upload_started:
+                # An earlier upload may have landed; a clean draft beats a file filed twice.
+                _retract_quietly(client, state.report_id)
+                state = start_over(state, counted=False)
+                continue
             if state.step == ReportStep.SUBMITTED:
-                uploaded = client.upload(state.report_id, filename, evidence_bytes)
+                state = advance(replace(state, upload_started=True))
+                try:
+                    uploaded = client.upload(state.report_id, filename, evidence_bytes)
+                except PartnerError as exc:
+                    if not exc.request_sent:
+                        state = advance(replace(state, upload_started=False))
+                    raise
                 state = advance(
                     replace(state, step=ReportStep.UPLOADED, file_id=uploaded.file_id, file_md5=uploaded.md5)
                 )

@@ -111,23 +111,30 @@ def baseline(content: bytes) -> None:
     hashlib.md5(content, usedforsecurity=False).digest()
 
 
-def median_ms(function: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+def _ms(function: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    function()
+    return (time.perf_counter() - start) * 1000
 
 
 def speed(label: str, contents: list[bytes], repeats: int) -> None:
     base, exact, fast = [], [], []
     for content in contents:
         hash_content(content, ALGORITHMS, FAST)  # warm the per-size weight cache
-        # Interleaved per image so that machine noise hits all three alike.
-        base.append(median_ms(lambda c=content: baseline(c), repeats))
-        exact.append(median_ms(lambda c=content: hash_content(c, ALGORITHMS, EXACT), repeats))
-        fast.append(median_ms(lambda c=content: hash_content(c, ALGORITHMS, FAST), repeats))
+        runs: list[tuple[float, float, float]] = []
+        # Alternate the three on every repeat so that load from other processes on the machine
+        # hits them alike; take each one's median per image, then the median over images.
+        for _ in range(repeats):
+            runs.append(
+                (
+                    _ms(lambda c=content: baseline(c)),
+                    _ms(lambda c=content: hash_content(c, ALGORITHMS, EXACT)),
+                    _ms(lambda c=content: hash_content(c, ALGORITHMS, FAST)),
+                )
+            )
+        base.append(statistics.median(r[0] for r in runs))
+        exact.append(statistics.median(r[1] for r in runs))
+        fast.append(statistics.median(r[2] for r in runs))
     b, e, f = statistics.median(base), statistics.median(exact), statistics.median(fast)
     kb = statistics.median(len(c) for c in contents) / 1024
     print(

@@ -152,9 +152,10 @@ def corpus() -> dict[str, bytes]:
 def test_each_hostile_file_gets_its_outcome_in_well_under_a_second(
     name: str, mode: HashMode, corpus: dict[str, bytes]
 ) -> None:
-    start = time.perf_counter()
+    # CPU time, not wall time: the machine may be shared, and CPU is what a hostile file costs.
+    start = time.process_time()
     outcome = hash_content(corpus[name], ALL, HashingConfig(mode=mode))
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert outcome.outcome is CORPUS[name][1], outcome.reason
     assert outcome.reason or outcome.outcome is Outcome.SCANNED
     assert elapsed < 0.5, f"{name}: {elapsed:.2f} s"
@@ -211,11 +212,11 @@ def test_frame_limit_is_configurable() -> None:
 
 def test_large_animation_is_sampled_within_the_pixel_budget() -> None:
     content = gif_frames(200, (1000, 1000))
-    start = time.perf_counter()
+    start = time.process_time()
     outcome = hash_content(
         content, [Algorithm.PDQ], HashingConfig(limits=DecodeLimits(max_total_pixels=20_000_000))
     )
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     assert outcome.outcome.hashed
     assert outcome.frame_count == 200
     frames = [h.frame for h in outcome.hashes]

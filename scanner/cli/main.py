@@ -5,10 +5,13 @@ from __future__ import annotations
 import typer
 
 from scanner.cli import blocks_cmd, destinations_cmd, lists_cmd, matches_cmd
+from scanner.cli.analysts_cmd import app as analysts_app
+from scanner.cli.audit_cmd import app as audit_app
 from scanner.cli.hash_cmd import hash_command
 from scanner.cli.rescan_cmd import rescan_command
 from scanner.cli.scan_cmd import scan_command
 from scanner.cli.serve_cmd import serve
+from scanner.cli.tokens_cmd import app as tokens_app
 from scanner.cli.worker_cmd import worker_command
 
 app = typer.Typer(
@@ -26,3 +29,6 @@ app.command("worker")(worker_command)
 app.add_typer(matches_cmd.app, name="matches")
 app.add_typer(blocks_cmd.app, name="blocks")
 app.add_typer(destinations_cmd.app, name="destinations")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(audit_app, name="audit")
+app.add_typer(analysts_app, name="analysts")

@@ -1,0 +1,142 @@
+"""``hashwatch tokens``, ``audit`` and ``analysts`` against a real database."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pyotp
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from reporting.accounts import Accounts
+from reporting.db import make_engine
+from scanner.cli.main import app
+
+runner = CliRunner()
+SECRET = re.compile(r"^hw_[0-9A-Za-z]{8}_[0-9A-Za-z]{43}_[0-9A-Za-z]{6}$")
+
+
+def invoke(database_url: str, tmp_path: Path, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    where = ["--data-dir", str(tmp_path / "var"), "--database-url", database_url]
+    result = runner.invoke(app, [*args, *where], input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_tokens_create_prints_the_secret_last_and_once(database_url: str, tmp_path: Path) -> None:
+    code, out, err = invoke(
+        database_url,
+        tmp_path,
+        "tokens",
+        "create",
+        "--scope",
+        "scan",
+        "--scope",
+        "lists:read",
+        "--name",
+        "edge-fra1",
+        "--ttl",
+        "90d",
+        "--ip",
+        "10.0.0.0/8",
+        "--actor",
+        "cli:ops",
+    )
+    assert code == 0, err
+    secret = out.splitlines()[-1]
+    assert SECRET.match(secret)
+    assert out.count(secret) == 1
+    public_id = secret.split("_")[1]
+
+    code, out, _ = invoke(database_url, tmp_path, "tokens", "verify", stdin=secret + "\n")
+    assert code == 0 and public_id in out and "scopes=lists:read,scan" in out
+    code, out, _ = invoke(database_url, tmp_path, "tokens", "list", "--json")
+    [listed] = [json.loads(line) for line in out.splitlines()]
+    assert (listed["id"], listed["status"], listed["allowed_cidrs"]) == (public_id, "active", ["10.0.0.0/8"])
+    assert secret.split("_")[2] not in out
+
+    code, out, _ = invoke(database_url, tmp_path, "tokens", "revoke", public_id, "--reason", "rotated")
+    assert code == 0 and "revoked" in out
+    code, _, err = invoke(database_url, tmp_path, "tokens", "verify", secret)
+    assert code == 1 and "revoked" in err and secret not in err
+    code, _, err = invoke(database_url, tmp_path, "tokens", "verify", secret[:-1])
+    assert code == 1 and "not valid" in err
+
+    code, _, err = invoke(database_url, tmp_path, "tokens", "create", "--scope", "everything")
+    assert code == 2 and "unknown scope" in err
+    code, _, err = invoke(database_url, tmp_path, "tokens", "create", "--scope", "scan", "--ttl", "forever")
+    assert code == 2 and "TTL" in err
+
+    code, out, _ = invoke(database_url, tmp_path, "audit", "list", "--json")
+    actions = [json.loads(line)["action"] for line in out.splitlines()]
+    assert actions == ["token.revoke", "token.create"]
+
+
+def test_audit_verify_passes_then_fails_after_an_edit(database_url: str, tmp_path: Path) -> None:
+    for name in ("a", "b", "c"):
+        code, _, err = invoke(database_url, tmp_path, "tokens", "create", "--scope", "scan", "--name", name)
+        assert code == 0, err
+    code, out, _ = invoke(database_url, tmp_path, "audit", "verify")
+    assert code == 0 and "intact: 3 records" in out
+    head = out.strip().rsplit(" ", 1)[-1]
+    code, _, _ = invoke(database_url, tmp_path, "audit", "verify", "--anchor", head)
+    assert code == 0
+
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET details = '{}' WHERE id = 2"))
+    engine.dispose()
+    code, _, err = invoke(database_url, tmp_path, "audit", "verify")
+    assert code == 1
+    assert "BROKEN at record 2" in err
+
+
+def test_analysts_create_list_disable(database_url: str, tmp_path: Path) -> None:
+    code, out, err = invoke(
+        database_url,
+        tmp_path,
+        "analysts",
+        "create",
+        "alice",
+        "--role",
+        "auditor",
+        "--display-name",
+        "Alice A.",
+        "--password-stdin",
+        stdin="correct horse battery\n",
+    )
+    assert code == 0, err
+    assert "auditor: audit:read" in out
+    secret = re.search(r"totp secret: (\S+)", out)
+    assert secret is not None
+    codes = re.findall(r"^  ([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})$", out, re.MULTILINE)
+    assert len(codes) == 10
+
+    engine = make_engine(database_url)
+    accounts = Accounts(engine)
+    totp = pyotp.TOTP(secret.group(1))
+    assert accounts.authenticate("alice", "correct horse battery", totp.now()).scopes == {"audit:read"}
+    assert accounts.authenticate("alice", "correct horse battery", codes[0]).actor == "analyst:alice"
+    engine.dispose()
+
+    code, out, _ = invoke(database_url, tmp_path, "analysts", "list")
+    assert code == 0 and "alice" in out and "recovery_codes_left=9" in out
+    code, out, _ = invoke(database_url, tmp_path, "analysts", "disable", "alice", "--reason", "left")
+    assert code == 0 and "disabled" in out
+    code, out, _ = invoke(database_url, tmp_path, "analysts", "list", "--json")
+    assert json.loads(out)["state"] == "disabled"
+    code, _, err = invoke(
+        database_url,
+        tmp_path,
+        "analysts",
+        "create",
+        "bob",
+        "--role",
+        "analyst",
+        "--password-stdin",
+        stdin="short\n",
+    )
+    assert code == 2 and "at least 12" in err
+    code, out, _ = invoke(database_url, tmp_path, "audit", "verify")
+    assert code == 0 and "intact" in out

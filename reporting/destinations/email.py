@@ -14,6 +14,7 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -52,14 +53,20 @@ class SmtpSettingsSource(Protocol):
     def smtp_timeout_seconds(self) -> float: ...
 
 
-def _check_address(value: str, what: str) -> str:
+def _check_address(value: str, what: str, *, dotted: bool = True) -> str:
     value = value.strip()
-    if any(ch in value for ch in "\r\n<>,;\"'") or value.count("@") != 1:
+    plain = not any(ch in value for ch in "\r\n<>,;\"'()[]\\ ") and value.count("@") == 1
+    if plain:
+        local, domain = value.split("@")
+        labels = domain.split(".")
+        plain = bool(local) and all(labels) and (len(labels) > 1 or not dotted)
+    if plain:
+        try:
+            plain = Address(addr_spec=value).addr_spec == value
+        except (ValueError, HeaderParseError):
+            plain = False
+    if not plain:
         raise ValueError(f"{what} {value!r} is not a plain email address")
-    local, domain = value.split("@")
-    if not local or not domain or "." not in domain.strip("."):
-        raise ValueError(f"{what} {value!r} is not a plain email address")
-    Address(addr_spec=value)
     return value
 
 
@@ -84,7 +91,8 @@ class SmtpSettings:
             raise ValueError(f"HASHWATCH_SMTP_SECURITY must be one of {', '.join(SECURITIES)}")
         if self.username and self.security == "none":
             raise ValueError("SMTP credentials are only sent over TLS: set HASHWATCH_SMTP_SECURITY")
-        _check_address(self.from_addr, "HASHWATCH_SMTP_FROM")
+        # A sender at a single-label domain (hashwatch@localhost) is normal for a local relay.
+        _check_address(self.from_addr, "HASHWATCH_SMTP_FROM", dotted=False)
 
     @classmethod
     def from_settings(cls, settings: SmtpSettingsSource) -> SmtpSettings:

@@ -17,6 +17,7 @@ from reporting.destinations.pagerduty import PagerDutyDestination
 from reporting.destinations.secret import Secret
 from reporting.destinations.webhook import WebhookDestination
 from reporting.events import DeliveryResult, Event, EventError, make_test_event
+from reporting.settings import ReportingSettings
 
 SMTP = SmtpSettings(host="smtp.example", port=587, security="starttls", from_addr="hw@hashwatch.example")
 ROUTING_KEY = "R0123456789abcdef0123456789ABCDE"
@@ -75,6 +76,15 @@ def test_each_kind_builds_from_json() -> None:
 def test_bad_configs_are_refused_clearly(kind: str, config: Any, message: str) -> None:
     with pytest.raises(DestinationConfigError, match=message):
         build_destination(kind, config, SMTP)
+
+
+def test_the_real_reporting_settings_build_every_kind() -> None:
+    settings = ReportingSettings(smtp_host="127.0.0.1", smtp_port=2525, http_timeout_seconds=4.0)
+    email = build_destination("email", {"to": ["o@shop.example"]}, settings)
+    assert isinstance(email, EmailDestination)
+    assert (email.smtp.port, email.smtp.security, email.smtp.from_addr) == (2525, "none", settings.smtp_from)
+    hook = build_destination("webhook", {"url": "https://h.example/x", "secret": "s" * 16}, settings)
+    assert isinstance(hook, WebhookDestination) and hook.config.timeout_s == 4.0
 
 
 def test_email_without_smtp_is_a_config_error() -> None:

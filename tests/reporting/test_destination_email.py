@@ -162,10 +162,17 @@ def test_bytes_cannot_enter_an_event() -> None:
         Event(str(uuid.uuid4()), "match", "c", T0, 1, {"content": JPEG_MAGIC + b"rest"})
 
 
-@pytest.mark.parametrize("address", ["not-an-address", "a@b", "x@y.example\r\nBcc: victim@z.example", ""])
+@pytest.mark.parametrize(
+    "address",
+    ["not-an-address", "a@b", "x@y.example\r\nBcc: victim@z.example", "", "a@b..example", "(c)a@b.example"],
+)
 def test_bad_recipients_are_refused(address: str) -> None:
     with pytest.raises(ValueError):
         EmailConfig(to=(address,))
+
+
+def test_a_local_sender_domain_is_fine() -> None:
+    assert SmtpSettings(host="127.0.0.1", from_addr="hashwatch@localhost").message_id_domain == "localhost"
 
 
 def test_credentials_are_never_sent_in_the_clear() -> None:

@@ -21,6 +21,7 @@ from index.hashes import Algorithm, Hash
 from scanner.hashing import imagehashes, pdq, pdq_kernel
 from scanner.outcomes import Outcome
 from scanner.pipeline import HashingConfig, HashMode, hash_content
+from tests.scanner.test_hashing_exact import VARIANTS
 
 IMAGES = Path(__file__).resolve().parents[1] / "data" / "images"
 PHOTOS = [
@@ -96,7 +97,7 @@ def test_large_jpeg_drift(megapixels: float) -> None:
     content = _jpeg(image.resize((round(height * image.width / image.height), height)))
     exact = hash_content(content, [Algorithm.PDQ, Algorithm.PHASH], EXACT)
     fast = hash_content(content, [Algorithm.PDQ, Algorithm.PHASH], FAST)
-    assert [a.distance(b) for a, b in zip(exact.hashes, fast.hashes, strict=True)] <= [2, 2]
+    assert all(a.distance(b) <= 2 for a, b in zip(exact.hashes, fast.hashes, strict=True))
 
 
 @pytest.mark.parametrize("path", ALL_IMAGES, ids=lambda p: p.name)
@@ -174,9 +175,11 @@ def test_box_reduced_luma_samples_close_to_full_resolution(width: int, height: i
     full = pdq_kernel.sample_64(np.asarray(luma), width, height, 1)
     scale = pdq_kernel.choose_scale(width, height)
     reduced = pdq_kernel.sample_64(np.asarray(luma.reduce(scale)), width, height, scale)
-    error = np.abs(full - reduced)  # grey levels, on a 0-255 scale
-    assert error.max() < 2.0
-    assert error.mean() < 0.25
+    # Grey levels on a 0-255 scale, for a random field with features of ~40 px (sharper than
+    # most photographs at this size); how many bits this moves is measured on photographs above.
+    error = np.abs(full - reduced)
+    assert error.max() < 4.0
+    assert error.mean() < 0.5
 
 
 @pytest.mark.parametrize(
@@ -209,3 +212,16 @@ def test_fast_hashes_are_typed_values() -> None:
     assert [h.algorithm for h in outcome.hashes] == list(Algorithm)
     for value in outcome.hashes:
         assert Hash.from_hex(value.algorithm, value.hex) == value
+
+
+@pytest.mark.parametrize(("name", "content"), VARIANTS, ids=[n for n, _ in VARIANTS])
+def test_every_mode_in_every_format_fast_is_near_exact(name: str, content: bytes) -> None:
+    exact = hash_content(content, [Algorithm.PDQ, Algorithm.PHASH], EXACT)
+    fast = hash_content(content, [Algorithm.PDQ, Algorithm.PHASH], FAST)
+    assert fast.outcome is exact.outcome
+    pdq_distance, phash_distance = (a.distance(b) for a, b in zip(exact.hashes, fast.hashes, strict=True))
+    assert phash_distance <= 4
+    # A flat image (16-bit values all clip to white in convert("RGB")) has quality 0: its PDQ
+    # bits are float noise in both modes and are never matched.
+    if exact.outcome is Outcome.SCANNED:
+        assert pdq_distance <= 2

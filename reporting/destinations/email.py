@@ -254,7 +254,11 @@ class EmailDestination:
         return self._message(subject, body, f"digest-{digest_id}@{self.smtp.message_id_domain}", end, "")
 
     def deliver(self, event: Event) -> DeliveryResult:
-        return self._send(self.render(event))
+        try:
+            message = self.render(event)
+        except (ValueError, TypeError) as exc:  # a payload no message can be made of
+            return DeliveryResult.failure(f"cannot render the message: {exc}")
+        return self._send(message)
 
     def deliver_digest(
         self, customer_id: str, events: Sequence[Event], period: tuple[datetime, datetime]
@@ -265,7 +269,11 @@ class EmailDestination:
             return DeliveryResult.failure(f"events of other customers in a digest: {strangers[:3]}")
         if not events:
             return DeliveryResult.success("nothing to send")
-        return self._send(self.render_digest(customer_id, events, period))
+        try:
+            message = self.render_digest(customer_id, events, period)
+        except (ValueError, TypeError) as exc:
+            return DeliveryResult.failure(f"cannot render the digest: {exc}")
+        return self._send(message)
 
     def _message(
         self, subject: str, lines: list[str], message_id: str, when: datetime, event_id: str

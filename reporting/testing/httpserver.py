@@ -7,6 +7,7 @@ releases both on ``close()`` (or leaving the ``with`` block), so tests run warni
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -48,7 +49,8 @@ class _Fault:
 class BackgroundHTTPServer:
     """Context manager owning one ``ThreadingHTTPServer`` and its thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls_context: ssl.SSLContext | None = None) -> None:
+        """With ``tls_context`` (a server-side context) it serves HTTPS instead of HTTP."""
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -96,6 +98,12 @@ class BackgroundHTTPServer:
         self._hang: tuple[int, float] = (0, 0.0)
         self._closing = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if tls_context is not None:
+            self._server.socket = tls_context.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
+            self.scheme = "https"
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.02,), name=type(self).__name__, daemon=True
@@ -108,7 +116,7 @@ class BackgroundHTTPServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def fail_next(
         self,

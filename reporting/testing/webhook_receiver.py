@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from typing import Any
@@ -17,12 +18,14 @@ class WebhookReceiver(BackgroundHTTPServer):
     Give ``secret`` to have ``valid_signatures()`` check every request the way a customer should.
     """
 
-    def __init__(self, secret: str = "", status: int = 204) -> None:
+    def __init__(
+        self, secret: str = "", status: int = 204, tls_context: ssl.SSLContext | None = None
+    ) -> None:
         self.secret = secret
         self.status = status
         self.requests: list[Request] = []
         self._received = threading.Condition()
-        super().__init__()
+        super().__init__(tls_context)
 
     @property
     def url(self) -> str:

@@ -6,12 +6,17 @@ import hashlib
 import hmac
 import json
 import socket
+import ssl
+import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
+import httpx
 import pytest
 
+from reporting.destinations.netguard import GuardedTransport
 from reporting.destinations.secret import Secret
 from reporting.destinations.signing import sign, verify_signature
 from reporting.destinations.webhook import WebhookConfig, WebhookDestination
@@ -201,6 +206,41 @@ def test_the_secret_stays_out_of_repr() -> None:
 def test_a_short_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="at least"):
         WebhookConfig(url="https://hooks.example/x", secret=Secret("short"))
+
+
+@pytest.fixture(scope="module")
+def localhost_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_the_pinned_connection_still_verifies_the_certificate_name(
+    localhost_certificate: tuple[Path, Path],
+) -> None:
+    cert, key = localhost_certificate
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(str(cert), str(key))
+    client_context = ssl.create_default_context(cafile=str(cert))
+    with (
+        WebhookReceiver(tls_context=server_context) as receiver,
+        httpx.Client(transport=GuardedTransport(allow_private=True, ssl_context=client_context)) as client,
+    ):
+        # Connected to the address the guard resolved and checked, verified against the name.
+        assert client.post(f"https://localhost:{receiver.port}/hook", content=b"{}").status_code == 204
+        # Same server, same address, but the certificate does not name 127.0.0.1: refused.
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            client.post(f"https://127.0.0.1:{receiver.port}/hook", content=b"{}")
+    assert len(receiver.requests) == 1
 
 
 # -- verify_signature, for receivers --------------------------------------------------------

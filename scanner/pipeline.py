@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import warnings
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
@@ -93,7 +94,11 @@ def hash_content(
             return HashOutcome(Outcome.SCANNED, tuple(byte_hashes))
         fast = config.mode is HashMode.FAST
         decoded = decode(content, config.limits, jpeg_scale=0 if fast else None)
-        pixel_hashes, dihedral = _hash_frames(decoded, pixel_hashers, fast=fast, dihedral=want_dihedral)
+        with warnings.catch_warnings():
+            # Pillow warns when converting a palette image whose transparency is per-entry
+            # (tRNS bytes) to RGB or L, as the references do; the pixels are what we want.
+            warnings.simplefilter("ignore")
+            pixel_hashes, dihedral = _hash_frames(decoded, pixel_hashers, fast=fast, dihedral=want_dihedral)
     except DecodeRefused as refused:
         return HashOutcome(refused.outcome, reason=refused.reason)
     except MemoryError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from pathlib import Path
 
 import imagehash
@@ -180,3 +181,30 @@ def test_registry_knows_every_algorithm_and_refuses_duplicates() -> None:
     assert registry.algorithms() == tuple(Algorithm)
     with pytest.raises(RuntimeError, match="already registered"):
         registry.register(registry.get(Algorithm.PDQ))
+
+
+def test_palette_with_per_entry_transparency_hashes_like_the_references() -> None:
+    """Pillow warns on converting such images (tests turn warnings into errors): no INTERNAL_ERROR."""
+    image = Image.open(IMAGES / "skimage_chelsea.png").convert("P", palette=Image.Palette.ADAPTIVE)
+    out = io.BytesIO()
+    image.save(out, "PNG", transparency=bytes(range(256)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = _reference_frames(out.getvalue())
+    for config in (EXACT, FAST):
+        outcome = hash_content(out.getvalue(), [Algorithm.PDQ, Algorithm.PHASH], config)
+        assert outcome.outcome is Outcome.SCANNED, outcome.reason
+        pdq, phash = outcome.hashes
+        assert pdq.distance(Hash.from_hex(Algorithm.PDQ, expected[0][0])) <= (0 if config is EXACT else 2)
+        assert phash.distance(Hash.from_hex(Algorithm.PHASH, expected[0][1])) <= (0 if config is EXACT else 4)
+
+
+def test_mpo_frames_are_hashed_as_jpeg() -> None:
+    image = Image.open(IMAGES / "sklearn_china.jpg")
+    out = io.BytesIO()
+    image.save(out, "MPO", save_all=True, append_images=[image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)])
+    for config in (EXACT, FAST):
+        outcome = hash_content(out.getvalue(), [Algorithm.PDQ], config)
+        assert outcome.outcome is Outcome.SCANNED
+        assert (outcome.format, outcome.frame_count) == ("JPEG", 2)
+        assert [h.frame for h in outcome.hashes] == [0, 1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reporting.destinations.netguard import AddressNotAllowed, check_url
@@ -22,6 +22,7 @@ from reporting.events import DeliveryResult, Event, EventKind, format_time
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SEVERITIES = ("critical", "error", "warning", "info")
 MAX_SUMMARY = 1024
+RATE_LIMIT_RETRY_S = 30.0
 _ROUTING_KEY = re.compile(r"^[A-Za-z0-9+_-]{32}$")
 
 
@@ -109,6 +110,9 @@ class PagerDutyDestination:
         if not isinstance(answer, Answer):
             return answer
         result = classify(answer, "PagerDuty")
+        if answer.status == 429 and result.retry_after is None:
+            # The limit is per minute per routing key; PagerDuty suggests retrying ~30 s apart.
+            return replace(result, retry_after=RATE_LIMIT_RETRY_S)
         if result.ok:
             return DeliveryResult.success(result.detail, _answered_dedup_key(answer) or dedup_key(event))
         return result

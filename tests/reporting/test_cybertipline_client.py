@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import SecretStr
 
 from reporting.partners.cybertipline import (
     INCIDENT_TYPE_CSAM,
@@ -22,8 +23,11 @@ from reporting.partners.cybertipline import (
     ReportAlreadyFinished,
     Reporter,
     ReportNotFound,
+    base_url_from_settings,
     build_report_xml,
+    client_from_settings,
 )
+from reporting.settings import ReportingSettings
 from reporting.testing.fake_cybertipline import FakeCyberTipline
 
 USER, PASSWORD = "hashwatch-test", "test-password"
@@ -271,3 +275,45 @@ def test_environments_are_explicit_and_https() -> None:
         CyberTiplineClient("http://report.cybertip.org/ispws", "u", "p")
     with pytest.raises(ValueError, match="password"):
         CyberTiplineClient("https://exttest.cybertip.org/ispws", "u", "")
+
+
+@pytest.mark.parametrize(
+    ("environment", "url", "expected"),
+    [
+        ("test", "", "https://exttest.cybertip.org/ispws"),
+        ("production", "", "https://report.cybertip.org/ispws"),
+        ("PRODUCTION", "https://report.cybertip.org/ispws/", "https://report.cybertip.org/ispws"),
+        ("test", "http://127.0.0.1:8080/ispws", "http://127.0.0.1:8080/ispws"),
+    ],
+)
+def test_settings_choose_the_host(environment: str, url: str, expected: str) -> None:
+    settings = ReportingSettings(cybertipline_environment=environment, cybertipline_url=url)
+    assert base_url_from_settings(settings) == expected
+
+
+@pytest.mark.parametrize(
+    ("environment", "url", "message"),
+    [
+        ("", "", "must be 'test' or 'production'"),
+        ("prod", "", "must be 'test' or 'production'"),
+        ("production", "http://127.0.0.1:8080/ispws", "only replace the test host"),
+        ("test", "https://report.cybertip.org/ispws", "production host"),
+    ],
+)
+def test_settings_keep_test_and_production_apart(environment: str, url: str, message: str) -> None:
+    settings = ReportingSettings(cybertipline_environment=environment, cybertipline_url=url)
+    with pytest.raises(ValueError, match=message):
+        base_url_from_settings(settings)
+
+
+def test_a_client_from_settings_talks_to_the_fake(fake: FakeCyberTipline) -> None:
+    settings = ReportingSettings(
+        cybertipline_environment="test",
+        cybertipline_url=fake.url,
+        cybertipline_username=USER,
+        cybertipline_password=SecretStr(PASSWORD),
+    )
+    with client_from_settings(settings) as client:
+        assert USER in client.status()
+    with pytest.raises(ValueError, match="USERNAME"):
+        client_from_settings(ReportingSettings(cybertipline_environment="test"))

@@ -92,8 +92,11 @@ def test_retry_rules(receiver: PagerDutyReceiver, status: int, retryable: bool) 
     assert (result.ok, result.retryable) == (False, retryable), result.detail
 
 
-def test_429_honours_retry_after(receiver: PagerDutyReceiver) -> None:
-    receiver.fail_next(1, 429, headers={"Retry-After": "30"})
+def test_429_honours_retry_after_and_otherwise_waits_30_s(receiver: PagerDutyReceiver) -> None:
+    receiver.fail_next(1, 429, headers={"Retry-After": "7"})
+    result = pagerduty(receiver).deliver(case_event("match"))
+    assert result.retryable and result.retry_after == 7.0
+    receiver.fail_next(1, 429)
     result = pagerduty(receiver).deliver(case_event("match"))
     assert result.retryable and result.retry_after == 30.0
 

@@ -7,6 +7,7 @@ from reporting.partners.cybertipline.client import (
     RetractResult,
     UploadResult,
 )
+from reporting.partners.cybertipline.config import base_url_from_settings, client_from_settings
 from reporting.partners.cybertipline.errors import (
     PartnerAuthError,
     PartnerError,
@@ -56,6 +57,8 @@ __all__ = [
     "RetractResult",
     "UploadResult",
     "abandon_report",
+    "base_url_from_settings",
     "build_report_xml",
+    "client_from_settings",
     "file_report",
 ]

@@ -8,6 +8,14 @@ from reporting.models.lists import HashList, ListEntry
 from reporting.models.matches import Match, MatchHit
 from reporting.models.reports import Evidence, EvidenceAccess, Report
 from reporting.models.rescans import RescanSeen, ScanHashLog
+from reporting.models.review import (
+    CaseReview,
+    EntryFlag,
+    EvidenceReveal,
+    ReviewDecision,
+    ReviewRequest,
+    WebSession,
+)
 
 __all__ = [
     "Analyst",
@@ -17,11 +25,14 @@ __all__ = [
     "Base",
     "BigId",
     "Block",
+    "CaseReview",
     "Delivery",
     "Destination",
+    "EntryFlag",
     "Event",
     "Evidence",
     "EvidenceAccess",
+    "EvidenceReveal",
     "HashList",
     "ListEntry",
     "Match",
@@ -29,7 +40,10 @@ __all__ = [
     "RecoveryCode",
     "Report",
     "RescanSeen",
+    "ReviewDecision",
+    "ReviewRequest",
     "ScanHashLog",
     "UtcDateTime",
+    "WebSession",
     "utcnow",
 ]

@@ -23,7 +23,6 @@ import io
 import struct
 import warnings
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -89,6 +88,8 @@ class Decoded:
     frames: tuple[Frame, ...]
     # Frames in the file (1 for a still image); frames were sampled when this exceeds len(frames).
     frame_count: int
+    # Why fewer frames were decoded than sampling asked for ("" normally).
+    note: str = ""
 
 
 def open_image(content: bytes, limits: DecodeLimits) -> Image.Image:
@@ -171,8 +172,8 @@ def _decode_opened(
             scale = _draft_scaled(image, jpeg_scale or pick_scale(width, height))
         image.load()
         return Decoded(format_, width, height, (Frame(0, image, scale),), 1)
-    frames = tuple(_sample_frames(image, count, limits))
-    return Decoded(format_, width, height, frames, count)
+    frames, note = _sample_frames(image, count, limits)
+    return Decoded(format_, width, height, tuple(frames), count, note)
 
 
 # The most pixels a byte of compressed data can stand for. zlib never beats ~1032:1 (a PNG row
@@ -227,7 +228,8 @@ def _draft_scaled(image: Image.Image, scale: int) -> int:
     return max(1, round(width / box[2])) if box[2] else 1
 
 
-def _sample_frames(image: Image.Image, count: int, limits: DecodeLimits) -> Iterator[Frame]:
+def _sample_frames(image: Image.Image, count: int, limits: DecodeLimits) -> tuple[list[Frame], str]:
+    """The sampled frames, and why sampling stopped early ("" when it did not)."""
     # GIF, WebP and APNG frames depend on the frames before them, so reaching frame k decodes
     # frames 0..k; only step as far as the pixel budget allows.
     per_frame = max(1, image.width * image.height)
@@ -237,11 +239,20 @@ def _sample_frames(image: Image.Image, count: int, limits: DecodeLimits) -> Iter
         indices = [0]
     else:
         indices = sorted({round(k * (reachable - 1) / (wanted - 1)) for k in range(wanted)})
+    frames: list[Frame] = []
     for index in indices:
-        image.seek(index)
-        image.load()
+        try:
+            image.seek(index)
+            image.load()
+        except _CORRUPT_ERRORS as exc:
+            if not frames:
+                raise
+            # A damaged later frame does not hide the readable ones (truncating the tail of an
+            # animation must not be a way around the scanner).
+            return frames, f"frame {index} unreadable ({type(exc).__name__}); later frames not hashed"
         # copy(): the next seek reuses the decoder's buffer.
-        yield Frame(index, image.copy())
+        frames.append(Frame(index, image.copy()))
+    return frames, ""
 
 
 def _frame_count(image: Image.Image, content: bytes, cap: int) -> int:

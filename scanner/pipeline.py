@@ -110,7 +110,8 @@ def hash_content(
     outcome, reason = _judge(hashes)
     if len(decoded.frames) < decoded.frame_count:
         sampled = ", ".join(str(f.index) for f in decoded.frames)
-        reason = "; ".join(filter(None, [reason, f"hashed frames {sampled} of {decoded.frame_count}"]))
+        notes = [reason, f"hashed frames {sampled} of {decoded.frame_count}", decoded.note]
+        reason = "; ".join(filter(None, notes))
     return HashOutcome(
         outcome,
         hashes,

@@ -60,6 +60,14 @@ def gif_frames(count: int, size: tuple[int, int]) -> bytes:
     return out.getvalue()
 
 
+def photo_gif(count: int = 3) -> bytes:
+    photo = Image.open(PHOTO).convert("RGB")
+    frames = [photo.crop((i * 50, 0, i * 50 + 160, 120)).convert("P") for i in range(count)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=10)
+    return out.getvalue()
+
+
 def apng_claiming_frames(frames: int) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (8, 8), "blue").save(out, "PNG")
@@ -127,7 +135,9 @@ CORPUS: dict[str, tuple[Callable[[], bytes], Outcome]] = {
         lambda: (ROOT / "tests/data/images/skimage_coins.png").read_bytes()[:20_000],
         Outcome.CORRUPT,
     ),
-    "truncated.gif": (lambda: gif_frames(3, (64, 64))[:-40], Outcome.CORRUPT),
+    # A cut tail loses the last frame only: the readable frames are still hashed and matched.
+    "truncated-tail.gif": (lambda: photo_gif()[:-40], Outcome.SCANNED),
+    "truncated-first-frame.gif": (lambda: photo_gif()[:2000], Outcome.CORRUPT),
     "bad-crc.png": (
         lambda: png_claiming(8, 8)[:-20] + b"\0\0\0\0" + png_claiming(8, 8)[-16:],
         Outcome.CORRUPT,
@@ -257,3 +267,10 @@ def write_corpus() -> None:
 
 if __name__ == "__main__":
     write_corpus()
+
+
+def test_a_truncated_animation_keeps_its_readable_frames() -> None:
+    outcome = hash_content(photo_gif()[:-40], [Algorithm.PDQ])
+    assert outcome.outcome is Outcome.SCANNED
+    assert [h.frame for h in outcome.hashes] == [0, 1]
+    assert "frame 2 unreadable" in outcome.reason

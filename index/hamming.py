@@ -53,7 +53,7 @@ class _Part:
 
     @cached_property
     def dead_ids(self) -> Ids:
-        return np.fromiter(self.dead, dtype=np.int64, count=len(self.dead))
+        return np.sort(np.fromiter(self.dead, dtype=np.int64, count=len(self.dead)))
 
     @property
     def live(self) -> int:
@@ -147,7 +147,7 @@ class HammingIndex:
             ids = segment.ids[rows]
             q_of = np.repeat(np.arange(nq, dtype=np.int64), np.diff(lims))
             if part.dead:
-                live = ~np.isin(ids, part.dead_ids)
+                live = ~_member(ids, part.dead_ids)
                 ids, q_of, dists = ids[live], q_of[live], dists[live]
             found_q.append(q_of)
             found_ids.append(ids)
@@ -197,7 +197,7 @@ class HammingIndex:
             state = self._state
             parts = self._tombstone(state.parts, ids)[0]
             delta = state.delta
-            keep = ~np.isin(delta.ids, ids)
+            keep = ~_member(delta.ids, _sorted_unique(ids))
             merged_ids = np.concatenate([delta.ids[keep], ids])
             merged_words = np.concatenate([delta.words[keep], words])
             if len(merged_ids) >= self.delta_limit:
@@ -209,14 +209,14 @@ class HammingIndex:
 
     def remove(self, ids: Ids) -> int:
         """Remove entries by id; returns how many were present."""
-        ids = np.unique(np.asarray(ids, dtype=np.int64))
+        ids = _sorted_unique(np.asarray(ids, dtype=np.int64))
         if not len(ids):
             return 0
         with self._lock:
             state = self._state
             parts, removed = self._tombstone(state.parts, ids)
             delta = state.delta
-            keep = ~np.isin(delta.ids, ids)
+            keep = ~_member(delta.ids, ids)
             removed += int(len(delta.ids) - keep.sum())
             if removed:
                 new_delta = delta if keep.all() else Segment(self.bits, delta.ids[keep], delta.words[keep])
@@ -256,7 +256,7 @@ class HammingIndex:
             for part in chosen:
                 segment = part.segment
                 if part.dead:
-                    keep = ~np.isin(segment.ids, np.fromiter(part.dead, np.int64, len(part.dead)))
+                    keep = ~_member(segment.ids, part.dead_ids)
                     ids_list.append(segment.ids[keep])
                     words_list.append(segment.words[keep])
                 else:
@@ -369,12 +369,30 @@ class HammingIndex:
         words = self._words(codes)
         if ids.ndim != 1 or len(ids) != len(words):
             raise ValueError(f"{len(ids)} ids for {len(words)} codes")
-        if len(np.unique(ids)) != len(ids):
+        if len(_sorted_unique(ids)) != len(ids):
             raise ValueError("ids must be unique within one call")
         return ids, words
 
     def _words(self, codes: Codes) -> Words:
         return to_words(np.asarray(codes, dtype=np.uint8), self.bits)
+
+
+def _member(values: Ids, sorted_set: Ids) -> npt.NDArray[np.bool_]:
+    """``np.isin(values, sorted_set)`` by binary search: np.isin sorts (or hashes) both sides,
+    which at 10 M rows costs seconds."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return np.asarray(sorted_set[pos] == values)
+
+
+def _sorted_unique(ids: Ids) -> Ids:
+    # Not np.unique: numpy 2.4's hash-based unique takes seconds per million int64s.
+    s = np.sort(ids)
+    if len(s) < 2:
+        return s
+    unique: Ids = s[np.concatenate([[True], s[1:] != s[:-1]])]
+    return unique
 
 
 def pack(values: Sequence[bytes] | Iterable[bytes], bits: int) -> Codes:

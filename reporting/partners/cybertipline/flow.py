@@ -14,6 +14,10 @@ What cannot be made exact, and what happens instead:
   a report). Only an upload that certainly never reached NCMEC is simply tried again;
 * a crash after ``finish`` succeeded is harmless: finishing again answers 5102, which is success.
 
+``persist`` must be a compare-and-set: it should refuse (raise) when the stored state is no
+longer the one this call last wrote, e.g. because the worker's lease ran out and another worker
+took the report over. Otherwise two workers with overlapping leases could each open a report.
+
 A draft NCMEC no longer has (5001: expired) or that was retracted (5101) was never filed, so the
 flow starts a fresh report (at most ``max_restarts`` times). A draft older than ``stale_after``
 is retracted first and started afresh, before NCMEC's 24-hour limit can expire it mid-flow.

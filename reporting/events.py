@@ -55,7 +55,10 @@ def _check_json_safe(value: Any, where: str) -> None:
 def _frozen_copy(payload: Mapping[str, Any]) -> Mapping[str, Any]:
     # A deep copy through JSON: the event cannot change under the worker's feet, and it holds
     # exactly what will be sent.
-    copied: dict[str, Any] = json.loads(json.dumps(payload, allow_nan=False))
+    try:
+        copied: dict[str, Any] = json.loads(json.dumps(payload, allow_nan=False))
+    except ValueError as exc:  # NaN or infinity: not JSON
+        raise EventError(f"payload: {exc}") from None
     return MappingProxyType(copied)
 
 

@@ -127,7 +127,14 @@ def test_events_are_validated_and_frozen() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("id", "not-a-uuid"), ("kind", ""), ("case_id", "7"), ("payload", {"x": {1, 2}}), ("payload", {1: "x"})],
+    [
+        ("id", "not-a-uuid"),
+        ("kind", ""),
+        ("case_id", "7"),
+        ("payload", {"x": {1, 2}}),
+        ("payload", {1: "x"}),
+        ("payload", {"distance": float("nan")}),
+    ],
 )
 def test_bad_events_are_refused(field: str, value: Any) -> None:
     fields: dict[str, Any] = {

@@ -242,8 +242,9 @@ class TokenStore:
     def verify(self, secret: str) -> TokenInfo:
         """The token a secret belongs to, if it is usable now (a fresh read, no cache)."""
         public_id = parse_secret(secret)
-        entry = self._fetch(public_id)
-        return self._check(secret, entry, utcnow()).info  # type: ignore[return-value]
+        info = self._check(secret, self._fetch(public_id), utcnow()).info
+        assert info is not None
+        return info
 
     def authenticate(self, secret: str) -> Principal:
         public_id = parse_secret(secret)

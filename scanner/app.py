@@ -10,7 +10,6 @@ import threading
 import time
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
 
 import structlog
 
@@ -20,7 +19,10 @@ from reporting.evidence import EvidenceBox
 from reporting.settings import ReportingSettings
 from reporting.store import ActionConfig, Store
 from reporting.worker import Worker
+from scanner.audit_service import AuditReader
+from scanner.auth import TokenVerifier
 from scanner.engine import MatcherHolder, ScanEngine
+from scanner.review_service import ReviewService
 from scanner.server import Server, create_server
 from scanner.settings import Settings, load
 
@@ -54,15 +56,28 @@ def list_sizes(matcher: Matcher) -> dict[str, dict[str, int]]:
     return {name: {str(a): n for a, n in sizes.items()} for name, sizes in matcher.sizes().items()}
 
 
-def access(settings: Settings, store: Store) -> dict[str, Any]:
+def access(settings: Settings, store: Store) -> tuple[TokenVerifier | None, AuditReader | None]:
     """Token checks and the audit log service, when the server requires authentication."""
     if not settings.require_auth:
         log.warning("authentication is off: any client may call every RPC (serve --require-auth)")
-        return {}
+        return None, None
     from reporting.audit import AuditLog
     from reporting.tokens import TokenStore
 
-    return {"auth": TokenStore(store.engine), "audit_reader": AuditLog(store.engine)}
+    return TokenStore(store.engine), AuditLog(store.engine)
+
+
+def review_service(store: Store, matchers: MatcherHolder) -> ReviewService:
+    """The Review service. A false positive flags list entries; the matcher is rebuilt from the
+    database right after, in the deciding request (a full rebuild: fine for lists of millions,
+    slow past that — an incremental removal from the index would be the next step)."""
+    from reporting.review import Review, Reviewer
+
+    def reload() -> None:
+        matchers.swap(build_matcher(store))
+        log.info("lists reloaded after a review decision", lists=list_sizes(matchers.current))
+
+    return ReviewService(Review(store.engine, on_lists_changed=reload), Reviewer)
 
 
 @dataclass
@@ -84,7 +99,9 @@ def build_app(settings: Settings, reporting: ReportingSettings | None = None) ->
     store = open_store(settings, reporting)
     matchers = MatcherHolder(build_matcher(store))
     engine = ScanEngine(settings.hashing, matchers, store)
-    server = create_server(settings, engine, store, **access(settings, store))
+    auth, audit_reader = access(settings, store)
+    review = review_service(store, matchers) if auth is not None else None
+    server = create_server(settings, engine, store, auth=auth, audit_reader=audit_reader, review=review)
     return App(settings, reporting, store, matchers, engine, server)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +19,8 @@ from scanner.api.hashwatch.v1 import audit_pb2, audit_pb2_grpc
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.app import App, build_app
+from scanner.auth import Principal, StaticTokens, current_principal
+from scanner.interceptors.auth import AuthInterceptor
 from scanner.settings import load_settings
 from tests.conftest import DEMO_LIST, DEMO_UNLISTED
 from tests.scanner.conftest import import_demo_list
@@ -181,3 +184,54 @@ def test_an_expired_token_is_unauthenticated(secured: Secured) -> None:
         secured.scanner.Scan(scan_request(), metadata=bearer(secret), timeout=10)
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "expired" in (raised.value.details() or "")
+
+
+def test_streams_are_refused_before_any_message_is_read(secured: Secured) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        list(secured.scanner.ScanStream(iter([scan_request()]), timeout=10))
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    auditor = secured.token("audit:read")
+    with pytest.raises(grpc.RpcError) as raised:
+        list(secured.scanner.ScanStream(iter([scan_request()]), metadata=bearer(auditor), timeout=10))
+    assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_handlers_see_the_caller_without_any_database() -> None:
+    """The interceptor over a bare gRPC server and ``StaticTokens``: the scanner side alone."""
+    edge = Principal("token:edge", "edge", frozenset({"scan"}))
+
+    def whoami(_request: bytes, _context: grpc.ServicerContext) -> bytes:
+        principal = current_principal()
+        return principal.actor.encode() if principal else b"nobody"
+
+    def whoami_stream(_request: bytes, _context: grpc.ServicerContext) -> Iterator[bytes]:
+        for _ in range(2):
+            yield whoami(_request, _context)
+
+    handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
+        "Hash": grpc.unary_unary_rpc_method_handler(whoami),
+        "Scan": grpc.unary_stream_rpc_method_handler(whoami_stream),
+    }
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=2),
+        interceptors=[AuthInterceptor(StaticTokens({"s3cret-edge": edge}))],
+    )
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("hashwatch.v1.Scanner", handlers)])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            unary: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+                "/hashwatch.v1.Scanner/Hash"
+            )
+            assert unary(b"", metadata=bearer("s3cret-edge"), timeout=10) == b"token:edge"
+            stream: grpc.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(
+                "/hashwatch.v1.Scanner/Scan"
+            )
+            assert list(stream(b"", metadata=bearer("s3cret-edge"), timeout=10)) == [b"token:edge"] * 2
+            with pytest.raises(grpc.RpcError) as raised:
+                unary(b"", metadata=bearer("s3cret-other"), timeout=10)
+            assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert current_principal() is None
+    finally:
+        server.stop(None).wait()

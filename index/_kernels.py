@@ -137,8 +137,19 @@ def _substring_key(row: Any, start: int, length: int, bit_word: Any, bit_shift: 
 _substring_key_jit: Any = _njit(_substring_key)
 
 
-def _bucketize(words: Any, start: int, length: int, dir_bits: int, bit_word: Any, bit_shift: Any) -> Any:
-    """Counting sort of the rows by one substring: (order, suffix, offsets).
+def _bucketize(
+    words: Any,
+    start: int,
+    length: int,
+    dir_bits: int,
+    bit_word: Any,
+    bit_shift: Any,
+    order: Any,
+    suffix: Any,
+    offsets: Any,
+) -> None:
+    """Counting sort of the rows by one substring, into ``order``, ``suffix`` and ``offsets``
+    (preallocated rows of the segment's arrays, so the build holds no second copy).
 
     A substring's key is split into its high ``dir_bits`` (the bucket, addressed directly through
     ``offsets``) and the low remainder (kept per row in ``suffix`` so a scan can filter a bucket
@@ -153,14 +164,11 @@ def _bucketize(words: Any, start: int, length: int, dir_bits: int, bit_word: Any
         key = _substring_key_jit(words[p], start, length, bit_word, bit_shift)
         keys[p] = key
         counts[(key >> np.uint32(suf_bits)) + 1] += 1
-    offsets = np.empty(nb + 1, np.uint32)
     total = 0
     for b in range(nb + 1):
         total += counts[b]
         offsets[b] = total
         counts[b] = total
-    order = np.empty(n, np.uint32)
-    suffix = np.empty(n, np.uint8)
     for p in range(n):
         key = keys[p]
         b = key >> np.uint32(suf_bits)
@@ -168,7 +176,6 @@ def _bucketize(words: Any, start: int, length: int, dir_bits: int, bit_word: Any
         counts[b] = slot + 1
         order[slot] = p
         suffix[slot] = key & mask
-    return order, suffix, offsets
 
 
 bucketize: Any = _njit(_bucketize)

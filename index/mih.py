@@ -114,13 +114,23 @@ class MihSegment(Segment):
         perm = balanced_permutation(words, bits, sub_len) if balance else np.arange(bits, dtype=np.int64)
         bit_word, bit_shift = _bit_locations(perm)
         sub_start = np.concatenate([[0], np.cumsum(sub_len)[:-1]]).astype(np.int64)
-        orders, suffixes, offsets, collision = [], [], [], []
+        order = np.empty((m, n), np.uint32)
+        suffix = np.empty((m, n), np.uint8)
+        offsets = np.empty((m, (1 << dir_bits) + 1), np.uint32)
+        collision = []
         for j in range(m):
-            o, s, off = _kernels.bucketize(words, sub_start[j], sub_len[j], dir_bits, bit_word, bit_shift)
-            orders.append(o)
-            suffixes.append(s)
-            offsets.append(off)
-            sizes = np.diff(off).astype(np.float64)
+            _kernels.bucketize(
+                words,
+                sub_start[j],
+                sub_len[j],
+                dir_bits,
+                bit_word,
+                bit_shift,
+                order[j],
+                suffix[j],
+                offsets[j],
+            )
+            sizes = np.diff(offsets[j]).astype(np.float64)
             collision.append(float(np.dot(sizes, sizes)) / max(n, 1))
         return cls(
             bits,
@@ -129,9 +139,9 @@ class MihSegment(Segment):
             perm=perm,
             sub_len=sub_len,
             dir_bits=dir_bits,
-            order=np.stack(orders) if orders else np.zeros((0, n), np.uint32),
-            suffix=np.stack(suffixes) if suffixes else np.zeros((0, n), np.uint8),
-            offsets=np.stack(offsets),
+            order=order,
+            suffix=suffix,
+            offsets=offsets,
             collision=np.array(collision, dtype=np.float64),
         )
 

@@ -34,6 +34,8 @@ from sqlalchemy.orm import Session
 from reporting import actions, audit, models
 from reporting.db import session_factory
 from reporting.policy import ActionPolicy, ReportWhen
+from scanner.auth import PermissionDenied
+from scanner.errors import HashwatchError, InvalidRequest, NotFound, Unavailable
 
 
 class Decision(enum.StrEnum):
@@ -72,20 +74,26 @@ STATE_FILTERS = frozenset({PENDING, ALL, APPEALED, *CaseState})
 MAX_PAGE = 500
 
 
-class ReviewError(Exception):
-    """A review operation that cannot be done; the message is meant for the analyst."""
+class ReviewError(HashwatchError):
+    """A review operation that cannot be done; the message is meant for the analyst.
+
+    The subclasses are also the scanner's errors, so the gRPC layer maps them in one place."""
 
 
-class CaseNotFound(ReviewError, LookupError):
+class CaseNotFound(ReviewError, NotFound, LookupError):
     pass
 
 
-class InvalidReview(ReviewError, ValueError):
+class InvalidReview(ReviewError, InvalidRequest, ValueError):
     pass
 
 
-class AlreadyDecided(ReviewError):
+class AlreadyDecided(ReviewError, PermissionDenied):
     """The case was decided; only an admin may decide it again."""
+
+
+class DecisionConflict(ReviewError, Unavailable):
+    """Two decisions on one case at the same moment; the loser may reload and retry."""
 
 
 class ExposureLimitReached(ReviewError):
@@ -339,7 +347,7 @@ class Review:
             with self._sessions.begin() as session:
                 result = self._decide(session, match_id, chosen, reviewer, note)
         except IntegrityError:
-            raise ReviewError(f"case {match_id} was decided at the same moment; reload it") from None
+            raise DecisionConflict(f"case {match_id} was decided at the same moment; reload it") from None
         if (result.flagged_entries or result.restored_entries) and self.on_lists_changed is not None:
             self.on_lists_changed()
         return result

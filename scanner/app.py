@@ -22,6 +22,7 @@ from reporting.worker import Worker
 from scanner.audit_service import AuditReader
 from scanner.auth import TokenVerifier
 from scanner.engine import MatcherHolder, ScanEngine
+from scanner.review_service import ReviewService
 from scanner.server import Server, create_server
 from scanner.settings import Settings, load
 
@@ -66,6 +67,19 @@ def access(settings: Settings, store: Store) -> tuple[TokenVerifier | None, Audi
     return TokenStore(store.engine), AuditLog(store.engine)
 
 
+def review_service(store: Store, matchers: MatcherHolder) -> ReviewService:
+    """The Review service. A false positive flags list entries; the matcher is rebuilt from the
+    database right after, in the deciding request (a full rebuild: fine for lists of millions,
+    slow past that — an incremental removal from the index would be the next step)."""
+    from reporting.review import Review, Reviewer
+
+    def reload() -> None:
+        matchers.swap(build_matcher(store))
+        log.info("lists reloaded after a review decision", lists=list_sizes(matchers.current))
+
+    return ReviewService(Review(store.engine, on_lists_changed=reload), Reviewer)
+
+
 @dataclass
 class App:
     settings: Settings
@@ -86,7 +100,8 @@ def build_app(settings: Settings, reporting: ReportingSettings | None = None) ->
     matchers = MatcherHolder(build_matcher(store))
     engine = ScanEngine(settings.hashing, matchers, store)
     auth, audit_reader = access(settings, store)
-    server = create_server(settings, engine, store, auth=auth, audit_reader=audit_reader)
+    review = review_service(store, matchers) if auth is not None else None
+    server = create_server(settings, engine, store, auth=auth, audit_reader=audit_reader, review=review)
     return App(settings, reporting, store, matchers, engine, server)
 
 

@@ -9,7 +9,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from scanner.api.hashwatch.v1 import audit_pb2, audit_pb2_grpc
+from scanner.api.hashwatch.v1 import audit_pb2, audit_pb2_grpc, review_pb2, review_pb2_grpc
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.audit_service import AuditReader, AuditService
@@ -18,6 +18,7 @@ from scanner.engine import ScanEngine
 from scanner.interceptors.auth import AuthInterceptor
 from scanner.interceptors.errors import ErrorInterceptor
 from scanner.recording import BlockReader
+from scanner.review_service import ReviewService
 from scanner.service import ScannerService
 from scanner.settings import Settings
 
@@ -55,11 +56,14 @@ def create_server(
     blocks: BlockReader,
     auth: TokenVerifier | None = None,
     audit_reader: AuditReader | None = None,
+    review: ReviewService | None = None,
 ) -> Server:
     """With ``auth``, every RPC but health and reflection needs a token with the right scope
     (``scanner.interceptors.auth``). The audit log is only ever served behind it."""
     if audit_reader is not None and auth is None:
         raise ValueError("the Audit service is only served with authentication on")
+    if review is not None and auth is None:
+        raise ValueError("the Review service is only served with authentication on")
     workers = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="scan")
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -78,6 +82,9 @@ def create_server(
     if audit_reader is not None:
         audit_pb2_grpc.add_AuditServicer_to_server(AuditService(audit_reader), grpc_server)
         services.append(audit_pb2.DESCRIPTOR.services_by_name["Audit"].full_name)
+    if review is not None:
+        review_pb2_grpc.add_ReviewServicer_to_server(review, grpc_server)
+        services.append(review_pb2.DESCRIPTOR.services_by_name["Review"].full_name)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     reflection.enable_server_reflection(

@@ -9,6 +9,7 @@ from scanner.cli.analysts_cmd import app as analysts_app
 from scanner.cli.audit_cmd import app as audit_app
 from scanner.cli.hash_cmd import hash_command
 from scanner.cli.rescan_cmd import rescan_command
+from scanner.cli.review_cmd import app as review_app
 from scanner.cli.scan_cmd import scan_command
 from scanner.cli.serve_cmd import serve
 from scanner.cli.tokens_cmd import app as tokens_app
@@ -32,3 +33,4 @@ app.add_typer(destinations_cmd.app, name="destinations")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 app.add_typer(analysts_app, name="analysts")
+app.add_typer(review_app, name="review")

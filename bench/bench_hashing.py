@@ -199,32 +199,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per image (median taken)")
     parser.add_argument("--drift-per-image", type=int, default=6, help="random crops per image and size")
+    parser.add_argument("--only", choices=["speed", "drift"], help="run one half")
     args = parser.parse_args()
 
     photos = [load(n) for n in PHOTOS]
+    if args.only != "drift":
+        print_speed(photos, args.repeats)
+    if args.only != "speed":
+        print_drift(photos, args.drift_per_image)
+    print(f"\nCold start (fresh process, 0.75 MP JPEG): {cold_start()}")
+
+
+def print_speed(photos: list[Image.Image], repeats: int) -> None:
     print("## Speed (PDQ + pHash + MD5, decode included, ms per image, medians)\n")
     print("| input | images | KiB | pdqhash+imagehash | exact | fast | ratio | worst image |")
     print("|---|---|---|---|---|---|---|---|")
     for size in (0.3, 1.0, 3.0, 12.0):
-        speed(f"{size:g} MP JPEG", [encode(resized(p, size)) for p in photos], args.repeats)
-    speed("12 MP JPEG mosaic", [encode(mosaic(photos, 12.0, seed)) for seed in range(4)], args.repeats)
-    speed("1 MP PNG", [encode(resized(p, 1.0), "PNG") for p in photos], args.repeats)
+        speed(f"{size:g} MP JPEG", [encode(resized(p, size)) for p in photos], repeats)
+    speed("12 MP JPEG mosaic", [encode(mosaic(photos, 12.0, seed)) for seed in range(4)], repeats)
+    speed("1 MP PNG", [encode(resized(p, 1.0), "PNG") for p in photos], repeats)
 
+
+def print_drift(photos: list[Image.Image], per_image: int) -> None:
     print("\n## Drift of fast mode against exact mode (Hamming distance, bits)\n")
     print("| corpus | images | PDQ p50 | PDQ p99 | PDQ max | pHash p50 | pHash p99 | pHash max |")
     print("|---|---|---|---|---|---|---|---|")
     sizes = [0.3, 1.0, 3.0, 12.0]
     corpora = {
         "photos, resized JPEGs": [encode(resized(p, s)) for p in photos for s in sizes],
-        "photos, random crops, q70-95": drift_corpus(PHOTOS, sizes, args.drift_per_image, 1),
+        "photos, random crops, q70-95": drift_corpus(PHOTOS, sizes, per_image, 1),
         "12 MP mosaics": [encode(mosaic(photos, 12.0, seed)) for seed in range(10, 20)],
-        "texture, scan, coins, silhouette": drift_corpus(OTHERS, sizes, args.drift_per_image, 2),
+        "texture, scan, coins, silhouette": drift_corpus(OTHERS, sizes, per_image, 2),
     }
     for label, contents in corpora.items():
         pdq, phash = drift(contents)
         print(f"| {label} | {len(contents)} | {summary(pdq)} | {summary(phash)} |", flush=True)
-
-    print(f"\nCold start (fresh process, 0.75 MP JPEG): {cold_start()}")
 
 
 if __name__ == "__main__":

@@ -44,11 +44,16 @@ class Silent:
 
 
 class _Rate:
+    """Items per second since the first result: worker start-up is not throughput."""
+
     def __init__(self) -> None:
-        self.started = time.monotonic()
+        self.started: float | None = None
         self.first = 0
 
     def per_second(self, done: int) -> float:
+        if self.started is None:
+            self.started, self.first = time.monotonic(), done
+            return 0.0
         elapsed = time.monotonic() - self.started
         return (done - self.first) / elapsed if elapsed > 0 else 0.0
 
@@ -65,13 +70,13 @@ class Lines:
     def start(self, total: int, done: int) -> None:
         self.total, self.done = total, done
         self.rate = _Rate()
-        self.rate.first = done
         self.last = time.monotonic()
         if done:
             print(f"rescan: resuming at {done}/{total}", file=self.stream, flush=True)
 
     def update(self, done: int, matches: int) -> None:
         self.done, self.matches = done, matches
+        self.rate.per_second(done)
         if time.monotonic() - self.last >= self.every:
             self._line()
 
@@ -107,7 +112,6 @@ class Bar:
 
     def start(self, total: int, done: int) -> None:
         self.rate = _Rate()
-        self.rate.first = done
         self.task = self.progress.add_task("rescan", total=total, completed=done, matches=0, rate="")
         self.progress.start()
 

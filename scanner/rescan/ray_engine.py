@@ -8,6 +8,7 @@ of ours is unpickled from the cluster beyond what Ray itself moves.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -24,12 +25,10 @@ from scanner.rescan.work import ItemResult, ItemWorker
 class BatchWorker:
     """One per actor: Ray constructs it once and calls it once per batch."""
 
-    def __init__(self, inputs: list[Any], hashing: HashingConfig, algorithms: tuple[Algorithm, ...]) -> None:
-        import ray
-
-        # ``inputs`` is [ObjectRef]: the lists are put in the object store once, not per actor.
-        matcher_inputs: MatcherInputs = ray.get(inputs[0])
-        self.worker = ItemWorker(matcher_inputs, hashing, algorithms)
+    def __init__(
+        self, inputs: MatcherInputs, hashing: HashingConfig, algorithms: tuple[Algorithm, ...]
+    ) -> None:
+        self.worker = ItemWorker(inputs, hashing, algorithms)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows: dict[str, list[Any]] = {
@@ -79,13 +78,16 @@ class RayEngine:
         self.batch_size = batch_size
         self.hashing = hashing
         self.algorithms = tuple(algorithms)
-        self._inputs_ref = ray.put(inputs)
+        self.inputs = inputs
 
     def results(self, items: Sequence[Item]) -> Iterator[ItemResult]:
         if not items:
             return
         import ray.data
 
+        # Ray Data logs every dataset's plan and timing at INFO (its import configures that);
+        # the rescan prints its own progress.
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
         context = ray.data.DataContext.get_current()
         # Results in source order: the checkpoint is a position.
         context.execution_options.preserve_order = True
@@ -95,12 +97,15 @@ class RayEngine:
                 {"index": i.index, "location": i.location, "customer_id": i.customer_id, "url": i.url}
                 for i in items
             ],
-            override_num_blocks=max(1, min(len(items) // self.batch_size, self.actors * 8)),
+            # Enough blocks to keep every actor busy, few enough to keep per-block overhead low.
+            override_num_blocks=min(
+                len(items), max(self.actors, min(len(items) // self.batch_size, self.actors * 8))
+            ),
         )
         mapped = dataset.map_batches(
             BatchWorker,
             fn_constructor_kwargs={
-                "inputs": [self._inputs_ref],
+                "inputs": self.inputs,
                 "hashing": self.hashing,
                 "algorithms": self.algorithms,
             },

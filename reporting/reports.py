@@ -7,10 +7,11 @@ a worker killed anywhere resumes the same report and never opens a second one fo
 
 from __future__ import annotations
 
+from datetime import datetime
 from posixpath import basename
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from reporting import models
 from reporting.db import session_factory
@@ -18,8 +19,6 @@ from reporting.events import DeliveryResult, Event
 from reporting.evidence import EvidenceBox
 from reporting.evidence_store import EvidenceStore, EvidenceUnavailable
 from reporting.partners.cybertipline import (
-    CyberTiplineClient,
-    CyberTiplineEnvironment,
     FileDetails,
     PartnerError,
     Reporter,
@@ -27,8 +26,13 @@ from reporting.partners.cybertipline import (
     build_report_xml,
     file_report,
 )
+from reporting.partners.cybertipline.config import client_from_settings
 from reporting.partners.partner_webhook import PartnerWebhookConfig, PartnerWebhookReporter
 from reporting.settings import ReportingSettings
+
+
+class ReportConflict(PartnerError):
+    retryable = True
 
 
 class ReportFiler:
@@ -54,10 +58,11 @@ class ReportFiler:
                 return DeliveryResult.failure(f"no {partner} report requested for match {match_id}")
             report_id, url, detected_at = report.id, match.url, match.created_at
             state = ReportState.from_dict(report.state)
+            token = [report.updated_at]
         if state.done:
             return DeliveryResult.success(f"report {state.report_id} already {state.step}", state.report_id)
         try:
-            client = self._client()
+            client = client_from_settings(self.settings)
         except ValueError as exc:
             return DeliveryResult.failure(f"CyberTipline is not configured: {exc}")
         try:
@@ -84,8 +89,10 @@ class ReportFiler:
                         incident_time=detected_at, urls=[url] if url else [], reporter=reporter
                     ),
                     file_details=FileDetails(original_file_name=name, location_of_file=url),
-                    persist=lambda new: self._persist(report_id, new),
+                    persist=lambda new: self._persist(report_id, new, token),
                 )
+        except ReportConflict as exc:
+            return DeliveryResult.retry(str(exc))
         except PartnerError as exc:
             self._note_error(report_id, str(exc))
             detail = f"CyberTipline: {exc}"
@@ -140,33 +147,29 @@ class ReportFiler:
             self._note_error(report_id, result.detail)
         return result
 
-    def _client(self) -> CyberTiplineClient:
-        password = self.settings.cybertipline_password.get_secret_value()
-        timeout = self.settings.http_timeout_seconds
-        if self.settings.cybertipline_url:
-            return CyberTiplineClient(
-                self.settings.cybertipline_url, self.settings.cybertipline_username, password, timeout
-            )
-        environment = {
-            "test": CyberTiplineEnvironment.TEST,
-            "production": CyberTiplineEnvironment.PRODUCTION,
-        }.get(self.settings.cybertipline_environment)
-        if environment is None:
-            raise ValueError("HASHWATCH_CYBERTIPLINE_ENVIRONMENT must be test or production")
-        return CyberTiplineClient.for_environment(
-            environment, self.settings.cybertipline_username, password, timeout
-        )
-
-    def _persist(self, report_id: int, state: ReportState) -> None:
+    def _persist(self, report_id: int, state: ReportState, token: list[datetime]) -> None:
+        """Store the step reached, only if nobody else wrote the row since we read it (compare
+        and set on ``updated_at``): two workers whose leases overlapped cannot both advance one
+        report; the loser stops before its next call to the partner."""
+        now = models.utcnow()
         with self._sessions.begin() as session:
-            row = session.get(models.Report, report_id)
-            assert row is not None
-            row.state = state.to_dict()
-            row.step = str(state.step)
-            row.partner_report_id = state.report_id
-            row.partner_file_id = state.file_id
-            row.finished_at = state.finished_at
-            row.last_error = ""
+            result = session.execute(
+                update(models.Report)
+                .where(models.Report.id == report_id, models.Report.updated_at == token[0])
+                .values(
+                    state=state.to_dict(),
+                    step=str(state.step),
+                    partner_report_id=state.report_id,
+                    partner_file_id=state.file_id,
+                    finished_at=state.finished_at,
+                    last_error="",
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise ReportConflict(f"report {report_id} was advanced by another worker; leaving it to them")
+        token[0] = now
 
     def _note_error(self, report_id: int, error: str) -> None:
         with self._sessions.begin() as session:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -15,9 +16,13 @@ from index.matcher import Matcher
 from reporting import models
 from reporting.blocks import Blocks
 from reporting.destination_admin import DestinationAdmin
+from reporting.events import DeliveryResult, Event
 from reporting.evidence import EvidenceBox
+from reporting.outbox import Outbox
+from reporting.reports import ReportFiler
 from reporting.settings import ReportingSettings
 from reporting.store import ActionConfig, NewEntry, Store
+from reporting.testing.fake_cybertipline import FakeCyberTipline
 from reporting.testing.pagerduty_receiver import PagerDutyReceiver
 from reporting.testing.smtp_sink import SmtpSink
 from reporting.testing.webhook_receiver import WebhookReceiver
@@ -287,3 +292,47 @@ def test_a_list_reported_to_a_json_partner_files_once_with_an_idempotency_key(
         with worker.outbox.sessions() as session:
             [report] = session.scalars(select(models.Report)).all()
             assert (report.partner, report.step) == ("iwf", "finished")
+
+
+def test_two_workers_racing_on_one_report_file_it_once(acting: Store, sink: SmtpSink) -> None:
+    with FakeCyberTipline() as partner:
+        settings = _settings(
+            sink,
+            cybertipline_url=partner.url,
+            cybertipline_username=partner.username,
+            cybertipline_password="test-password",
+            reporter_email="ts@hashwatch.example",
+        )
+        acting.set_policy("csam", {"report": "immediately", "notify": False})
+        match_id = _scan_match(acting)
+        filer = ReportFiler(acting.engine, settings, acting.actions.evidence)
+        with Outbox(acting.engine).sessions() as session:
+            [event] = session.scalars(select(models.Event).where(models.Event.kind == "report")).all()
+            claimed = Event(
+                event.id, event.kind, event.customer_id, event.created_at, event.case_id, event.payload
+            )
+        # Both submissions are held by the partner until both are in flight.
+        partner.hang_next(2, seconds=1.0)
+        results: list[DeliveryResult] = []
+        threads = [
+            threading.Thread(target=lambda: results.append(filer.file(claimed, "cybertipline")))
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(r.ok for r in results) == [False, True]
+        [lost] = [r for r in results if not r.ok]
+        assert lost.retryable and "another worker" in lost.detail
+        # The loser retrying later finds the report finished and files nothing more.
+        assert filer.file(claimed, "cybertipline").ok
+        [filed] = partner.finished_reports()
+        assert len(filed.files) == 1
+        with Outbox(acting.engine).sessions() as session:
+            [report] = session.scalars(select(models.Report)).all()
+        assert (report.match_id, report.step, report.partner_report_id) == (
+            match_id,
+            "finished",
+            filed.report_id,
+        )

@@ -51,6 +51,10 @@ METHOD_SCOPES: Mapping[str, frozenset[str]] = {
     "/hashwatch.v1.Scanner/Hash": frozenset({SCAN}),
     "/hashwatch.v1.Scanner/Match": frozenset({SCAN}),
     "/hashwatch.v1.Scanner/Blocks": frozenset({SCAN}),
+    "/hashwatch.v1.Review/ListMatches": frozenset({REVIEW_READ}),
+    "/hashwatch.v1.Review/GetMatch": frozenset({REVIEW_READ}),
+    "/hashwatch.v1.Review/Decide": frozenset({REVIEW_WRITE}),
+    "/hashwatch.v1.Review/RequestReview": frozenset({REVIEW_WRITE}),
     "/hashwatch.v1.Audit/ListAuditLog": frozenset({AUDIT_READ}),
 }
 

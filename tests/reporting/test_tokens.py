@@ -200,6 +200,8 @@ def test_the_method_table_fails_closed() -> None:
     assert required_scopes("/hashwatch.v1.Audit/ListAuditLog") == frozenset({"audit:read"})
     assert required_scopes("/hashwatch.v1.Review/ListMatches") == frozenset({"review:read"})
     assert required_scopes("/hashwatch.v1.Review/RevealMatch") == frozenset({"review:write"})
+    assert required_scopes("/hashwatch.v1.Review/GetMatch") == frozenset({"review:read"})
+    assert required_scopes("/hashwatch.v1.Review/Decide") == frozenset({"review:write"})
     assert required_scopes("/hashwatch.v1.Lists/ImportList") == frozenset({"lists:write"})
     assert required_scopes("/hashwatch.v1.Scanner/Unknown") is None
     assert required_scopes("/hashwatch.v1.Review/") is None

@@ -7,6 +7,7 @@ a worker killed anywhere resumes the same report and never opens a second one fo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from posixpath import basename
 from urllib.parse import urlsplit
@@ -29,6 +30,35 @@ from reporting.partners.cybertipline import (
 from reporting.partners.cybertipline.config import client_from_settings
 from reporting.partners.partner_webhook import PartnerWebhookConfig, PartnerWebhookReporter
 from reporting.settings import ReportingSettings
+
+
+@dataclass(frozen=True)
+class ReportView:
+    id: int
+    match_id: int
+    partner: str
+    step: str
+    partner_report_id: str
+    last_error: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def list_reports(engine: Engine, limit: int = 100) -> list[ReportView]:
+    with session_factory(engine)() as session:
+        return [
+            ReportView(
+                r.id,
+                r.match_id,
+                r.partner,
+                r.step,
+                r.partner_report_id,
+                r.last_error,
+                r.created_at,
+                r.finished_at,
+            )
+            for r in session.scalars(select(models.Report).order_by(models.Report.id.desc()).limit(limit))
+        ]
 
 
 class ReportConflict(PartnerError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from scanner.cli import blocks_cmd, destinations_cmd, lists_cmd, matches_cmd
+from scanner.cli import blocks_cmd, destinations_cmd, evidence_cmd, lists_cmd, matches_cmd
 from scanner.cli.analysts_cmd import app as analysts_app
 from scanner.cli.audit_cmd import app as audit_app
 from scanner.cli.hash_cmd import hash_command
@@ -30,6 +30,8 @@ app.command("worker")(worker_command)
 app.add_typer(matches_cmd.app, name="matches")
 app.add_typer(blocks_cmd.app, name="blocks")
 app.add_typer(destinations_cmd.app, name="destinations")
+app.add_typer(evidence_cmd.evidence_app, name="evidence")
+app.add_typer(evidence_cmd.reports_app, name="reports")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 app.add_typer(analysts_app, name="analysts")

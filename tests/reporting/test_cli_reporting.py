@@ -69,3 +69,49 @@ def test_lists_policy_round_trip(report: str, tmp_path: Path) -> None:
     }
     code, _, err = invoke("lists", "policy", "nope", "--report", report, *where)
     assert code == 2 and "no list named" in err
+
+
+def test_evidence_export_is_recorded_and_show_lists_the_reads(tmp_path: Path) -> None:
+    from index.hashes import Hash
+    from index.matcher import Matcher
+    from reporting.db import make_engine, migrate
+    from reporting.evidence import EvidenceBox
+    from reporting.store import ActionConfig, NewEntry, Store
+    from scanner.recording import ScanContext
+
+    data = tmp_path / "var"
+    where = ["--data-dir", str(data)]
+    engine = make_engine(f"sqlite:///{data / 'hashwatch.db'}")
+    migrate(engine)
+    store = Store(engine, ActionConfig(evidence=EvidenceBox.from_setting("", data)))
+    value = Hash.from_hex("md5", "511130d2072cc744a1fa5015bc23557a")
+    store.import_entries("l", [NewEntry(value)])
+    match_id = store.record_match(
+        ScanContext(customer_id="c", url="https://x.example/a.jpg"),
+        [value],
+        Matcher(store.matcher_inputs()).match([value]),
+        b"the matched bytes",
+    )
+    engine.dispose()
+    out_file = tmp_path / "evidence.bin"
+    code, out, err = invoke(
+        "evidence",
+        "export",
+        str(match_id),
+        "--out",
+        str(out_file),
+        "--actor",
+        "ops-1",
+        "--purpose",
+        "LE request 42",
+        *where,
+    )
+    assert code == 0, err
+    assert out_file.read_bytes() == b"the matched bytes"
+    assert out_file.stat().st_mode & 0o777 == 0o600
+    code, out, _ = invoke("evidence", "show", str(match_id), *where)
+    shown = json.loads(out)
+    assert [(r["actor"], r["purpose"]) for r in shown["reads"]] == [("ops-1", "LE request 42")]
+    assert "the matched bytes" not in out
+    code, out, _ = invoke("reports", "list", *where)
+    assert code == 0 and out == ""

@@ -92,6 +92,15 @@ def bmp_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def scan_bomb(repeats: int) -> bytes:
+    """A progressive JPEG whose last scan is repeated: each copy is decoded again."""
+    out = io.BytesIO()
+    Image.open(PHOTO).crop((0, 0, 200, 150)).save(out, "JPEG", progressive=True, quality=90)
+    data = out.getvalue()
+    last_scan = data[data.rfind(b"\xff\xda") : -2]
+    return data[:-2] + last_scan * repeats + b"\xff\xd9"
+
+
 def _photo() -> bytes:
     return PHOTO.read_bytes()
 
@@ -142,6 +151,7 @@ CORPUS: dict[str, tuple[Callable[[], bytes], Outcome]] = {
         lambda: png_claiming(8, 8)[:-20] + b"\0\0\0\0" + png_claiming(8, 8)[-16:],
         Outcome.CORRUPT,
     ),
+    "scans-300.jpg": (lambda: scan_bomb(300), Outcome.CORRUPT),
     "frames-5000.gif": (lambda: gif_frames(5000, (1, 1)), Outcome.TOO_MANY_PIXELS),
     "frames-claims-2g.apng": (lambda: apng_claiming_frames(2**31 - 1), Outcome.TOO_MANY_PIXELS),
     "pages-2000.tiff": (lambda: tiff_pages(2000), Outcome.TOO_MANY_PIXELS),

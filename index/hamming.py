@@ -38,7 +38,7 @@ Structure = Literal["auto", "flat", "mih"]
 
 # Below this many rows a flat scan is as fast as multi-index hashing and uses less memory
 # (bench/bench_index.py measures the crossover; see bench/RESULTS.md).
-FLAT_BELOW = 32_768
+FLAT_BELOW = 16_384
 DELTA_LIMIT = 32_768
 # compact() merges the segments smaller than this fraction of the largest one.
 SMALL_FRACTION = 0.25

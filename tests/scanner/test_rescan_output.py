@@ -66,7 +66,11 @@ def test_since_takes_an_iso_time_or_an_age() -> None:
         parse_since("last tuesday", now)
 
 
-def test_the_command_takes_a_manifest_or_the_hash_log(tmp_path: Path) -> None:
+def test_the_command_takes_a_manifest_or_the_hash_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The command points structlog at the stderr it runs with: CliRunner's, closed afterwards.
+    monkeypatch.setattr("scanner.logs.configure", lambda *args, **kwargs: None)
     runner = CliRunner()
     data = ["--data-dir", str(tmp_path / "var"), "--json", "-q"]
     assert runner.invoke(app, ["rescan", *data]).exit_code == 2

@@ -48,6 +48,18 @@ class Settings(BaseSettings):
     # Every RPC but health and reflection needs an API token (``hashwatch tokens create``).
     require_auth: bool = False
     log_json: bool = True
+    # The analysts' review page (``hashwatch web``, or ``serve --web-port``).
+    web_host: str = "127.0.0.1"
+    web_port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    # Sessions end this long after login, or after this long without a request.
+    web_session_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 8 * 60
+    web_idle_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 30
+    # TLS for the page itself; with it (or behind a TLS proxy, web_secure_cookies) cookies are Secure.
+    web_tls_cert: Path | None = None
+    web_tls_key: Path | None = None
+    web_secure_cookies: bool = False
+    # How many images one analyst may reveal (un-blur) per UTC day.
+    review_daily_reveals: Annotated[int, Field(ge=0, le=10_000)] = 50
 
     @field_validator("log_level")
     @classmethod

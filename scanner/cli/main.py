@@ -14,6 +14,7 @@ from scanner.cli.scan_cmd import scan_command
 from scanner.cli.serve_cmd import serve
 from scanner.cli.tokens_cmd import app as tokens_app
 from scanner.cli.worker_cmd import worker_command
+from scanner.web.command import web_command
 
 app = typer.Typer(
     name="hashwatch",
@@ -36,3 +37,4 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 app.add_typer(analysts_app, name="analysts")
 app.add_typer(review_app, name="review")
+app.command("web")(web_command)

@@ -22,6 +22,8 @@ from reporting.worker import Worker
 from scanner.audit_service import AuditReader
 from scanner.auth import TokenVerifier
 from scanner.engine import MatcherHolder, ScanEngine
+from scanner.rescan.hashlog import HashLogFlusher
+from scanner.rescan.service import attach_hash_log
 from scanner.review_service import ReviewService
 from scanner.server import Server, create_server
 from scanner.settings import Settings, load
@@ -88,6 +90,8 @@ class App:
     matchers: MatcherHolder
     engine: ScanEngine
     server: Server
+    # Writes the scan hash log (HASHWATCH_HASH_LOG_CUSTOMERS); None when it is off.
+    hash_log: HashLogFlusher | None = None
 
     def reload_lists(self) -> None:
         self.matchers.swap(build_matcher(self.store))
@@ -98,11 +102,11 @@ def build_app(settings: Settings, reporting: ReportingSettings | None = None) ->
     reporting = reporting or load(ReportingSettings)
     store = open_store(settings, reporting)
     matchers = MatcherHolder(build_matcher(store))
-    engine = ScanEngine(settings.hashing, matchers, store)
+    engine, hash_log = attach_hash_log(ScanEngine(settings.hashing, matchers, store), store)
     auth, audit_reader = access(settings, store)
     review = review_service(store, matchers) if auth is not None else None
     server = create_server(settings, engine, store, auth=auth, audit_reader=audit_reader, review=review)
-    return App(settings, reporting, store, matchers, engine, server)
+    return App(settings, reporting, store, matchers, engine, server, hash_log)
 
 
 def serve(settings: Settings, with_worker: bool = True) -> None:
@@ -128,6 +132,9 @@ def serve(settings: Settings, with_worker: bool = True) -> None:
     app.server.start()
     if worker_thread is not None:
         worker_thread.start()
+    if app.hash_log is not None:
+        hash_log_thread = threading.Thread(target=app.hash_log.run, args=(worker_stop,), name="hash-log")
+        hash_log_thread.start()
     log.info(
         "serving",
         address=f"{settings.host}:{app.server.port}",
@@ -144,4 +151,6 @@ def serve(settings: Settings, with_worker: bool = True) -> None:
     worker_stop.set()
     if worker_thread is not None:
         worker_thread.join(timeout=settings.grace_seconds)
+    if app.hash_log is not None:
+        hash_log_thread.join(timeout=settings.grace_seconds)
     log.info("stopped")

@@ -198,8 +198,11 @@ def _check_plausible(format_: str, image: Image.Image, content: bytes, limits: D
         least = height * (1 + (width * bits + 7) // 8) // _ZLIB_MAX_RATIO
     elif format_ == "JPEG":
         least = ((width + 7) // 8) * ((height + 7) // 8) * 64 // _JPEG_PIXELS_PER_BYTE
-        # 0xFFDA only occurs as a marker: entropy-coded 0xFF bytes are followed by 0x00.
-        scans = content.count(b"\xff\xda")
+        # Baseline JPEGs have one scan per component set; only progressive ones (and MPO, several
+        # images) can repeat them. 0xFFDA only occurs as a marker: entropy-coded 0xFF bytes are
+        # followed by 0x00.
+        repeatable = image.info.get("progressive") or image.format == "MPO"
+        scans = content.count(b"\xff\xda") if repeatable else 1
         if scans > limits.max_jpeg_scans:
             raise DecodeRefused(
                 Outcome.CORRUPT, f"{scans} JPEG scans, over the {limits.max_jpeg_scans} limit"

@@ -42,8 +42,12 @@ def _pack(algorithm: Algorithm, bits: npt.NDArray[np.bool_]) -> Hash:
     return Hash(algorithm, np.packbits(bits.ravel()).tobytes())
 
 
+def _gray(image: Image.Image) -> Image.Image:
+    return image if image.mode == "L" else image.convert("L")
+
+
 def _small(gray: Image.Image, size: tuple[int, int], reducing_gap: float | None) -> npt.NDArray[np.uint8]:
-    return np.asarray(gray.convert("L").resize(size, _LANCZOS, reducing_gap=reducing_gap))
+    return np.asarray(_gray(gray).resize(size, _LANCZOS, reducing_gap=reducing_gap))
 
 
 def phash(gray: Image.Image, reducing_gap: float | None = PHASH_REDUCING_GAP) -> Hash:
@@ -68,7 +72,7 @@ def whash(
 ) -> Hash:
     """``width`` x ``height``: the stored size, from which imagehash picks its wavelet scale."""
     scale = max(2 ** int(np.log2(min(width, height))), 8)
-    small = gray.convert("L").resize((scale, scale), _LANCZOS, reducing_gap=reducing_gap)
+    small = _gray(gray).resize((scale, scale), _LANCZOS, reducing_gap=reducing_gap)
     # imagehash's own resize to (scale, scale) is then a copy.
     return from_imagehash(Algorithm.WHASH, imagehash.whash, small)
 

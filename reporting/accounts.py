@@ -120,7 +120,7 @@ class Accounts:
         # argon2-cffi's defaults are argon2id with RFC 9106's low-memory parameters.
         self.hasher = hasher or PasswordHasher()
         self._sessions = session_factory(engine)
-        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        self._dummy_hash = ""
 
     def create(
         self, username: str, password: str, role: str, display_name: str = "", actor: str = ""
@@ -255,6 +255,8 @@ class Accounts:
 
     def _burn(self, password: str) -> None:
         # Spend the same time as a real check, so timing does not tell which accounts exist.
+        if not self._dummy_hash:
+            self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
         with contextlib.suppress(VerificationError, InvalidHashError):
             self.hasher.verify(self._dummy_hash, password)
 

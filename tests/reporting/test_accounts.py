@@ -14,6 +14,10 @@ from reporting import audit
 from reporting.accounts import AccountError, Accounts, LoginFailed
 from reporting.audit import AuditLog
 from reporting.store import Store
+from tests.reporting.test_audit_support import emptied_store, module_database
+
+access_database = module_database()
+store = emptied_store()
 
 PASSWORD = "correct horse battery"
 T0 = datetime(2026, 11, 26, 12, 0, 15, tzinfo=UTC)

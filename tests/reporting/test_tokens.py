@@ -17,6 +17,10 @@ from reporting.store import Store
 from reporting.tokens import TokenError, TokenStore, make_secret, parse_secret, parse_ttl
 from scanner.auth import Principal, Unauthenticated
 from scanner.interceptors.auth import bearer_token, peer_address, required_scopes
+from tests.reporting.test_audit_support import emptied_store, module_database
+
+access_database = module_database()
+store = emptied_store()
 
 
 @contextmanager

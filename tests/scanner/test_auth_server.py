@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import grpc
 import pytest
@@ -23,6 +22,7 @@ from scanner.auth import Principal, StaticTokens, current_principal
 from scanner.interceptors.auth import AuthInterceptor
 from scanner.settings import load_settings
 from tests.conftest import DEMO_LIST, DEMO_UNLISTED
+from tests.reporting.test_audit_support import empty_access_tables, module_database
 from tests.scanner.conftest import import_demo_list
 
 LIST_MATCHES = "/hashwatch.v1.Review/ListMatches"
@@ -40,27 +40,43 @@ class Secured:
         return self.tokens.create(scopes, name="t", actor="test", **options).secret  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def secured(database_url: str, tmp_path: Path) -> Iterator[Secured]:
+access_database = module_database()
+
+
+@pytest.fixture(scope="module")
+def secured_app(access_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """One server per module and database: starting one costs more than the tests it serves."""
     settings = load_settings(
-        port=0, data_dir=tmp_path / "var", database_url=database_url, threads=2, require_auth=True
+        port=0,
+        data_dir=tmp_path_factory.mktemp("var"),
+        database_url=access_database,
+        threads=2,
+        require_auth=True,
     )
     app = build_app(settings)
     import_demo_list(app)
     app.server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{app.server.port}")
+    try:
+        yield app
+    finally:
+        app.server.drain(grace_seconds=5)
+        app.store.engine.dispose()
+
+
+@pytest.fixture
+def secured(secured_app: App) -> Iterator[Secured]:
+    empty_access_tables(secured_app.store.engine)
+    channel = grpc.insecure_channel(f"127.0.0.1:{secured_app.server.port}")
     try:
         yield Secured(
-            app,
+            secured_app,
             channel,
             pb_grpc.ScannerStub(channel),
             audit_pb2_grpc.AuditStub(channel),
-            TokenStore(app.store.engine),
+            TokenStore(secured_app.store.engine),
         )
     finally:
         channel.close()
-        app.server.drain(grace_seconds=5)
-        app.store.engine.dispose()
 
 
 def bearer(secret: str) -> tuple[tuple[str, str | bytes], ...]:

@@ -14,8 +14,9 @@ so a slow hash (or a pepper) would add cost and no safety.
 ``TokenStore.authenticate`` runs on every RPC. A token it has read from the database is kept in
 memory for ``cache_seconds`` (30 s), so the scan path asks the database at most once per token
 per window; revoking a token therefore takes effect on running servers within that window.
-Expiry and the secret itself are checked on every call. ``last_used_at`` is written when the
-cached entry is refreshed, not on each call.
+Expiry and the secret itself are checked on every call. ``last_used_at`` is written when a
+cached entry is refreshed (or by ``flush_last_used``), not on each call, so it lags by up to
+``cache_seconds`` and a server that stops loses its latest unwritten uses.
 """
 
 from __future__ import annotations
@@ -281,14 +282,13 @@ class TokenStore:
         return len(used)
 
     def _fetch(self, public_id: str) -> _Cached:
-        # The refresh is also when the last use since the previous one is written down.
+        # A refresh is also when the last uses since the previous one are written down (of every
+        # token: one that is used once and never again is recorded at the next refresh of any).
         with self._lock:
-            used_at = self._used.pop(public_id, None)
+            used, self._used = self._used, {}
         with self._sessions.begin() as session:
-            if used_at is not None:
-                session.execute(
-                    update(ApiToken).where(ApiToken.public_id == public_id).values(last_used_at=used_at)
-                )
+            for used_id, at in used.items():
+                session.execute(update(ApiToken).where(ApiToken.public_id == used_id).values(last_used_at=at))
             row = session.scalars(select(ApiToken).where(ApiToken.public_id == public_id)).one_or_none()
             if row is None:
                 return _Cached(time.monotonic(), None, "", None)

@@ -164,6 +164,11 @@ def test_last_use_is_written_on_refresh_not_per_call(store: Store) -> None:
     assert tokens.flush_last_used() == 0
     used = tokens.list()[0].last_used_at
     assert used is not None and utcnow() - used < timedelta(minutes=1)
+    # A refresh of any token writes the pending uses of all of them.
+    other = tokens.create(["scan"], actor="test")
+    tokens.authenticate(new.secret)
+    tokens.authenticate(other.secret)
+    assert tokens.flush_last_used() == 1
 
 
 def test_scopes_and_addresses_are_validated(store: Store) -> None:

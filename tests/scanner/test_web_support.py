@@ -32,6 +32,10 @@ CUSTOMER = "shop-1"
 URL = "https://shop.example/img/rocket.jpg"
 
 
+def context(request_id: str) -> ScanContext:
+    return ScanContext(request_id, CUSTOMER, URL, "198.51.100.7", "image/jpeg")
+
+
 @dataclass
 class Reviewing:
     settings: Settings

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import grpc
 import pyotp
+import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from reporting.accounts import Accounts
 from reporting.db import make_engine
+from scanner.api.hashwatch.v1 import audit_pb2, audit_pb2_grpc
+from scanner.api.hashwatch.v1 import scanner_pb2 as pb
+from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.cli.main import app
+from tests.conftest import DEMO_UNLISTED
 
 runner = CliRunner()
 SECRET = re.compile(r"^hw_[0-9A-Za-z]{8}_[0-9A-Za-z]{43}_[0-9A-Za-z]{6}$")
@@ -140,3 +151,54 @@ def test_analysts_create_list_disable(database_url: str, tmp_path: Path) -> None
     assert code == 2 and "at least 12" in err
     code, out, _ = invoke(database_url, tmp_path, "audit", "verify")
     assert code == 0 and "intact" in out
+
+
+def test_serve_require_auth_end_to_end(tmp_path: Path) -> None:
+    """A real ``hashwatch serve --require-auth`` process and a token made by ``tokens create``."""
+    data = tmp_path / "var"
+    result = runner.invoke(app, ["tokens", "create", "--scope", "scan", "--data-dir", str(data)])
+    assert result.exit_code == 0, result.stderr
+    secret = result.stdout.splitlines()[-1]
+    env = {**os.environ, "HASHWATCH_DATA_DIR": str(data), "HASHWATCH_SHUTDOWN_DELAY_SECONDS": "0"}
+    env.pop("HASHWATCH_DATABASE_URL", None)
+    env.pop("HASHWATCH_REQUIRE_AUTH", None)
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scanner", "serve", "--require-auth", "--port", "0", "--no-worker"],
+            env=env,
+            stderr=log,
+        )
+    try:
+        address = _wait_for_serving(process, log_path)
+        with grpc.insecure_channel(address) as channel:
+            stub = pb_grpc.ScannerStub(channel)
+            request = pb.ScanRequest(
+                request_id="r", content=(DEMO_UNLISTED / "skimage_camera.png").read_bytes()
+            )
+            with pytest.raises(grpc.RpcError) as raised:
+                stub.Scan(request, timeout=30)
+            assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            token = (("authorization", f"Bearer {secret}"),)
+            assert stub.Scan(request, metadata=token, timeout=30).verdict == pb.VERDICT_ALLOW
+            with pytest.raises(grpc.RpcError) as raised:
+                audit_pb2_grpc.AuditStub(channel).ListAuditLog(
+                    audit_pb2.ListAuditLogRequest(), metadata=token, timeout=30
+                )
+            assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert secret not in log_path.read_text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+
+
+def _wait_for_serving(process: subprocess.Popen[bytes], log_path: Path) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        for line in log_path.read_text().splitlines():
+            event = json.loads(line)
+            if event["event"] == "serving":
+                return str(event["address"])
+        time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"server did not start:\n{log_path.read_text()}")

@@ -109,9 +109,17 @@ def build_app(settings: Settings, reporting: ReportingSettings | None = None) ->
     return App(settings, reporting, store, matchers, engine, server, hash_log)
 
 
-def serve(settings: Settings, with_worker: bool = True) -> None:
-    """Run until SIGTERM or SIGINT, then drain: health goes NOT_SERVING, in-flight RPCs finish."""
+def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) -> None:
+    """Run until SIGTERM or SIGINT, then drain: health goes NOT_SERVING, in-flight RPCs finish.
+
+    ``with_web`` also serves the analysts' review page (``web_host:web_port``); a false positive
+    decided there rebuilds this process's matcher at once."""
     app = build_app(settings)
+    web = None
+    if with_web:
+        from scanner.web.build import web_server
+
+        web = web_server(settings, app.store, on_lists_changed=app.reload_lists)
     stop = threading.Event()
     worker_stop = threading.Event()
     worker_thread = None
@@ -130,6 +138,9 @@ def serve(settings: Settings, with_worker: bool = True) -> None:
     # SIGHUP reloads the lists from the database without a restart.
     signal.signal(signal.SIGHUP, lambda *_: app.reload_lists())
     app.server.start()
+    if web is not None:
+        web.start()
+        log.info("review page", address=f"{settings.web_host}:{web.port}")
     if worker_thread is not None:
         worker_thread.start()
     if app.hash_log is not None:
@@ -148,6 +159,8 @@ def serve(settings: Settings, with_worker: bool = True) -> None:
     app.server.set_serving(False)
     time.sleep(settings.shutdown_delay_seconds)
     app.server.drain(settings.grace_seconds)
+    if web is not None:
+        web.stop(settings.grace_seconds)
     worker_stop.set()
     if worker_thread is not None:
         worker_thread.join(timeout=settings.grace_seconds)

@@ -33,6 +33,10 @@ def serve(
     worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="Run an outbox worker in this process.")
     ] = True,
+    web_port: Annotated[
+        int | None,
+        typer.Option(help="Also serve the analysts' review page on this port (off unless given)."),
+    ] = None,
 ) -> None:
     """Run the scanning service until SIGTERM."""
     settings = settings_or_exit(
@@ -44,8 +48,9 @@ def serve(
         threads=threads,
         max_message_bytes=max_message_bytes,
         require_auth=require_auth,
+        web_port=web_port,
     )
     configure(settings.log_level, settings.log_json)
     from scanner.app import serve as run
 
-    run(settings, with_worker=worker)
+    run(settings, with_worker=worker, with_web=web_port is not None)

@@ -73,7 +73,7 @@ def _audit_verify(reviewing: Reviewing) -> tuple[int, str]:
     return result.exit_code, result.stdout + result.stderr
 
 
-def test_an_analyst_reviews_a_case_in_chromium(reviewing: Reviewing, chromium: str, tmp_path: Path) -> None:
+def test_an_analyst_reviews_a_case_in_chromium(chromium: str, reviewing: Reviewing, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     match_id = reviewing.match_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from collections import deque
@@ -16,6 +17,21 @@ from scanner.rescan.sources import Item
 from scanner.rescan.work import ItemResult, ItemWorker
 
 _worker: ItemWorker | None = None
+# One process per core: BLAS thread pools inside each would only fight over the same cores.
+_ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@contextlib.contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """Pool processes are started (spawned) inside ``submit``: they take the environment then."""
+    saved = {name: os.environ.get(name) for name in _ONE_THREAD}
+    os.environ.update({k: v for k, v in _ONE_THREAD.items() if saved[k] is None})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
 
 
 def _start_worker(inputs: MatcherInputs, hashing: HashingConfig, algorithms: tuple[Algorithm, ...]) -> None:
@@ -49,15 +65,19 @@ class LocalEngine:
 
     def warm_up(self) -> None:
         """Start every worker (and build its matcher) now rather than on the first items."""
-        for future in [self._pool.submit(_run_chunk, []) for _ in range(self.jobs * 2)]:
+        for future in [self._submit([]) for _ in range(self.jobs * 2)]:
             future.result()
+
+    def _submit(self, chunk: list[Item]) -> Future[list[ItemResult]]:
+        with _single_threaded_children():
+            return self._pool.submit(_run_chunk, chunk)
 
     def results(self, items: Sequence[Item]) -> Iterator[ItemResult]:
         """Each item's result, in the order of ``items``; a bounded number of chunks in flight."""
         chunks = (list(items[i : i + self.chunk]) for i in range(0, len(items), self.chunk))
         pending: deque[Future[list[ItemResult]]] = deque()
         for chunk in chunks:
-            pending.append(self._pool.submit(_run_chunk, chunk))
+            pending.append(self._submit(chunk))
             if len(pending) >= self.jobs * 4:
                 yield from pending.popleft().result()
         while pending:

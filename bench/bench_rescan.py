@@ -1,0 +1,200 @@
+"""Rescan benchmark: images per second through ``hashwatch rescan``'s engines, and a plain loop.
+
+Measured in the same run, on the same files:
+
+* baseline: a plain Python loop, one process: read the file, Pillow decode, ``convert("RGB")``,
+  ``pdqhash.compute``, ``imagehash.phash``, MD5 of the bytes (what a script would do; no matching,
+  no recording);
+* local-1 / local-2: ``run_rescan`` with the ``local`` engine and 1 or 2 worker processes: read,
+  hash (fast mode; PDQ, pHash, MD5), match against the demo list, record the matches in SQLite;
+* ray-N: the same with the ``ray`` engine, N actors on a local Ray started for the run.
+
+Each engine is started and warmed up before the clock starts (workers loaded, matcher built);
+a fresh database per run so every match is recorded. Best of ``--repeat`` runs.
+
+Images: photographs from tests/data/images resized to ~1 MP (longest side 1024-1280 px), JPEG
+quality 80-92, with 5 % transformed copies of the demo list's images so there is recording work.
+
+Run:  .venv/bin/python bench/bench_rescan.py [--images 400] [--repeat 3] [--no-ray]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import imagehash
+import numpy as np
+import pdqhash
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from reporting.db import make_engine, migrate  # noqa: E402
+from reporting.rescan_store import RescanStore  # noqa: E402
+from reporting.store import NewEntry, Store  # noqa: E402
+from scanner.listimport import collect  # noqa: E402
+from scanner.pipeline import DEFAULT_ALGORITHMS, HashingConfig  # noqa: E402
+from scanner.rescan.local import LocalEngine  # noqa: E402
+from scanner.rescan.ports import MatcherInputs  # noqa: E402
+from scanner.rescan.runner import ResultEngine, run_rescan  # noqa: E402
+from scanner.rescan.sources import Source, directory_source  # noqa: E402
+
+IMAGES = ROOT / "tests" / "data" / "images"
+DEMO = ROOT / "demo" / "list"
+PHOTOS = [
+    "skimage_astronaut.png",
+    "skimage_camera.png",
+    "skimage_coffee.png",
+    "skimage_hubble_deep_field.jpg",
+    "sklearn_china.jpg",
+    "sklearn_flower.jpg",
+    "bridge-1-original.jpg",
+    "skimage_brick.png",
+    "skimage_horse.png",
+]
+
+
+def make_corpus(root: Path, count: int, seed: int = 11) -> Path:
+    rng = random.Random(seed)
+    photos = [Image.open(IMAGES / name).convert("RGB") for name in PHOTOS]
+    listed = [Image.open(p).convert("RGB") for p in sorted(DEMO.iterdir())]
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(count):
+        image = rng.choice(listed if n % 20 == 0 else photos)
+        side = rng.randint(1024, 1280)
+        scale = side / max(image.size)
+        out = image.resize((int(image.width * scale), int(image.height * scale)), Image.Resampling.BILINEAR)
+        dx, dy = rng.randint(0, out.width // 10), rng.randint(0, out.height // 10)
+        out = out.crop((dx, dy, out.width - rng.randint(0, out.width // 10), out.height - dy))
+        buffer = io.BytesIO()
+        out.save(buffer, format="JPEG", quality=rng.randint(80, 92))
+        (root / f"{n:05d}.jpg").write_bytes(buffer.getvalue())
+    return root
+
+
+def fresh_store(directory: Path) -> Store:
+    directory.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(f"sqlite:///{directory / 'hashwatch.db'}")
+    migrate(engine)
+    store = Store(engine)
+    store.import_entries(
+        "demo", [NewEntry(c.hash, c.external_id) for c in collect(DEMO, "images").candidates]
+    )
+    return store
+
+
+def baseline(source: Source) -> float:
+    started = time.perf_counter()
+    for item in source.items:
+        content = Path(item.location).read_bytes()
+        image: Image.Image = Image.open(io.BytesIO(content))
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        pdqhash.compute(np.asarray(image))
+        imagehash.phash(image)
+        hashlib.md5(content).hexdigest()
+    return time.perf_counter() - started
+
+
+def timed_rescan(source: Source, engine: ResultEngine, work: Path, name: str) -> tuple[float, int]:
+    store = fresh_store(work / f"db-{time.monotonic_ns()}")
+    started = time.perf_counter()
+    summary = run_rescan(source, engine, RescanStore(store), engine_name=name)
+    elapsed = time.perf_counter() - started
+    store.engine.dispose()
+    return elapsed, summary.recorded
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=400)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--ray-actors", type=int, default=2)
+    parser.add_argument("--no-ray", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-rescan-") as tmp:
+        work = Path(tmp)
+        source = directory_source(make_corpus(work / "images", args.images), "bench")
+        n = len(source.items)
+        inputs = fresh_store(work / "inputs").matcher_inputs()
+        hashing = HashingConfig()
+        print(f"{n} images (~1 MP JPEG), {os.cpu_count()} CPUs, best of {args.repeat}")
+        print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        times: dict[str, list[float]] = {}
+        matches: dict[str, int] = {}
+        baseline_name = "baseline: pdqhash+imagehash loop"
+
+        # Interleaved, so a burst of load from elsewhere hits every contender alike.
+        with (
+            LocalEngine(inputs, hashing, DEFAULT_ALGORITHMS, jobs=1) as one,
+            LocalEngine(inputs, hashing, DEFAULT_ALGORITHMS, jobs=2) as two,
+        ):
+            one.warm_up()
+            two.warm_up()
+            for _ in range(args.repeat):
+                times.setdefault(baseline_name, []).append(baseline(source))
+                for name, engine in (("local-1 (warm pool)", one), ("local-2 (warm pool)", two)):
+                    elapsed, matches[name] = timed_rescan(source, engine, work, name)
+                    times.setdefault(name, []).append(elapsed)
+        if not args.no_ray:
+            run_ray(args.ray_actors, args.repeat, source, inputs, hashing, work, times, matches)
+
+        rates = {name: n / min(values) for name, values in times.items()}
+        base = rates[baseline_name]
+        print(f"{'run':<44} {'images/s':>9} {'vs baseline':>12} {'matches':>8}")
+        for name, rate in rates.items():
+            found = matches.get(name)
+            print(f"{name:<44} {rate:9.1f} {rate / base:11.2f}x {found if found is not None else '':>8}")
+        ratio = rates["local-2 (warm pool)"] / rates["local-1 (warm pool)"]
+        print(f"local-2 / local-1: {ratio:.2f}x")
+        print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def run_ray(
+    actors: int,
+    repeat: int,
+    source: Source,
+    inputs: MatcherInputs,
+    hashing: HashingConfig,
+    work: Path,
+    times: dict[str, list[float]],
+    matches: dict[str, int],
+) -> None:
+    """Ray Data starts a fresh actor pool for every dataset, so a job pays for starting actors
+    (imports, matcher) once: reported as is, and also as the marginal rate between a job over
+    half the images and one over all of them, which cancels that fixed cost."""
+    import ray
+
+    from scanner.rescan.ray_engine import RayEngine
+
+    ray.init(num_cpus=actors, include_dashboard=False, log_to_driver=False)
+    engine = RayEngine(inputs, hashing, DEFAULT_ALGORITHMS, actors=actors)
+    half = Source(source.description, source.items[: len(source.items) // 2])
+    job = f"ray-{actors} (job, actor start-up included)"
+    marginal = f"ray-{actors} (marginal, start-up excluded)"
+    try:
+        list(engine.results(source.items[: actors * 16]))  # let the workers' caches fill
+        for _ in range(repeat):
+            short, _ = timed_rescan(half, engine, work, "ray-half")
+            full, matches[job] = timed_rescan(source, engine, work, "ray")
+            times.setdefault(job, []).append(full)
+            # n / time for the second half alone: (full - short) covers len(source) - len(half) items.
+            scale = len(source.items) / (len(source.items) - len(half.items))
+            times.setdefault(marginal, []).append(max(full - short, 1e-9) * scale)
+            matches[marginal] = matches[job]
+    finally:
+        ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -216,6 +216,21 @@ class DecisionResult:
 
 
 @dataclass(frozen=True)
+class FlagView:
+    id: int
+    entry_id: int
+    list_name: str
+    external_id: str
+    algorithm: str
+    hash_hex: str
+    match_id: int
+    flagged_by: str
+    flagged_at: datetime
+    state: str
+    decided_by: str
+
+
+@dataclass(frozen=True)
 class Exposure:
     """How many images an analyst has revealed today, of how many allowed."""
 
@@ -525,6 +540,88 @@ class Review:
                 at=now,
             )
             return _request_view(request)
+
+    # --- flagged list entries ----------------------------------------------------------------
+
+    def flags(self, state: str = "open") -> list[FlagView]:
+        """Entries a false positive flagged (``open``: still waiting for someone to decide)."""
+        query = (
+            select(models.EntryFlag, models.HashList.name, models.ListEntry)
+            .join(models.HashList, models.HashList.id == models.EntryFlag.list_id)
+            .join(models.ListEntry, models.ListEntry.id == models.EntryFlag.entry_id)
+            .order_by(models.EntryFlag.id)
+        )
+        if state != ALL:
+            query = query.where(models.EntryFlag.state == state)
+        with self._sessions() as session:
+            return [
+                FlagView(
+                    flag.id,
+                    flag.entry_id,
+                    name,
+                    entry.external_id,
+                    entry.algorithm,
+                    entry.hash_hex,
+                    flag.match_id,
+                    flag.flagged_by,
+                    flag.flagged_at,
+                    flag.state,
+                    flag.decided_by,
+                )
+                for flag, name, entry in session.execute(query)
+            ]
+
+    def decide_flag(self, flag_id: int, outcome: str, actor: str, note: str = "") -> FlagView:
+        """``restore``: the entry matches again; ``disable``: it stays out of the index for good."""
+        if outcome not in ("restore", "disable"):
+            raise InvalidReview("decide a flag with restore or disable")
+        if not actor:
+            raise InvalidReview("a flag decision needs an actor")
+        now = models.utcnow()
+        with self._sessions.begin() as session:
+            flag = session.get(models.EntryFlag, flag_id)
+            if flag is None:
+                raise CaseNotFound(f"no entry flag {flag_id}")
+            if flag.state != "open":
+                raise InvalidReview(f"entry flag {flag_id} was already decided ({flag.state})")
+            entry = session.get(models.ListEntry, flag.entry_id)
+            assert entry is not None  # RESTRICT: an entry with flags cannot be deleted
+            open_flags = session.scalars(
+                select(models.EntryFlag).where(
+                    models.EntryFlag.entry_id == entry.id, models.EntryFlag.state == "open"
+                )
+            ).all()
+            # One decision settles the entry: every open flag on it closes with it.
+            for other in open_flags:
+                other.state = "restored" if outcome == "restore" else "disabled"
+                other.decided_by, other.decided_at = actor, now
+            if entry.status == "flagged":
+                entry.status = flag.previous_status if outcome == "restore" else "disabled"
+            audit.record(
+                session,
+                actor,
+                f"entry_flag.{outcome}",
+                f"entry:{entry.id}",
+                {"flags": [f.id for f in open_flags], "list_id": entry.list_id, "note": note},
+                at=now,
+            )
+            list_name = session.get(models.HashList, entry.list_id)
+            view = FlagView(
+                flag.id,
+                entry.id,
+                list_name.name if list_name else "",
+                entry.external_id,
+                entry.algorithm,
+                entry.hash_hex,
+                flag.match_id,
+                flag.flagged_by,
+                flag.flagged_at,
+                flag.state,
+                flag.decided_by,
+            )
+        if outcome == "restore" and self.on_lists_changed is not None:
+            self.on_lists_changed()
+        return view
 
     # --- exposure ----------------------------------------------------------------------------
 

@@ -176,3 +176,39 @@ def decide(
     if result.resolved_requests:
         parts.append(f"review requests {', '.join(map(str, result.resolved_requests))} resolved")
     typer.echo("; ".join(parts))
+
+
+@app.command("flags")
+def flags(
+    state: Annotated[str, typer.Option(help="open (default), restored, disabled or all.")] = "open",
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List entries a false positive flagged (they match nothing until decided)."""
+    with _review(data_dir, database_url) as review:
+        views = review.flags(state)
+    for flag in views:
+        typer.echo(
+            f"{flag.id} {flag.state} list {flag.list_name} entry {flag.entry_id} "
+            f"({flag.external_id or 'no external id'}) {flag.algorithm} {flag.hash_hex} "
+            f"from case {flag.match_id} by {flag.flagged_by}"
+        )
+
+
+@app.command("flag")
+def decide_flag(
+    flag_id: Annotated[int, typer.Argument(help="The flag id (hashwatch review flags).")],
+    outcome: Annotated[str, typer.Argument(help="restore (match again) or disable (for good).")],
+    note: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Decide a flagged entry. Running servers pick up a restored entry after SIGHUP."""
+    from reporting.review import ReviewError
+
+    try:
+        with _review(data_dir, database_url) as review:
+            view = review.decide_flag(flag_id, outcome, cli_actor(), note)
+    except ReviewError as exc:
+        raise fail(str(exc), 2) from None
+    typer.echo(f"entry {view.entry_id} of list {view.list_name}: {view.state}")

@@ -275,3 +275,33 @@ def test_unknown_decisions_and_cases_are_refused(acting: Store) -> None:
     with pytest.raises(CaseNotFound):
         review.decide(12345, "confirm", ANALYST)
     assert _rows(acting, models.ReviewDecision) == []
+
+
+def test_a_flag_is_decided_once_restore_brings_the_entry_back(acting: Store) -> None:
+    acting.import_entries("ncmec", [NewEntry(A, "n-1")])
+    acting.import_entries("mine", [NewEntry(M, "m-1")])
+    reloads: list[int] = []
+    review = Review(acting.engine, on_lists_changed=lambda: reloads.append(1))
+    first = _match(acting, "https://site.example/a.jpg")
+    second = _match(acting, "https://site.example/b.jpg", hashes=(M,))
+    review.decide(first, "false_positive", ANALYST)
+    review.decide(second, "false_positive", ANALYST)
+    flag_a, flag_m = review.flags()
+    assert (flag_a.list_name, flag_a.external_id, flag_a.match_id) == ("ncmec", "n-1", first)
+
+    restored = review.decide_flag(
+        flag_a.id, "restore", "analyst:lead", "the entry is right; the image was not"
+    )
+    assert restored.state == "restored" and len(reloads) == 3
+    review.decide_flag(flag_m.id, "disable", "analyst:lead")
+    assert review.flags() == []
+    assert sorted((e.external_id, e.status) for e in _rows(acting, models.ListEntry)) == [
+        ("m-1", "disabled"),
+        ("n-1", "active"),
+    ]
+    with pytest.raises(InvalidReview, match="already decided"):
+        review.decide_flag(flag_a.id, "disable", "analyst:lead")
+    assert [a for _, a, _ in _actions(acting) if a.startswith("entry_flag.")] == [
+        "entry_flag.restore",
+        "entry_flag.disable",
+    ]

@@ -60,6 +60,17 @@ def test_list_show_and_decide(database_url: str, tmp_path: Path) -> None:
 
         actions = [e.action for e in audit.AuditLog(store.engine).entries(50).entries]
         assert actions[:2] == ["case.confirm", "case.view"]
+
+        code, out, err = invoke("review", "decide", str(second), "false_positive", *where)
+        assert code == 0, err
+        # The URL's block came from the first case, which is confirmed: it stays.
+        assert "block resolved" not in out and "flagged" in out
+        code, out, _ = invoke("review", "flags", *where)
+        [flag_id] = [line.split()[0] for line in out.splitlines()]
+        assert "list ncmec" in out and "ncmec-5" in out
+        code, out, err = invoke("review", "flag", flag_id, "restore", *where)
+        assert code == 0 and "restored" in out, err
+        assert invoke("review", "flags", *where)[1] == ""
         assert audit.verify(store.engine).ok
     finally:
         store.engine.dispose()

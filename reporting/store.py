@@ -16,6 +16,7 @@ from index.matcher import ListConfig, MatchHit
 from reporting import actions, models
 from reporting.db import session_factory
 from reporting.evidence import EvidenceBox
+from reporting.list_changes import bump_version, list_config
 from reporting.policy import ActionPolicy
 from scanner.recording import BlockStatus, RecordingFailed, ScanContext
 
@@ -100,6 +101,7 @@ class Store:
                 session.flush()
             elif thresholds:
                 row.thresholds = {**row.thresholds, **_check_thresholds(thresholds)}
+                row.version += 1
         return next(info for info in self.lists() if info.name == name)
 
     def import_entries(self, list_name: str, entries: Iterable[NewEntry], source: str = "") -> ImportResult:
@@ -112,6 +114,9 @@ class Store:
                 hash_list = models.HashList(name=list_name, source=source, thresholds={})
                 session.add(hash_list)
                 session.flush()
+            # Taking the next version locks the list's row until commit: imports into one list
+            # commit in version order, which is what lets servers follow changes incrementally.
+            version = bump_version(session, hash_list.id)
             existing = {
                 (a, h)
                 for a, h in session.execute(
@@ -137,6 +142,7 @@ class Store:
                         "note": entry.note,
                         "status": "active",
                         "added_at": models.utcnow(),
+                        "changed_version": version,
                     }
                 )
                 if len(batch) >= _IMPORT_BATCH:
@@ -185,9 +191,7 @@ class Store:
         result = []
         with self._sessions() as session:
             for row in session.scalars(select(models.HashList).where(models.HashList.enabled.is_(True))):
-                config = ListConfig(
-                    row.id, row.name, {Algorithm(k): int(v) for k, v in row.thresholds.items()}
-                )
+                config = list_config(row)
                 entries = [
                     (entry_id, Hash.from_hex(algorithm, hex_value))
                     for entry_id, algorithm, hex_value in session.execute(

@@ -16,6 +16,7 @@ import structlog
 from index.matcher import Matcher
 from reporting.db import make_engine, migrate
 from reporting.evidence import EvidenceBox
+from reporting.list_changes import apply_changes, changes_since
 from reporting.settings import ReportingSettings
 from reporting.store import ActionConfig, Store
 from reporting.worker import Worker
@@ -97,6 +98,23 @@ class App:
         self.matchers.swap(build_matcher(self.store))
         log.info("lists loaded", lists=list_sizes(self.matchers.current))
 
+    def sync_lists(self) -> tuple[int, int]:
+        """Apply what changed in the lists since the matcher last looked, in place."""
+        added, removed = apply_changes(
+            self.matchers.current, changes_since(self.store.engine, self.matchers.current.configs())
+        )
+        if added or removed:
+            log.info("lists updated", added=added, removed=removed, lists=list_sizes(self.matchers.current))
+        return added, removed
+
+    def watch_lists(self, stop: threading.Event) -> None:
+        """Follow list changes every ``list_poll_seconds`` until ``stop``."""
+        while not stop.wait(self.settings.list_poll_seconds):
+            try:
+                self.sync_lists()
+            except Exception:  # the database may be away: keep the index we have, try again
+                log.exception("could not follow list changes")
+
 
 def build_app(settings: Settings, reporting: ReportingSettings | None = None) -> App:
     reporting = reporting or load(ReportingSettings)
@@ -146,6 +164,10 @@ def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) 
     if app.hash_log is not None:
         hash_log_thread = threading.Thread(target=app.hash_log.run, args=(worker_stop,), name="hash-log")
         hash_log_thread.start()
+    lists_thread = threading.Thread(
+        target=app.watch_lists, args=(worker_stop,), name="list-watcher", daemon=True
+    )
+    lists_thread.start()
     log.info(
         "serving",
         address=f"{settings.host}:{app.server.port}",

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # Seconds between health turning NOT_SERVING and the server refusing new RPCs, so load
     # balancers move traffic away before connections are refused.
     shutdown_delay_seconds: Annotated[float, Field(ge=0)] = 1.0
+    # Seconds between looks at the database for list changes (applied to the index in place).
+    list_poll_seconds: Annotated[float, Field(gt=0)] = 2.0
     log_level: str = "info"
     # Every RPC but health and reflection needs an API token (``hashwatch tokens create``).
     require_auth: bool = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from reporting.models.base import Base, BigId, utcnow
@@ -23,6 +23,9 @@ class HashList(Base):
     thresholds: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # What a match on this list sets in motion; see ``reporting.policy.ActionPolicy``.
     policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Bumped by every change to the list or its entries, under the row's lock, so changes
+    # commit in version order and a server can fetch exactly what changed since it last looked.
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -32,7 +35,10 @@ class HashList(Base):
 class ListEntry(Base):
     __tablename__ = "list_entries"
     # Re-importing the same file is idempotent: one row per (list, algorithm, hash).
-    __table_args__ = (UniqueConstraint("list_id", "algorithm", "hash_hex", name="uq_list_entry_hash"),)
+    __table_args__ = (
+        UniqueConstraint("list_id", "algorithm", "hash_hex", name="uq_list_entry_hash"),
+        Index("ix_list_entries_changes", "list_id", "changed_version"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("hash_lists.id", ondelete="RESTRICT"), index=True)
@@ -44,6 +50,8 @@ class ListEntry(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     # active | disabled | removed. Removed entries are tombstones, never deleted.
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # The list version that last added or changed this entry.
+    changed_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     hash_list: Mapped[HashList] = relationship(back_populates="entries")

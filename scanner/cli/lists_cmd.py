@@ -104,3 +104,78 @@ def set_policy(
         except (LookupError, ValueError) as exc:
             raise fail(str(exc), 2) from None
     typer.echo(f"{list_name}: {json.dumps(policy.to_json())}")
+
+
+def _change_entries(
+    list_name: str,
+    status: str,
+    entries: list[int] | None,
+    hashes: list[str] | None,
+    data_dir: object,
+    database_url: object,
+) -> None:
+    from index.hashes import Hash, InvalidHash
+    from reporting.list_changes import ListAdmin
+
+    parsed = []
+    for text in hashes or []:
+        algorithm, _, hex_value = text.partition(":")
+        try:
+            parsed.append(Hash.from_hex(algorithm, hex_value))
+        except (InvalidHash, ValueError) as exc:
+            raise fail(f"--hash {text!r}: {exc} (write it as ALGORITHM:HEX)", 2) from None
+    with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
+        admin = ListAdmin(store.engine)
+        try:
+            if not entries and not parsed:
+                if status == "removed":
+                    raise fail("name the entries to remove with --entry or --hash", 2)
+                admin.set_enabled(list_name, status == "active")
+                typer.echo(f"list {list_name!r} {'enabled' if status == 'active' else 'disabled'}")
+                return
+            changed = admin.set_entries(list_name, status, entries or [], parsed)
+        except LookupError as exc:
+            raise fail(str(exc), 2) from None
+    typer.echo(f"list {list_name!r}: {changed} entries now {status}")
+
+
+EntryIds = Annotated[list[int] | None, typer.Option("--entry", help="An entry id (repeatable).")]
+EntryHashes = Annotated[
+    list[str] | None, typer.Option("--hash", help="ALGORITHM:HEX of an entry (repeatable).")
+]
+
+
+@app.command("disable")
+def disable(
+    list_name: Annotated[str, typer.Argument(help="The list.")],
+    entry: EntryIds = None,
+    hash_: EntryHashes = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Disable a whole list, or some of its entries. Running servers follow within seconds."""
+    _change_entries(list_name, "disabled", entry, hash_, data_dir, database_url)
+
+
+@app.command("enable")
+def enable(
+    list_name: Annotated[str, typer.Argument(help="The list.")],
+    entry: EntryIds = None,
+    hash_: EntryHashes = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Enable a whole list again, or some of its entries."""
+    _change_entries(list_name, "active", entry, hash_, data_dir, database_url)
+
+
+@app.command("remove")
+def remove(
+    list_name: Annotated[str, typer.Argument(help="The list.")],
+    entry: EntryIds = None,
+    hash_: EntryHashes = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Remove entries from a list. They are kept as tombstones, never silently lost."""
+    _change_entries(list_name, "removed", entry, hash_, data_dir, database_url)

@@ -1,0 +1,183 @@
+"""Following list changes incrementally, so a running server updates its index without a rebuild.
+
+Every change to a list (an import, entries disabled, removed, flagged or restored, new
+thresholds, the list disabled) takes the list's next version while holding its row lock, and
+stamps the entries it touched with it. A server that knows version ``v`` of a list asks for the
+entries with ``changed_version > v``: exactly what changed, in one indexed query, whatever the
+size of the list. A change to the list itself (thresholds, enabled) rebuilds that list's index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from index.hashes import Algorithm, Hash
+from index.matcher import ListConfig, Matcher
+from reporting import models
+from reporting.db import session_factory
+
+ENTRY_STATES = ("active", "disabled", "removed", "flagged")
+
+
+def bump_version(session: Session, list_id: int) -> int:
+    """Take the list's next version (locks the list row until the transaction ends)."""
+    session.execute(
+        update(models.HashList)
+        .where(models.HashList.id == list_id)
+        .values(version=models.HashList.version + 1, updated_at=models.utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    version = session.scalar(select(models.HashList.version).where(models.HashList.id == list_id))
+    assert version is not None
+    return int(version)
+
+
+def list_config(row: models.HashList) -> ListConfig:
+    return ListConfig(
+        row.id, row.name, {Algorithm(k): int(v) for k, v in row.thresholds.items()}, row.version
+    )
+
+
+@dataclass(frozen=True)
+class EntryChange:
+    entry_id: int
+    hash: Hash
+    active: bool
+
+
+@dataclass(frozen=True)
+class ListDelta:
+    config: ListConfig
+    # True: ``changes`` holds every active entry and the list's index is rebuilt from them.
+    full: bool
+    changes: tuple[EntryChange, ...]
+
+
+@dataclass(frozen=True)
+class Changes:
+    deltas: tuple[ListDelta, ...]
+    # Lists the server holds that are now disabled or gone.
+    dropped: tuple[int, ...]
+
+
+def changes_since(engine: Engine, known: Mapping[int, ListConfig]) -> Changes:
+    """What changed in the enabled lists since the versions in ``known``."""
+    deltas: list[ListDelta] = []
+    with session_factory(engine)() as session:
+        rows = list(session.scalars(select(models.HashList).where(models.HashList.enabled.is_(True))))
+        for row in rows:
+            config = list_config(row)
+            held = known.get(row.id)
+            if held is not None and held.version == config.version:
+                continue
+            full = (
+                held is None or dict(held.thresholds) != dict(config.thresholds) or held.name != config.name
+            )
+            query = select(
+                models.ListEntry.id,
+                models.ListEntry.algorithm,
+                models.ListEntry.hash_hex,
+                models.ListEntry.status,
+            ).where(models.ListEntry.list_id == row.id)
+            if full:
+                query = query.where(models.ListEntry.status == "active")
+            else:
+                assert held is not None
+                query = query.where(models.ListEntry.changed_version > held.version)
+            changes = tuple(
+                EntryChange(entry_id, Hash.from_hex(algorithm, hex_value), status == "active")
+                for entry_id, algorithm, hex_value, status in session.execute(query)
+            )
+            deltas.append(ListDelta(config, full, changes))
+        enabled = {row.id for row in rows}
+    return Changes(tuple(deltas), tuple(sorted(set(known) - enabled)))
+
+
+def set_entry_status(session: Session, list_id: int, entry_ids: Sequence[int], status: str) -> int:
+    """Change entries' status inside the caller's transaction, as one list version. Entries
+    are never deleted: "removed" is a tombstone."""
+    if status not in ENTRY_STATES:
+        raise ValueError(f"status must be one of {', '.join(ENTRY_STATES)}")
+    version = bump_version(session, list_id)
+    result = session.execute(
+        update(models.ListEntry)
+        .where(models.ListEntry.list_id == list_id, models.ListEntry.id.in_(list(entry_ids)))
+        .values(status=status, changed_version=version)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class ListAdmin:
+    """Disabling and removing entries and lists, by name, for the CLI and the API."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = session_factory(engine)
+
+    def set_entries(
+        self, list_name: str, status: str, entry_ids: Sequence[int] = (), hashes: Sequence[Hash] = ()
+    ) -> int:
+        with self._sessions.begin() as session:
+            list_id = self._list_id(session, list_name)
+            ids = list(entry_ids)
+            for value in hashes:
+                found = session.scalar(
+                    select(models.ListEntry.id).where(
+                        models.ListEntry.list_id == list_id,
+                        models.ListEntry.algorithm == str(value.algorithm),
+                        models.ListEntry.hash_hex == value.hex,
+                    )
+                )
+                if found is None:
+                    raise LookupError(f"{value} is not on list {list_name!r}")
+                ids.append(found)
+            known = set(
+                session.scalars(
+                    select(models.ListEntry.id).where(
+                        models.ListEntry.list_id == list_id, models.ListEntry.id.in_(ids)
+                    )
+                )
+            )
+            missing = sorted(set(ids) - known)
+            if missing:
+                raise LookupError(f"entries {missing} are not on list {list_name!r}")
+            return set_entry_status(session, list_id, ids, status)
+
+    def set_enabled(self, list_name: str, enabled: bool) -> None:
+        with self._sessions.begin() as session:
+            list_id = self._list_id(session, list_name)
+            bump_version(session, list_id)
+            session.execute(
+                update(models.HashList)
+                .where(models.HashList.id == list_id)
+                .values(enabled=enabled)
+                .execution_options(synchronize_session=False)
+            )
+
+    @staticmethod
+    def _list_id(session: Session, list_name: str) -> int:
+        list_id = session.scalar(select(models.HashList.id).where(models.HashList.name == list_name))
+        if list_id is None:
+            raise LookupError(f"no list named {list_name!r}")
+        return int(list_id)
+
+
+def apply_changes(matcher: Matcher, changes: Changes) -> tuple[int, int]:
+    """Bring ``matcher`` up to date; returns (entries added or replaced, entries removed)."""
+    added = removed = 0
+    for delta in changes.deltas:
+        active = [(c.entry_id, c.hash) for c in delta.changes if c.active]
+        if delta.full:
+            matcher.replace_list(delta.config, active)
+            added += len(active)
+            continue
+        gone = [c.entry_id for c in delta.changes if not c.active]
+        matcher.update_list(delta.config, active, gone)
+        added, removed = added + len(active), removed + len(gone)
+    for list_id in changes.dropped:
+        matcher.drop_list(list_id)
+    return added, removed

@@ -139,19 +139,25 @@ class RescanStore:
     def entries_added_since(self, since: datetime) -> list[tuple[ListConfig, list[tuple[int, Hash]]]]:
         """Like ``Store.matcher_inputs``, but only the active entries added at or after ``since``."""
         inputs = []
-        for config, entries in self.store.matcher_inputs():
-            with self._sessions() as session:
-                recent = set(
-                    session.scalars(
-                        select(models.ListEntry.id).where(
-                            models.ListEntry.list_id == config.list_id,
+        with self._sessions() as session:
+            for row in session.scalars(select(models.HashList).where(models.HashList.enabled.is_(True))):
+                entries = [
+                    (entry_id, Hash.from_hex(algorithm, hex_value))
+                    for entry_id, algorithm, hex_value in session.execute(
+                        select(
+                            models.ListEntry.id, models.ListEntry.algorithm, models.ListEntry.hash_hex
+                        ).where(
+                            models.ListEntry.list_id == row.id,
+                            models.ListEntry.status == "active",
                             models.ListEntry.added_at >= since,
                         )
                     )
-                )
-            chosen = [(entry_id, value) for entry_id, value in entries if entry_id in recent]
-            if chosen:
-                inputs.append((config, chosen))
+                ]
+                if entries:
+                    config = ListConfig(
+                        row.id, row.name, {Algorithm(k): int(v) for k, v in row.thresholds.items()}
+                    )
+                    inputs.append((config, entries))
         return inputs
 
     def newest_entry_added_at(self) -> datetime | None:

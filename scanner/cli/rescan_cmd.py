@@ -101,9 +101,22 @@ def rescan_command(
         path = checkpoint or settings.data_dir / "rescans" / f"{opened.fingerprint[:16]}.json"
         if restart:
             path.unlink(missing_ok=True)
-        summary = _run_source(
-            opened, store, rescans, engine, jobs, address, path, checkpoint_every, reporter, settings.hashing
-        )
+        try:
+            summary = _run_source(
+                opened,
+                store,
+                rescans,
+                engine,
+                jobs,
+                address,
+                path,
+                checkpoint_every,
+                reporter,
+                settings.hashing,
+            )
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted: run the same command again to resume from {path}", err=True)
+            raise typer.Exit(130) from None
     typer.echo(summary.to_json() if as_json else summary.to_text())
 
 

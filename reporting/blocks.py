@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, select
 
-from reporting import models
+from reporting import audit, models
 from reporting.actions import fan_out, new_event
 from reporting.db import session_factory
 
@@ -56,7 +56,7 @@ class Blocks:
                 for b in session.scalars(query)
             ]
 
-    def resolve(self, block_id: int, reason: str) -> bool:
+    def resolve(self, block_id: int, reason: str, actor: str = "system") -> bool:
         """Lift a block (false positive, content removed) and tell the customer. Returns False
         when it was already resolved."""
         with self._sessions.begin() as session:
@@ -66,6 +66,9 @@ class Blocks:
             if block.state == "resolved":
                 return False
             block.state, block.reason, block.resolved_at = "resolved", reason, models.utcnow()
+            audit.record(
+                session, actor, "block.resolve", f"block:{block.id}", {"url": block.url, "reason": reason}
+            )
             event = new_event(
                 session,
                 "case_resolved",

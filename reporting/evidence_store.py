@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select, update
 
-from reporting import models
+from reporting import audit, models
 from reporting.db import session_factory
 from reporting.evidence import EvidenceBox
 
@@ -65,6 +65,7 @@ class EvidenceStore:
             if row.key_id != self._box.key_id:
                 raise EvidenceUnavailable(f"evidence for match {match_id} was sealed with key {row.key_id}")
             session.add(models.EvidenceAccess(evidence_id=row.id, actor=actor, purpose=purpose))
+            audit.record(session, actor, "evidence.read", f"match:{match_id}", {"purpose": purpose})
             return self._box.open(match_id, row.ciphertext)
 
     def accesses(self, match_id: int) -> list[tuple[str, str, datetime]]:

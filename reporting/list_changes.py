@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from index.hashes import Algorithm, Hash
 from index.matcher import ListConfig, Matcher
-from reporting import models
+from reporting import audit, models
 from reporting.db import session_factory
 
 ENTRY_STATES = ("active", "disabled", "removed", "flagged")
@@ -119,7 +119,12 @@ class ListAdmin:
         self._sessions = session_factory(engine)
 
     def set_entries(
-        self, list_name: str, status: str, entry_ids: Sequence[int] = (), hashes: Sequence[Hash] = ()
+        self,
+        list_name: str,
+        status: str,
+        entry_ids: Sequence[int] = (),
+        hashes: Sequence[Hash] = (),
+        actor: str = "system",
     ) -> int:
         with self._sessions.begin() as session:
             list_id = self._list_id(session, list_name)
@@ -145,11 +150,15 @@ class ListAdmin:
             missing = sorted(set(ids) - known)
             if missing:
                 raise LookupError(f"entries {missing} are not on list {list_name!r}")
+            audit.record(
+                session, actor, "list.entries", list_name, {"status": status, "entry_ids": sorted(ids)}
+            )
             return set_entry_status(session, list_id, ids, status)
 
-    def set_enabled(self, list_name: str, enabled: bool) -> None:
+    def set_enabled(self, list_name: str, enabled: bool, actor: str = "system") -> None:
         with self._sessions.begin() as session:
             list_id = self._list_id(session, list_name)
+            audit.record(session, actor, "list.enable" if enabled else "list.disable", list_name)
             bump_version(session, list_id)
             session.execute(
                 update(models.HashList)

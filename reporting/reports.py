@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, select, update
 
-from reporting import models
+from reporting import audit, models
 from reporting.db import session_factory
 from reporting.events import DeliveryResult, Event
 from reporting.evidence import EvidenceBox
@@ -24,6 +24,7 @@ from reporting.partners.cybertipline import (
     PartnerError,
     Reporter,
     ReportState,
+    ReportStep,
     build_report_xml,
     file_report,
 )
@@ -173,6 +174,7 @@ class ReportFiler:
                     result.external_id,
                     models.utcnow(),
                 )
+                audit.record(session, "worker", "report.filed", f"report:{report_id}", {"partner": partner})
         else:
             self._note_error(report_id, result.detail)
         return result
@@ -199,6 +201,9 @@ class ReportFiler:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise ReportConflict(f"report {report_id} was advanced by another worker; leaving it to them")
+            if state.step == ReportStep.FINISHED:
+                details = {"partner_report_id": state.report_id}
+                audit.record(session, "worker", "report.filed", f"report:{report_id}", details)
         token[0] = now
 
     def _note_error(self, report_id: int, error: str) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from index.hashes import Algorithm, Hash
 from index.matcher import ListConfig, MatchHit
-from reporting import actions, models
+from reporting import actions, audit, models
 from reporting.db import session_factory
 from reporting.evidence import EvidenceBox
 from reporting.list_changes import bump_version, list_config
@@ -104,7 +104,9 @@ class Store:
                 row.version += 1
         return next(info for info in self.lists() if info.name == name)
 
-    def import_entries(self, list_name: str, entries: Iterable[NewEntry], source: str = "") -> ImportResult:
+    def import_entries(
+        self, list_name: str, entries: Iterable[NewEntry], source: str = "", actor: str = "system"
+    ) -> ImportResult:
         """Add entries to a list (created if missing) in one transaction. Hashes the list already
         holds, and repeats within ``entries``, are counted as duplicates and not added again."""
         added = duplicates = 0
@@ -153,14 +155,24 @@ class Store:
                 session.execute(insert(models.ListEntry), batch)
                 added += len(batch)
             hash_list.updated_at = models.utcnow()
+            audit.record(
+                session,
+                actor,
+                "list.import",
+                list_name,
+                {"added": added, "duplicates": duplicates, "source": source, "version": version},
+            )
         return ImportResult(list_name, added, duplicates)
 
-    def set_policy(self, list_name: str, changes: dict[str, Any]) -> ActionPolicy:
+    def set_policy(self, list_name: str, changes: dict[str, Any], actor: str = "system") -> ActionPolicy:
         with self._sessions.begin() as session:
             row = session.scalar(select(models.HashList).where(models.HashList.name == list_name))
             if row is None:
                 raise LookupError(f"no list named {list_name!r}")
             policy = ActionPolicy.from_json({**row.policy, **changes})
+            audit.record(
+                session, actor, "list.policy", list_name, {"before": row.policy, "after": policy.to_json()}
+            )
             row.policy = policy.to_json()
             return policy
 

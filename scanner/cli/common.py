@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,3 +56,11 @@ def open_cli_store(settings: Settings, reporting: ReportingSettings | None = Non
         yield store
     finally:
         store.engine.dispose()
+
+
+def cli_actor() -> str:
+    """Who the audit log names for a command run from a shell."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from index.formats import ListFormatError
-from scanner.cli.common import DatabaseUrl, DataDir, fail, open_cli_store, settings_or_exit
+from scanner.cli.common import DatabaseUrl, DataDir, cli_actor, fail, open_cli_store, settings_or_exit
 from scanner.listimport import FORMATS, collect
 
 app = typer.Typer(help="Import and inspect hash lists.", no_args_is_help=True)
@@ -41,7 +41,10 @@ def import_list(
 
     with open_cli_store(settings) as store:
         result = store.import_entries(
-            list_name, (NewEntry(c.hash, c.external_id) for c in collected.candidates), source=source
+            list_name,
+            (NewEntry(c.hash, c.external_id) for c in collected.candidates),
+            source=source,
+            actor=cli_actor(),
         )
     for line in collected.skipped:
         typer.echo(f"skipped: {line}", err=True)
@@ -100,7 +103,9 @@ def set_policy(
     changes = {"report": report, "block": block, "notify": notify, "partner": partner, "preserve": preserve}
     with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
         try:
-            policy = store.set_policy(list_name, {k: v for k, v in changes.items() if v is not None})
+            policy = store.set_policy(
+                list_name, {k: v for k, v in changes.items() if v is not None}, actor=cli_actor()
+            )
         except (LookupError, ValueError) as exc:
             raise fail(str(exc), 2) from None
     typer.echo(f"{list_name}: {json.dumps(policy.to_json())}")
@@ -130,10 +135,10 @@ def _change_entries(
             if not entries and not parsed:
                 if status == "removed":
                     raise fail("name the entries to remove with --entry or --hash", 2)
-                admin.set_enabled(list_name, status == "active")
+                admin.set_enabled(list_name, status == "active", actor=cli_actor())
                 typer.echo(f"list {list_name!r} {'enabled' if status == 'active' else 'disabled'}")
                 return
-            changed = admin.set_entries(list_name, status, entries or [], parsed)
+            changed = admin.set_entries(list_name, status, entries or [], parsed, actor=cli_actor())
         except LookupError as exc:
             raise fail(str(exc), 2) from None
     typer.echo(f"list {list_name!r}: {changed} entries now {status}")

@@ -102,3 +102,20 @@ def test_cli_disables_enables_and_removes(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not on list" in result.stderr
     result = runner.invoke(cli, ["lists", "remove", "l", "--hash", "md5:zz", *where])
     assert result.exit_code == 2 and "ALGORITHM:HEX" in result.stderr
+
+
+def test_list_changes_are_in_the_audit_log(store: Store) -> None:
+    from reporting.audit import AuditLog, verify
+
+    store.import_entries("a", [NewEntry(_pdq())], actor="cli:alice")
+    store.set_policy("a", {"report": "immediately"}, actor="cli:bob")
+    ListAdmin(store.engine).set_entries("a", "removed", [1], actor="cli:carol")
+    ListAdmin(store.engine).set_enabled("a", False, actor="cli:dave")
+    records = AuditLog(store.engine).entries(limit=10).entries
+    assert [(r.actor, r.action, r.subject) for r in reversed(records)] == [
+        ("cli:alice", "list.import", "a"),
+        ("cli:bob", "list.policy", "a"),
+        ("cli:carol", "list.entries", "a"),
+        ("cli:dave", "list.disable", "a"),
+    ]
+    assert verify(store.engine).ok

@@ -9,9 +9,10 @@ decision, view or reveal without its record:
   once per case).
 * ``false_positive``: the block on the URL is resolved and the customer's destinations hear a
   ``case_resolved`` event; the list entries it hit are *flagged*: their status becomes
-  ``flagged``, so ``Store.matcher_inputs`` (which loads only ``active`` entries) leaves them out
-  of the next index build, and an ``entry_flags`` row waits for someone to decide whether the
-  entry goes back or goes away. ``on_lists_changed`` tells the running matcher.
+  ``flagged`` as a new version of the list (``reporting.list_changes``), so running servers drop
+  them in place on their next poll and index builds (``active`` entries only) leave them out;
+  ``on_lists_changed`` lets this process apply it at once. An ``entry_flags`` row waits for
+  someone to decide whether the entry goes back or goes away.
 * ``escalate``: the case stays in the queue, ahead of the others.
 
 A decided case is decided again only by an admin; both decisions stay on record. A customer's
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from reporting import actions, audit, models
 from reporting.db import session_factory
+from reporting.list_changes import set_entry_status
 from reporting.policy import ActionPolicy, ReportWhen
 from scanner.auth import PermissionDenied
 from scanner.errors import HashwatchError, InvalidRequest, NotFound, Unavailable
@@ -246,7 +248,7 @@ class Review:
     def __init__(
         self,
         engine: Engine,
-        on_lists_changed: Callable[[], None] | None = None,
+        on_lists_changed: Callable[[], object] | None = None,
         reveal_window: timedelta = timedelta(minutes=2),
     ) -> None:
         self.engine = engine
@@ -586,6 +588,7 @@ class Review:
                 raise InvalidReview(f"entry flag {flag_id} was already decided ({flag.state})")
             entry = session.get(models.ListEntry, flag.entry_id)
             assert entry is not None  # RESTRICT: an entry with flags cannot be deleted
+            status = entry.status
             open_flags = session.scalars(
                 select(models.EntryFlag).where(
                     models.EntryFlag.entry_id == entry.id, models.EntryFlag.state == "open"
@@ -595,8 +598,10 @@ class Review:
             for other in open_flags:
                 other.state = "restored" if outcome == "restore" else "disabled"
                 other.decided_by, other.decided_at = actor, now
-            if entry.status == "flagged":
-                entry.status = flag.previous_status if outcome == "restore" else "disabled"
+            session.flush()
+            if status == "flagged":
+                new_status = flag.previous_status if outcome == "restore" else "disabled"
+                set_entry_status(session, entry.list_id, [entry.id], new_status)
             audit.record(
                 session,
                 actor,
@@ -880,10 +885,12 @@ def _resolve_block(
 
 
 def _flag_entries(session: Session, match_id: int, actor: str, now: datetime) -> list[int]:
-    flagged = []
+    """Flag the active entries the case hit: one new version of each list, so running servers
+    drop them in place (``reporting.list_changes``)."""
+    by_list: dict[int, list[int]] = {}
     for hit in session.scalars(select(models.MatchHit).where(models.MatchHit.match_id == match_id)):
         entry = session.get(models.ListEntry, hit.entry_id)
-        if entry is None or entry.status != "active" or entry.id in flagged:
+        if entry is None or entry.status != "active" or entry.id in by_list.get(entry.list_id, []):
             continue
         session.add(
             models.EntryFlag(
@@ -897,14 +904,16 @@ def _flag_entries(session: Session, match_id: int, actor: str, now: datetime) ->
                 decided_by="",
             )
         )
-        entry.status = "flagged"
-        flagged.append(entry.id)
-    return flagged
+        by_list.setdefault(entry.list_id, []).append(entry.id)
+    session.flush()
+    for list_id, entry_ids in by_list.items():
+        set_entry_status(session, list_id, entry_ids, "flagged")
+    return sorted(i for ids in by_list.values() for i in ids)
 
 
 def _restore_flags(session: Session, match_id: int, actor: str, now: datetime) -> list[int]:
     """An admin confirming a case once called a false positive: its flags were wrong."""
-    restored = []
+    by_list: dict[tuple[int, str], list[int]] = {}
     flags = session.scalars(
         select(models.EntryFlag).where(
             models.EntryFlag.match_id == match_id, models.EntryFlag.state == "open"
@@ -919,8 +928,10 @@ def _restore_flags(session: Session, match_id: int, actor: str, now: datetime) -
                 models.EntryFlag.id != flag.id,
             )
         )
-        entry = session.get(models.ListEntry, flag.entry_id)
-        if entry is not None and entry.status == "flagged" and not others:
-            entry.status = flag.previous_status
-            restored.append(entry.id)
-    return restored
+        status = session.scalar(select(models.ListEntry.status).where(models.ListEntry.id == flag.entry_id))
+        if status == "flagged" and not others:
+            by_list.setdefault((flag.list_id, flag.previous_status), []).append(flag.entry_id)
+    session.flush()
+    for (list_id, previous), entry_ids in by_list.items():
+        set_entry_status(session, list_id, entry_ids, previous)
+    return sorted(i for ids in by_list.values() for i in ids)

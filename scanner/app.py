@@ -71,16 +71,18 @@ def access(settings: Settings, store: Store) -> tuple[TokenVerifier | None, Audi
 
 
 def review_service(store: Store, matchers: MatcherHolder) -> ReviewService:
-    """The Review service. A false positive flags list entries; the matcher is rebuilt from the
-    database right after, in the deciding request (a full rebuild: fine for lists of millions,
-    slow past that — an incremental removal from the index would be the next step)."""
+    """The Review service. A false positive flags list entries as a new list version; this
+    server applies the change in place right after the decision commits (others within their
+    ``list_poll_seconds``)."""
     from reporting.review import Review, Reviewer
 
-    def reload() -> None:
-        matchers.swap(build_matcher(store))
-        log.info("lists reloaded after a review decision", lists=list_sizes(matchers.current))
+    def follow() -> None:
+        added, removed = apply_changes(
+            matchers.current, changes_since(store.engine, matchers.current.configs())
+        )
+        log.info("lists updated after a review decision", added=added, removed=removed)
 
-    return ReviewService(Review(store.engine, on_lists_changed=reload), Reviewer)
+    return ReviewService(Review(store.engine, on_lists_changed=follow), Reviewer)
 
 
 @dataclass
@@ -131,13 +133,13 @@ def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) 
     """Run until SIGTERM or SIGINT, then drain: health goes NOT_SERVING, in-flight RPCs finish.
 
     ``with_web`` also serves the analysts' review page (``web_host:web_port``); a false positive
-    decided there rebuilds this process's matcher at once."""
+    decided there reaches this process's matcher at once."""
     app = build_app(settings)
     web = None
     if with_web:
         from scanner.web.build import web_server
 
-        web = web_server(settings, app.store, on_lists_changed=app.reload_lists)
+        web = web_server(settings, app.store, on_lists_changed=app.sync_lists)
     stop = threading.Event()
     worker_stop = threading.Event()
     worker_thread = None

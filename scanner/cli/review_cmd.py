@@ -152,7 +152,7 @@ def decide(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Decide a case. A false positive lifts the block and flags the list entries: running
-    servers that do not share this process stop matching them after SIGHUP."""
+    servers stop matching them on their next list poll (HASHWATCH_LIST_POLL_SECONDS)."""
     from reporting.review import Reviewer, ReviewError
 
     try:
@@ -171,7 +171,8 @@ def decide(
         parts.append("block resolved, customer notified")
     if result.flagged_entries:
         parts.append(
-            f"entries {', '.join(map(str, result.flagged_entries))} flagged (send SIGHUP to running servers)"
+            f"entries {', '.join(map(str, result.flagged_entries))} flagged "
+            "(running servers follow on their next poll)"
         )
     if result.resolved_requests:
         parts.append(f"review requests {', '.join(map(str, result.resolved_requests))} resolved")
@@ -203,7 +204,7 @@ def decide_flag(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Decide a flagged entry. Running servers pick up a restored entry after SIGHUP."""
+    """Decide a flagged entry. Running servers pick up a restored entry on their next list poll."""
     from reporting.review import ReviewError
 
     try:

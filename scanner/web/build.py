@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def review_page(
-    settings: Settings, store: Store, on_lists_changed: Callable[[], None] | None = None
+    settings: Settings, store: Store, on_lists_changed: Callable[[], object] | None = None
 ) -> ReviewPage:
     from reporting.accounts import Accounts
     from reporting.evidence_store import EvidenceStore
@@ -39,13 +39,13 @@ def review_page(
 
 
 def web_app(
-    settings: Settings, store: Store, on_lists_changed: Callable[[], None] | None = None
+    settings: Settings, store: Store, on_lists_changed: Callable[[], object] | None = None
 ) -> Starlette:
     return create_web_app(review_page(settings, store, on_lists_changed))
 
 
 def web_server(
-    settings: Settings, store: Store, on_lists_changed: Callable[[], None] | None = None
+    settings: Settings, store: Store, on_lists_changed: Callable[[], object] | None = None
 ) -> WebServer:
     """Bound to ``web_host:web_port`` (0: any free port) when started."""
     return WebServer(

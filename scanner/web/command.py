@@ -24,7 +24,7 @@ def web_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Serve the review page until SIGTERM. A false positive decided here flags list entries:
-    scan servers in other processes stop matching them after SIGHUP."""
+    scan servers stop matching them on their next list poll."""
     import uvicorn
 
     from scanner.web.build import web_app

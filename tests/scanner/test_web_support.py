@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from index.matcher import Matcher
 from reporting.accounts import Accounts, Enrolment
 from reporting.destination_admin import DestinationAdmin
+from reporting.list_changes import apply_changes, changes_since
 from reporting.settings import ReportingSettings
 from reporting.store import NewEntry, Store
 from reporting.testing.webhook_receiver import WebhookReceiver
@@ -77,7 +77,7 @@ def reviewing(database_url: str, tmp_path: Path) -> Iterator[Reviewing]:
             analyst = Accounts(store.engine).create("ann", PASSWORD, "analyst", "Ann", actor="test")
 
             def reload() -> None:
-                matchers.swap(Matcher(store.matcher_inputs()))
+                apply_changes(matchers.current, changes_since(store.engine, matchers.current.configs()))
 
             with web_server(settings, store, on_lists_changed=reload) as server:
                 yield Reviewing(settings, store, server, matchers, engine, receiver, analyst, result.match_id)

@@ -102,17 +102,23 @@ def _load(paths: dict[str, Path], key: str) -> npt.NDArray[Any]:
 
 
 def _latencies(search: Any, queries: npt.NDArray[Any]) -> dict[str, float]:
+    """Wall-clock latency per single query, and the thread's CPU time per query: on a shared
+    machine the wall clock includes time the process was not scheduled, the CPU time does not."""
     search(queries[:1])
-    times = []
+    times, cpu = [], []
     for i in range(len(queries)):
+        c0 = time.thread_time()
         start = time.perf_counter()
         search(queries[i : i + 1])
         times.append(time.perf_counter() - start)
-    ms = np.array(times) * 1e3
+        cpu.append(time.thread_time() - c0)
+    ms, cpu_ms = np.array(times) * 1e3, np.array(cpu) * 1e3
     return {
         "p50_ms": float(np.median(ms)),
         "p99_ms": float(np.percentile(ms, 99)),
         "mean_ms": float(ms.mean()),
+        "cpu_p50_ms": float(np.median(cpu_ms)),
+        "cpu_p99_ms": float(np.percentile(cpu_ms, 99)),
     }
 
 
@@ -132,7 +138,7 @@ def _as_sets(lims: Any, labels: Any, dists: Any) -> list[set[tuple[int, int]]]:
 # -- contenders (each runs in a child process) ------------------------------------------------
 
 
-def run_faiss(workdir: Path, kind: str, n: int, threshold: int, which: str) -> dict[str, Any]:
+def run_faiss(workdir: Path, kind: str, n: int, threshold: int, which: str, limit: int) -> dict[str, Any]:
     import faiss
 
     faiss.omp_set_num_threads(1)
@@ -165,17 +171,23 @@ def run_faiss(workdir: Path, kind: str, n: int, threshold: int, which: str) -> d
         "rss_mb": rss - rss0,
         "load_s": load,
         "file_mb": size_mb,
-        "miss": _latencies(search, misses),
-        "hit": _latencies(search, hits),
-        "batch_qps": _throughput(search, np.concatenate([misses, hits])),
+        "miss": _latencies(search, misses[:limit]),
+        "hit": _latencies(search, hits[:limit]),
     }
     if which == "faiss-flat":
-        lims, dists, labels = search(np.concatenate([misses, hits]))
+        # The oracle needs every query; the batch is timed on the same call.
+        batch = np.concatenate([misses, hits])
+    else:
+        batch = np.concatenate([misses[:limit], hits[:limit]])
+    start = time.perf_counter()
+    lims, dists, labels = search(batch)
+    result["batch_qps"] = len(batch) / (time.perf_counter() - start)
+    if which == "faiss-flat":
         np.savez(paths["oracle"], lims=lims, labels=labels, dists=dists)
     else:
-        lims, dists, labels = search(np.concatenate([misses, hits]))
         oracle = np.load(paths["oracle"])
         truth = _as_sets(oracle["lims"], oracle["labels"], oracle["dists"])
+        truth = truth[:limit] + truth[len(misses) : len(misses) + limit]
         got = _as_sets(lims, labels, dists)
         result["agrees_with_flat"] = sum(g == t for g, t in zip(got, truth, strict=True)) / len(truth)
     return result
@@ -347,6 +359,12 @@ def main() -> None:
     parser.add_argument("--data", default="uniform,clustered")
     parser.add_argument("--queries", type=int, default=1_000, help="of each kind (miss, hit)")
     parser.add_argument("--threshold", type=int, default=31)
+    parser.add_argument(
+        "--baseline-queries",
+        type=int,
+        default=1_000,
+        help="single-query latencies of the FAISS baselines over only this many of each kind",
+    )
     parser.add_argument("--skip", default="", help="contenders to leave out, e.g. faiss-mih")
     parser.add_argument("--workdir", default=str(ROOT / "bench" / "out" / "index"))
     parser.add_argument("--json", help="also write all figures to this file")
@@ -360,7 +378,7 @@ def main() -> None:
             make_data(wd, kind, size, int(rest[0]))
             figures: dict[str, Any] = {}
         elif role in ("faiss-flat", "faiss-mih"):
-            figures = run_faiss(wd, kind, size, threshold, role)
+            figures = run_faiss(wd, kind, size, threshold, role, int(rest[0]))
         elif role == "ours-build":
             figures = run_ours_build(wd, kind, size)
         else:
@@ -385,9 +403,10 @@ def main() -> None:
             child(["data", *common, str(args.queries)])
             run: dict[str, Any] = {}
             if "faiss-flat" not in skip or not _paths(workdir, kind, n)["oracle"].exists():
-                run["faiss-flat"] = child(["faiss-flat", *common])  # also writes the oracle
+                # Also writes the oracle.
+                run["faiss-flat"] = child(["faiss-flat", *common, str(args.baseline_queries)])
             if "faiss-mih" not in skip:
-                run["faiss-mih"] = child(["faiss-mih", *common])
+                run["faiss-mih"] = child(["faiss-mih", *common, str(args.baseline_queries)])
             run["ours-build"] = child(["ours-build", *common])
             run["ours-mmap"] = child(["ours-mmap", *common])
             if "ours-copy" not in skip:
@@ -404,7 +423,7 @@ def _print_run(n: int, kind: str, run: dict[str, Any]) -> None:
     print(f"\n== {n:.0e} PDQ hashes, {kind}")
     header = (
         f"{'index':<22}{'build s':>9}{'load s':>8}{'RSS MB':>8}{'miss p50':>10}{'miss p99':>10}"
-        f"{'hit p50':>9}{'hit p99':>9}{'batch q/s':>11}{'exact':>7}"
+        f"{'hit p50':>9}{'hit p99':>9}{'batch q/s':>11}{'exact':>7}  cpu p50 miss/hit"
     )
     print(header)
     rows: list[tuple[str, dict[str, Any], float | None]] = []
@@ -421,6 +440,7 @@ def _print_run(n: int, kind: str, run: dict[str, Any]) -> None:
             f"{_fmt(r['miss']['p50_ms']):>10}{_fmt(r['miss']['p99_ms']):>10}"
             f"{_fmt(r['hit']['p50_ms']):>9}{_fmt(r['hit']['p99_ms']):>9}{_fmt(r['batch_qps'], '', 0):>11}"
             f"{_fmt(r.get('agrees_with_flat', 1.0), '', 3):>7}"
+            f"  {_fmt(r['miss']['cpu_p50_ms'])}/{_fmt(r['hit']['cpu_p50_ms'])}"
         )
     ours = run["ours-mmap"]
     print(

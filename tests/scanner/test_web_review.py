@@ -126,3 +126,18 @@ def test_blurred_by_default_reveal_is_recorded_and_limited_then_decide(reviewing
         ("analyst:ann", "review: revealed image"),
     ]
     assert audit.verify(reviewing.store.engine).ok
+
+
+def test_an_auditor_cannot_open_the_queue_or_the_images(reviewing: Reviewing) -> None:
+    from reporting.accounts import Accounts
+
+    enrolment = Accounts(reviewing.store.engine).create("aud", PASSWORD, "auditor", actor="test")
+    with httpx.Client(base_url=reviewing.base_url, timeout=10) as client:
+        form = client.get("/login")
+        code = pyotp.TOTP(enrolment.totp_secret).now()
+        data = {"csrf": _csrf(form.text), "username": "aud", "password": PASSWORD, "code": code}
+        assert client.post("/login", data=data).status_code == 303
+        denied = client.get("/")
+        assert denied.status_code == 403 and "does not allow" in denied.text
+        assert client.get(f"/cases/{reviewing.match_id}/image").status_code == 403
+    assert not [a for actor, a in _actions(reviewing) if actor == "analyst:aud" and a.startswith("evidence.")]

@@ -49,17 +49,21 @@ class Outbox:
         self.sessions = session_factory(engine)
 
     def claim(self, worker_id: str, now: datetime, lease: timedelta, limit: int = 50) -> list[Claimed]:
+        # Look further than ``limit``: workers polling together all see the same oldest rows, and
+        # one that loses those races should go on to the next ones rather than come back empty.
         with self.sessions() as session:
             candidates = list(
                 session.scalars(
                     select(models.Delivery.id)
                     .where(_due(now))
                     .order_by(models.Delivery.next_attempt_at, models.Delivery.id)
-                    .limit(limit)
+                    .limit(limit * 4)
                 )
             )
-        claimed = []
+        claimed: list[Claimed] = []
         for delivery_id in candidates:
+            if len(claimed) >= limit:
+                break
             with self.sessions.begin() as session:
                 won = session.execute(
                     update(models.Delivery)

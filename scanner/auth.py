@@ -16,7 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from scanner.errors import HashwatchError
+# Re-exported: the exceptions live in the one tree of scanner.errors.
+from scanner.errors import PermissionDenied as PermissionDenied
+from scanner.errors import Unauthenticated as Unauthenticated
 
 SCAN = "scan"
 LISTS_READ = "lists:read"
@@ -34,14 +36,6 @@ _IMPLIES: Mapping[str, frozenset[str]] = {
 }
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class Unauthenticated(HashwatchError):
-    """No credential, or one that is not valid (unknown, malformed, expired, revoked)."""
-
-
-class PermissionDenied(HashwatchError):
-    """A valid credential that does not allow this call (scope, address)."""
 
 
 def check_scopes(scopes: Iterable[str]) -> frozenset[str]:

@@ -2,6 +2,8 @@
 
     HashwatchError
     ├── InvalidRequest          → INVALID_ARGUMENT (caller's fault; includes index.hashes.InvalidHash)
+    ├── Unauthenticated         → UNAUTHENTICATED (no credential, or one that is not valid)
+    ├── PermissionDenied        → PERMISSION_DENIED (a valid credential that does not allow this)
     ├── NotFound                → NOT_FOUND
     └── Unavailable             → UNAVAILABLE (retry later)
 
@@ -21,6 +23,14 @@ class InvalidRequest(HashwatchError):
     def __init__(self, message: str, field: str = "") -> None:
         super().__init__(message)
         self.field = field
+
+
+class Unauthenticated(HashwatchError):
+    """No credential, or one that is not valid (unknown, malformed, expired, revoked)."""
+
+
+class PermissionDenied(HashwatchError):
+    """A valid credential that does not allow this call (scope, address)."""
 
 
 class NotFound(HashwatchError):

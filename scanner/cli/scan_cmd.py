@@ -24,10 +24,17 @@ def scan_command(
     ] = "https://example.invalid/",
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 30.0,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="HASHWATCH_TOKEN", help="API token (scope scan) for a server run with --require-auth."
+        ),
+    ] = None,
 ) -> None:
     """Scan files with a running server; print the verdict, outcome and matches of each."""
     limit = 64 * 1024 * 1024
     options = [("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)]
+    metadata = (("authorization", f"Bearer {token}"),) if token else None
     with grpc.insecure_channel(server, options=options) as channel:
         stub = pb_grpc.ScannerStub(channel)
         for path in files:
@@ -42,7 +49,7 @@ def scan_command(
                 content=content,
             )
             try:
-                response = stub.Scan(request, timeout=timeout)
+                response = stub.Scan(request, timeout=timeout, metadata=metadata)
             except grpc.RpcError as exc:
                 raise fail(f"{server}: {exc.code().name}: {exc.details()}") from None
             verdict = pb.Verdict.Name(response.verdict).removeprefix("VERDICT_")

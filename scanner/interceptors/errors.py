@@ -12,7 +12,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from index.hashes import InvalidHash
-from scanner.errors import InvalidRequest, NotFound, Unavailable
+from scanner.errors import InvalidRequest, NotFound, PermissionDenied, Unauthenticated, Unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +34,10 @@ def status_for(exc: BaseException, method: str) -> grpc.Status:
         return _status(
             code_pb2.INVALID_ARGUMENT, str(exc), error_details_pb2.BadRequest(field_violations=[violation])
         )
+    if isinstance(exc, Unauthenticated):
+        return _status(code_pb2.UNAUTHENTICATED, str(exc))
+    if isinstance(exc, PermissionDenied):
+        return _status(code_pb2.PERMISSION_DENIED, str(exc))
     if isinstance(exc, NotFound):
         return _status(code_pb2.NOT_FOUND, str(exc))
     if isinstance(exc, Unavailable):

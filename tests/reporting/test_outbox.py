@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -37,9 +38,11 @@ def test_concurrent_workers_claim_each_delivery_exactly_once(store: Store) -> No
     event_ids = _queue(store, 120)
     claimed: dict[str, list[str]] = {}
     lock = threading.Lock()
+    start = threading.Barrier(4)
 
     def work(worker_id: str) -> None:
         outbox = Outbox(store.engine)
+        start.wait()
         while True:
             batch = outbox.claim(worker_id, models.utcnow(), timedelta(minutes=5), limit=7)
             if not batch:
@@ -47,6 +50,8 @@ def test_concurrent_workers_claim_each_delivery_exactly_once(store: Store) -> No
             for claim in batch:
                 with lock:
                     claimed.setdefault(claim.event_id, []).append(worker_id)
+                # Delivering takes time; it is what lets the other workers' claims interleave.
+                time.sleep(0.005)
                 assert outbox.delivered(claim, worker_id, models.utcnow())
 
     threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]

@@ -186,6 +186,14 @@ def test_serve_require_auth_end_to_end(tmp_path: Path) -> None:
                     audit_pb2.ListAuditLogRequest(), metadata=token, timeout=30
                 )
             assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        image = str(DEMO_UNLISTED / "skimage_camera.png")
+        refused = runner.invoke(app, ["scan", "--server", address, "--json", image])
+        assert refused.exit_code == 1 and "UNAUTHENTICATED" in refused.stderr
+        scanned = runner.invoke(
+            app, ["scan", "--server", address, "--json", image], env={"HASHWATCH_TOKEN": secret}
+        )
+        assert scanned.exit_code == 0, scanned.stderr
+        assert json.loads(scanned.stdout)["verdict"] == "ALLOW"
         assert secret not in log_path.read_text()
     finally:
         process.send_signal(signal.SIGTERM)

@@ -238,9 +238,15 @@ def print_drift(photos: list[Image.Image], per_image: int) -> None:
         "12 MP mosaics": [encode(mosaic(photos, 12.0, seed)) for seed in range(10, 20)],
         "texture, scan, coins, silhouette": drift_corpus(OTHERS, sizes, per_image, 2),
     }
+    all_pdq: list[int] = []
+    all_phash: list[int] = []
     for label, contents in corpora.items():
         pdq, phash = drift(contents)
         print(f"| {label} | {len(contents)} | {summary(pdq)} | {summary(phash)} |", flush=True)
+        if label != "texture, scan, coins, silhouette":
+            all_pdq += pdq
+            all_phash += phash
+    print(f"| **all photographs** | {len(all_pdq)} | {summary(all_pdq)} | {summary(all_phash)} |")
 
 
 if __name__ == "__main__":

@@ -90,6 +90,7 @@ class RescanStore:
                         "content_sha256": row.content_sha256,
                         "hashes": [_hash_json(h) for h in row.hashes],
                         "scanned_at": row.scanned_at,
+                        "matched": row.matched,
                     }
                     for row in rows
                 ],
@@ -110,13 +111,14 @@ class RescanStore:
             return int(session.scalar(query) or 0)
 
     def logged_scans(self, customer_id: str | None = None, batch: int = 2000) -> Iterator[LoggedScan]:
-        """Every logged scan, oldest first, read in batches by id."""
+        """Every logged scan the service did not match when it scanned it (that match is
+        recorded already), oldest first, read in batches by id."""
         last = 0
         while True:
             with self._sessions() as session:
                 query = (
                     select(models.ScanHashLog)
-                    .where(models.ScanHashLog.id > last)
+                    .where(models.ScanHashLog.id > last, models.ScanHashLog.matched.is_(False))
                     .order_by(models.ScanHashLog.id)
                     .limit(batch)
                 )
@@ -133,6 +135,7 @@ class RescanStore:
                     tuple(_hash_from_json(h) for h in row.hashes),
                     row.scanned_at,
                     row.id,
+                    row.matched,
                 )
             last = rows[-1].id
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reporting.models.base import Base, BigId, utcnow
@@ -38,4 +38,6 @@ class ScanHashLog(Base):
     content_sha256: Mapped[str] = mapped_column(String(64), default="")
     # [[algorithm, hex, quality or null, frame], ...]
     hashes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The service matched it when it scanned it: recorded then, not re-matched later.
+    matched: Mapped[bool] = mapped_column(Boolean, default=False)
     scanned_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from scanner.engine import ScanEngine, ScanResult
+from scanner.engine import ScanEngine, ScanResult, Verdict
 from scanner.recording import ScanContext
 from scanner.rescan.ports import HashLogSink, LoggedScan
 
@@ -59,6 +59,7 @@ class HashLogBuffer:
             hashlib.sha256(content).hexdigest(),
             result.hashing.hashes,
             datetime.now(UTC),
+            matched=result.verdict is Verdict.BLOCK,
         )
         with self._lock:
             if len(self._rows) >= self._capacity:

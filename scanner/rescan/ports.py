@@ -24,6 +24,8 @@ class LoggedScan:
     hashes: tuple[Hash, ...]
     scanned_at: datetime
     id: int = 0
+    # The service matched it at scan time (and recorded that match).
+    matched: bool = False
 
 
 class OnceRecorder(Protocol):

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("content_sha256", sa.String(length=64), nullable=False),
         sa.Column("hashes", sa.JSON(), nullable=False),
+        sa.Column("matched", sa.Boolean(), nullable=False),
         sa.Column("scanned_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )

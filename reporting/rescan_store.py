@@ -104,8 +104,13 @@ class RescanStore:
             return int(getattr(result, "rowcount", 0) or 0)
 
     def hash_log_size(self, customer_id: str | None = None) -> int:
+        """Logged scans a stored rescan would go through (the unmatched ones)."""
         with self._sessions() as session:
-            query = select(func.count()).select_from(models.ScanHashLog)
+            query = (
+                select(func.count())
+                .select_from(models.ScanHashLog)
+                .where(models.ScanHashLog.matched.is_(False))
+            )
             if customer_id is not None:
                 query = query.where(models.ScanHashLog.customer_id == customer_id)
             return int(session.scalar(query) or 0)

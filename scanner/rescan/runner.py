@@ -107,7 +107,7 @@ def run_stored(
     inputs = log_source.entries_added_since(since)
     if inputs:
         matcher = Matcher(inputs)
-        reporter.start(0, 0)
+        reporter.start(log_source.hash_log_size(customer_id), 0)
         try:
             for logged in log_source.logged_scans(customer_id):
                 summary.files += 1

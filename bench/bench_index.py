@@ -72,7 +72,8 @@ def _paths(workdir: Path, kind: str, n: int) -> dict[str, Path]:
 
 def make_data(workdir: Path, kind: str, n: int, queries: int) -> None:
     paths = _paths(workdir, kind, n)
-    if all(paths[k].exists() for k in ("codes", "misses", "hits", "planted", "extra")):
+    present = all(paths[k].exists() for k in ("codes", "misses", "hits", "planted", "extra"))
+    if present and len(np.load(paths["misses"], mmap_mode="r")) == queries:
         return
     if kind == "uniform":
         codes = uniform(n, BITS, seed=1)
@@ -145,6 +146,7 @@ def run_faiss(workdir: Path, kind: str, n: int, threshold: int, which: str, limi
     paths = _paths(workdir, kind, n)
     codes = np.ascontiguousarray(_load(paths, "codes"))
     misses, hits = np.asarray(_load(paths, "misses")), np.asarray(_load(paths, "hits"))
+    limit = min(limit, len(misses))
     rss0, _ = _rss_mb()
     start = time.perf_counter()
     index: Any

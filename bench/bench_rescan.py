@@ -27,6 +27,7 @@ import hashlib
 import io
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -107,6 +108,20 @@ def baseline(source: Source) -> float:
     return time.perf_counter() - started
 
 
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cpu(pids: list[int]) -> float:
+    """User + system CPU seconds of running processes, from /proc (Linux)."""
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def timed_rescan(source: Source, engine: ResultEngine, work: Path, name: str) -> tuple[float, int]:
     store = fresh_store(work / f"db-{time.monotonic_ns()}")
     started = time.perf_counter()
@@ -133,6 +148,9 @@ def main() -> None:
         print(f"{n} images (~1 MP JPEG), {os.cpu_count()} CPUs, best of {args.repeat}")
         print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         times: dict[str, list[float]] = {}
+        # CPU seconds (this process and the pool's) per run: on a shared machine the wall clock
+        # also measures everyone else's work; CPU time shows what the run itself cost.
+        cpu: dict[str, list[float]] = {}
         matches: dict[str, int] = {}
         baseline_name = "baseline: pdqhash+imagehash loop"
 
@@ -144,19 +162,27 @@ def main() -> None:
             one.warm_up()
             two.warm_up()
             for _ in range(args.repeat):
+                before = _own_cpu()
                 times.setdefault(baseline_name, []).append(baseline(source))
+                cpu.setdefault(baseline_name, []).append(_own_cpu() - before)
                 for name, engine in (("local-1 (warm pool)", one), ("local-2 (warm pool)", two)):
+                    before = _own_cpu() + _cpu(engine.worker_pids())
                     elapsed, matches[name] = timed_rescan(source, engine, work, name)
+                    cpu.setdefault(name, []).append(_own_cpu() + _cpu(engine.worker_pids()) - before)
                     times.setdefault(name, []).append(elapsed)
         if not args.no_ray:
             run_ray(args.ray_actors, args.repeat, source, inputs, hashing, work, times, matches)
 
         rates = {name: n / min(values) for name, values in times.items()}
         base = rates[baseline_name]
-        print(f"{'run':<44} {'images/s':>9} {'vs baseline':>12} {'matches':>8}")
+        print(f"{'run':<44} {'images/s':>9} {'vs baseline':>12} {'matches':>8} {'CPU ms/image':>13}")
         for name, rate in rates.items():
             found = matches.get(name)
-            print(f"{name:<44} {rate:9.1f} {rate / base:11.2f}x {found if found is not None else '':>8}")
+            per_image = f"{1000 * min(cpu[name]) / n:.2f}" if name in cpu else ""
+            print(
+                f"{name:<44} {rate:9.1f} {rate / base:11.2f}x {found if found is not None else '':>8}"
+                f" {per_image:>13}"
+            )
         ratio = rates["local-2 (warm pool)"] / rates["local-1 (warm pool)"]
         print(f"local-2 / local-1: {ratio:.2f}x")
         print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -83,6 +83,10 @@ class LocalEngine:
         while pending:
             yield from pending.popleft().result()
 
+    def worker_pids(self) -> list[int]:
+        """The pool's processes (for accounting their CPU time)."""
+        return list(self._pool._processes or {})
+
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 

@@ -31,8 +31,8 @@ from scanner.outcomes import Outcome
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"})
 
-# Errors Pillow's decoders raise on malformed input. Anything else is a bug and is reported as
-# INTERNAL_ERROR by the pipeline.
+# Errors Pillow's decoders raise on malformed input. MemoryError is left to the pipeline
+# (TOO_MANY_PIXELS); anything else is a bug and is reported as INTERNAL_ERROR.
 _CORRUPT_ERRORS = (
     OSError,
     ValueError,
@@ -43,7 +43,6 @@ _CORRUPT_ERRORS = (
     TypeError,
     struct.error,
     zlib.error,
-    MemoryError,
 )
 
 

@@ -208,3 +208,13 @@ def test_mpo_frames_are_hashed_as_jpeg() -> None:
         assert outcome.outcome is Outcome.SCANNED
         assert (outcome.format, outcome.frame_count) == ("JPEG", 2)
         assert [h.frame for h in outcome.hashes] == [0, 1]
+
+
+def test_running_out_of_memory_is_too_many_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
+    def exhausted(*_: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(Image.Image, "load", exhausted)
+    monkeypatch.setattr("PIL.ImageFile.ImageFile.load", exhausted)
+    outcome = hash_content((IMAGES / "skimage_coffee.png").read_bytes())
+    assert outcome.outcome is Outcome.TOO_MANY_PIXELS

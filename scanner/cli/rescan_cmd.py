@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -138,10 +139,10 @@ def _run_source(
 
     inputs = store.matcher_inputs()
     if engine == "ray":
-        try:
-            from scanner.rescan.ray_engine import RayEngine
-        except ImportError:
-            raise fail("the ray engine needs Ray: pip install 'hashwatch[ray]'", 2) from None
+        if importlib.util.find_spec("ray") is None:
+            raise fail("the ray engine needs Ray: pip install 'hashwatch[ray]'", 2)
+        from scanner.rescan.ray_engine import RayEngine
+
         ray_engine = RayEngine(inputs, hashing, DEFAULT_ALGORITHMS, actors=jobs, address=address)
         try:
             return run_rescan(

@@ -43,6 +43,22 @@ def png_claiming(width: int, height: int, idat: bytes = b"", color_type: int = 2
     return b"\x89PNG\r\n\x1a\n" + body + _png_chunk(b"IEND", b"")
 
 
+def png_with_chunk(kind: bytes, payload: bytes) -> bytes:
+    """A valid small PNG with one extra ancillary chunk after IHDR."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(out, "PNG")
+    data = out.getvalue()
+    return data[:33] + _png_chunk(kind, payload) + data[33:]
+
+
+def gif_claiming_screen(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("P", (1, 1)).save(out, "GIF")
+    data = bytearray(out.getvalue())
+    data[6:10] = struct.pack("<HH", width, height)
+    return bytes(data)
+
+
 def jpeg_claiming(width: int, height: int) -> bytes:
     """A real small JPEG whose SOF0 is rewritten to claim other dimensions."""
     out = io.BytesIO()
@@ -135,6 +151,16 @@ CORPUS: dict[str, tuple[Callable[[], bytes], Outcome]] = {
         lambda: png_claiming(10_000, 10_000, zlib.compress(b"\0" * 30_001 * 1000, 9)),
         Outcome.TOO_MANY_PIXELS,
     ),
+    # Text and ICC chunks that inflate to 20 MB: Pillow caps them, so the file is refused.
+    "bomb-ztxt-20mb.png": (
+        lambda: png_with_chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"A" * 20_000_000, 9)),
+        Outcome.CORRUPT,
+    ),
+    "bomb-iccp-20mb.png": (
+        lambda: png_with_chunk(b"iCCP", b"icc\0\0" + zlib.compress(b"\0" * 20_000_000, 9)),
+        Outcome.CORRUPT,
+    ),
+    "lies-gif-screen-4g-pixels.gif": (lambda: gif_claiming_screen(65_535, 65_535), Outcome.TOO_MANY_PIXELS),
     "lies-36m-pixels-in-1k.png": (lambda: png_claiming(6_000, 6_000), Outcome.CORRUPT),
     "lies-36m-pixels-in-1k.jpg": (lambda: jpeg_claiming(6_000, 6_000), Outcome.CORRUPT),
     "lies-zero-width.png": (lambda: png_claiming(0, 100), Outcome.CORRUPT),

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from index.hashes import Algorithm
@@ -310,3 +312,36 @@ def test_a_truncated_animation_keeps_its_readable_frames() -> None:
     assert outcome.outcome is Outcome.SCANNED
     assert [h.frame for h in outcome.hashes] == [0, 1]
     assert "frame 2 unreadable" in outcome.reason
+
+
+def _small_in(fmt: str) -> bytes:
+    image = Image.open(PHOTO).convert("RGB").resize((48, 32))
+    out = io.BytesIO()
+    if fmt == "GIF":
+        frames = [image.convert("P"), image.rotate(90).convert("P")]
+        frames[0].save(out, "GIF", save_all=True, append_images=frames[1:])
+    else:
+        image.save(out, fmt)
+    return out.getvalue()
+
+
+SEEDS = {fmt: _small_in(fmt) for fmt in ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    fmt=st.sampled_from(sorted(SEEDS)),
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=8),
+    cut=st.integers(1, 10_000),
+    mode=st.sampled_from(list(HashMode)),
+)
+def test_mutated_files_never_raise(fmt: str, edits: list[tuple[int, int]], cut: int, mode: HashMode) -> None:
+    data = bytearray(SEEDS[fmt])
+    for position, value in edits:
+        data[position % len(data)] = value
+    content = bytes(data[: max(1, len(data) - cut % len(data))])
+    start = time.process_time()
+    outcome = hash_content(content, ALL, HashingConfig(mode=mode))
+    assert time.process_time() - start < 0.5
+    assert outcome.outcome is not Outcome.INTERNAL_ERROR, outcome.reason
+    assert outcome.outcome.hashed or outcome.reason

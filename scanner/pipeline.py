@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import traceback
 import warnings
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -104,7 +105,10 @@ def hash_content(
     except MemoryError:
         return HashOutcome(Outcome.TOO_MANY_PIXELS, reason="out of memory while decoding")
     except Exception as exc:  # a bug or a native-library failure must not become an RPC error
-        log.exception("hashing failed", error=str(exc))
+        # The traceback as text, not exc_info: a console renderer that shows locals would print
+        # the content bytes, and content here may be abuse material.
+        trace = "".join(traceback.format_exception(exc))
+        log.error("hashing failed", error=f"{type(exc).__name__}: {exc}"[:500], traceback=trace)
         return HashOutcome(Outcome.INTERNAL_ERROR, reason=f"hashing failed: {type(exc).__name__}")
     hashes = tuple(pixel_hashes + byte_hashes)
     outcome, reason = _judge(hashes)

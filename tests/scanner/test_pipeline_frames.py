@@ -218,3 +218,23 @@ def test_running_out_of_memory_is_too_many_pixels(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr("PIL.ImageFile.ImageFile.load", exhausted)
     outcome = hash_content((IMAGES / "skimage_coffee.png").read_bytes())
     assert outcome.outcome is Outcome.TOO_MANY_PIXELS
+
+
+def test_internal_errors_never_log_the_content(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hasher = registry.get(Algorithm.PDQ)
+
+    def broken(*_: object) -> Hash:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(hasher, "hash_pixels", broken)
+    out = io.BytesIO()
+    # A JPEG comment sits in the first bytes, where a repr of the content would show it.
+    Image.open(IMAGES / "sklearn_flower.jpg").save(out, "JPEG", comment=b"SECRET-PIXELS")
+    content = out.getvalue()
+    assert b"SECRET-PIXELS" in content[:100]
+    assert hash_content(content).outcome is Outcome.INTERNAL_ERROR
+    captured = capsys.readouterr()
+    assert "SECRET-PIXELS" not in captured.out + captured.err
+    assert "boom" in captured.out + captured.err

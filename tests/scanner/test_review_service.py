@@ -168,3 +168,16 @@ def test_request_review_and_bad_requests(served: Served) -> None:
         customer_id="someone-else", match_id=match_id, attestation=rpb.ATTESTATION_REMOVED, statement="x"
     )
     assert code(served.review.RequestReview, other) == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_decision_taken_elsewhere_reaches_the_server_on_its_next_list_poll(served: Served) -> None:
+    from reporting.review import Review, Reviewer
+
+    scan = served.auth("scan")
+    match_id = served.scan("https://shop.example/rocket.jpg", scan).match_id
+    # As the CLI or a separate `hashwatch web` would: another Review on the same database.
+    Review(served.app.store.engine).decide(match_id, "false_positive", Reviewer("cli:ops"))
+    assert served.scan("https://shop.example/rocket-2.jpg", scan).verdict == pb.VERDICT_BLOCK
+    _, removed = served.app.sync_lists()  # what the list watcher of `serve` runs every poll
+    assert removed > 0
+    assert served.scan("https://shop.example/rocket-3.jpg", scan).verdict == pb.VERDICT_ALLOW

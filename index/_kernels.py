@@ -235,21 +235,26 @@ def _mih_query(
             for s in range(bounds[mi, 0], bounds[mi, 1]):
                 if _ctpop(np.uint64(sufj[s]) ^ qsuf) > budget:
                     continue
+                # A row close to the query on several substrings is found several times:
+                # keep it once. ``seen`` is a bitmap over rows, all zero between queries.
+                p = ordj[s]
+                w = p >> 6
+                bit = np.uint64(1) << np.uint64(p & 63)
+                if seen[w] & bit:
+                    continue
+                seen[w] |= bit
                 if nc < ccap:
-                    cand[nc] = ordj[s]
+                    cand[nc] = p
                 nc += 1
     if nc > ccap:
+        # Clear the bits of the candidates that were recorded; the overflowed ones were set
+        # too, so clear by rescanning is not possible: zero the whole bitmap (rare: the
+        # caller grows ``cand`` to fit this query's count and retries).
+        seen[:] = 0
         return k, nc
     cap = out_pos.shape[0]
     for c in range(nc):
         p = cand[c]
-        # A row close to the query on several substrings is a candidate several times: check
-        # it once. ``seen`` is a bitmap over rows, all zero between queries.
-        w = p >> 6
-        bit = np.uint64(1) << np.uint64(p & 63)
-        if seen[w] & bit:
-            continue
-        seen[w] |= bit
         d = _distance_jit(qrow, words[p])
         if d > threshold:
             continue

@@ -107,7 +107,7 @@ class MihSegment(Segment):
         sub_len = np.array([bits // m + (1 if j < bits % m else 0) for j in range(m)], dtype=np.int64)
         lo, hi = int(sub_len.min()), int(sub_len.max())
         if dir_bits is None:
-            dir_bits = round(math.log2(max(n, 2))) - 2
+            dir_bits = round(math.log2(max(n, 2))) - 1
         dir_bits = max(1, hi - 8, min(dir_bits, lo, 24))
         if dir_bits < hi - 8 or dir_bits > lo:
             raise ValueError(f"dir_bits {dir_bits} does not fit substrings of {lo}..{hi} bits")

@@ -84,3 +84,16 @@ def test_empty_and_tiny_segments() -> None:
 def test_rejects_impossible_splits() -> None:
     with pytest.raises(ValueError, match="substrings"):
         MihSegment.build(256, np.arange(4, dtype=np.int64), to_words(uniform(4, 256, 0), 256), substrings=4)
+
+
+def test_a_query_matching_a_whole_family_grows_its_buffers() -> None:
+    # 12 000 near-copies of one hash: every row is a candidate on every substring, far more
+    # than the kernel's first candidate and result buffers hold.
+    family = flip(np.repeat(uniform(1, 256, 3), 12_000, axis=0), np.arange(12_000) % 4, seed=4)
+    ids = np.arange(len(family), dtype=np.int64)
+    segment = MihSegment.build(256, ids, to_words(family, 256))
+    queries = np.concatenate([family[:2], uniform(1, 256, 5)])
+    expected = brute_force(ids, family, queries, 31)
+    assert len(expected[0]) == 12_000
+    for _ in range(2):  # and the per-thread bitmap is clean again afterwards
+        assert _hits(segment, queries, 31) == expected

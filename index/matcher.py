@@ -16,7 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
+from index.factory import build_index, new_index
 from index.hamming import HammingIndex, pack
 from index.hashes import Algorithm, Hash
 
@@ -55,90 +57,92 @@ class MatchHit:
     query: Hash
 
 
+# Per algorithm, entry ids (int64, unique) and their codes ((n, bits/8) uint8): what a full
+# load streams out of the database without a Python object per entry.
+EntryArrays = Mapping[Algorithm, tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]]
+
+
 class _ListIndex:
-    def __init__(self, config: ListConfig, entries: Iterable[tuple[int, Hash]]) -> None:
+    """One list's indexes, one per algorithm: Hamming for perceptual hashes, exact (sorted,
+    binary-searched arrays) for MD5/SHA-1, so every kind snapshots and memory-maps alike."""
+
+    def __init__(self, config: ListConfig, indexes: Mapping[Algorithm, HammingIndex]) -> None:
         self.config = config
-        self.hamming: dict[Algorithm, HammingIndex] = {}
-        self.exact: dict[Algorithm, dict[bytes, set[int]]] = {}
-        # Exact entries by id, so a removal needs no scan of the table.
-        self.exact_codes: dict[int, tuple[Algorithm, bytes]] = {}
-        for algorithm, (ids, codes) in _grouped(entries).items():
-            if algorithm.is_exact:
-                self._add_exact(algorithm, ids, codes)
-            else:
-                self.hamming[algorithm] = HammingIndex.build(
-                    algorithm.bits, np.asarray(ids, dtype=np.int64), pack(codes, algorithm.bits)
-                )
+        self.indexes: dict[Algorithm, HammingIndex] = dict(indexes)
+
+    @classmethod
+    def from_arrays(cls, config: ListConfig, arrays: EntryArrays) -> _ListIndex:
+        return cls(
+            config,
+            {
+                algorithm: build_index(algorithm, ids, codes)
+                for algorithm, (ids, codes) in arrays.items()
+                if len(ids)
+            },
+        )
 
     def size(self, algorithm: Algorithm) -> int:
-        if algorithm.is_exact:
-            return sum(len(v) for v in self.exact.get(algorithm, {}).values())
-        index = self.hamming.get(algorithm)
+        index = self.indexes.get(algorithm)
         return len(index) if index else 0
 
-    def add(self, entries: Iterable[tuple[int, Hash]]) -> None:
-        for algorithm, (ids, codes) in _grouped(entries).items():
-            if algorithm.is_exact:
-                self._add_exact(algorithm, ids, codes)
+    def add(self, arrays: EntryArrays) -> None:
+        for algorithm, (ids, codes) in arrays.items():
+            if not len(ids):
                 continue
-            index = self.hamming.get(algorithm)
+            index = self.indexes.get(algorithm)
             if index is None:
-                index = self.hamming[algorithm] = HammingIndex(algorithm.bits)
-            index.add(np.asarray(ids, dtype=np.int64), pack(codes, algorithm.bits))
+                index = self.indexes[algorithm] = new_index(algorithm)
+            index.add(ids, codes)
 
     def remove(self, entry_ids: Sequence[int]) -> None:
         if not entry_ids:
             return
-        for index in self.hamming.values():
-            index.remove(np.asarray(entry_ids, dtype=np.int64))
-        for entry_id in entry_ids:
-            held = self.exact_codes.pop(entry_id, None)
-            if held is not None:
-                self.exact[held[0]].get(held[1], set()).discard(entry_id)
-
-    def _add_exact(self, algorithm: Algorithm, ids: list[int], codes: list[bytes]) -> None:
-        table = self.exact.setdefault(algorithm, {})
-        for entry_id, code in zip(ids, codes, strict=True):
-            table.setdefault(code, set()).add(entry_id)
-            self.exact_codes[entry_id] = (algorithm, code)
+        ids = np.asarray(entry_ids, dtype=np.int64)
+        for index in self.indexes.values():
+            index.remove(ids)
 
     def match(self, hashes: Sequence[Hash]) -> list[MatchHit]:
         hits: list[MatchHit] = []
         for query in hashes:
             algorithm = query.algorithm
-            threshold = self.config.threshold(algorithm)
-            if algorithm.is_exact:
-                for entry_id in sorted(self.exact.get(algorithm, {}).get(query.value, ())):
-                    hits.append(self._hit(entry_id, algorithm, 0, threshold, query))
-                continue
-            index = self.hamming.get(algorithm)
+            index = self.indexes.get(algorithm)
             if index is None:
                 continue
+            threshold = self.config.threshold(algorithm)
             for entry_id, distance in index.search(pack([query.value], algorithm.bits), threshold)[0]:
-                hits.append(self._hit(entry_id, algorithm, distance, threshold, query))
+                hits.append(
+                    MatchHit(
+                        self.config.list_id,
+                        self.config.name,
+                        entry_id,
+                        algorithm,
+                        distance,
+                        threshold,
+                        query,
+                    )
+                )
         return hits
 
-    def _hit(
-        self, entry_id: int, algorithm: Algorithm, distance: int, threshold: int, query: Hash
-    ) -> MatchHit:
-        return MatchHit(
-            self.config.list_id, self.config.name, entry_id, algorithm, distance, threshold, query
-        )
 
-
-def _grouped(entries: Iterable[tuple[int, Hash]]) -> dict[Algorithm, tuple[list[int], list[bytes]]]:
+def entry_arrays(
+    entries: Iterable[tuple[int, Hash]],
+) -> dict[Algorithm, tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]]:
+    """Entries as ``EntryArrays`` (for callers that hold ``Hash`` objects anyway)."""
     grouped: dict[Algorithm, tuple[list[int], list[bytes]]] = {}
     for entry_id, value in entries:
         ids, codes = grouped.setdefault(value.algorithm, ([], []))
         ids.append(entry_id)
         codes.append(value.value)
-    return grouped
+    return {
+        algorithm: (np.asarray(ids, dtype=np.int64), pack(codes, algorithm.bits))
+        for algorithm, (ids, codes) in grouped.items()
+    }
 
 
 class Matcher:
     def __init__(self, lists: Iterable[tuple[ListConfig, Iterable[tuple[int, Hash]]]] = ()) -> None:
         self._lists: dict[int, _ListIndex] = {
-            config.list_id: _ListIndex(config, entries) for config, entries in lists
+            config.list_id: _ListIndex.from_arrays(config, entry_arrays(entries)) for config, entries in lists
         }
         self._write = threading.Lock()
 
@@ -158,9 +162,23 @@ class Matcher:
         """The lists held, with the version each is up to date with."""
         return {list_id: index.config for list_id, index in list(self._lists.items())}
 
+    def indexes(self, list_id: int) -> dict[Algorithm, HammingIndex]:
+        """A held list's live indexes, by algorithm (to snapshot them or read their stats)."""
+        return dict(self._lists[list_id].indexes)
+
     def replace_list(self, config: ListConfig, entries: Iterable[tuple[int, Hash]]) -> None:
         """Build a list's index aside and swap it in whole (new list, or new thresholds)."""
-        rebuilt = _ListIndex(config, entries)
+        self.replace_list_arrays(config, entry_arrays(entries))
+
+    def replace_list_arrays(self, config: ListConfig, arrays: EntryArrays) -> None:
+        """``replace_list`` from arrays of ids and codes (a full load at millions of entries)."""
+        rebuilt = _ListIndex.from_arrays(config, arrays)
+        with self._write:
+            self._lists[config.list_id] = rebuilt
+
+    def replace_list_indexes(self, config: ListConfig, indexes: Mapping[Algorithm, HammingIndex]) -> None:
+        """Swap in a list from ready indexes (loaded from snapshots)."""
+        rebuilt = _ListIndex(config, indexes)
         with self._write:
             self._lists[config.list_id] = rebuilt
 
@@ -169,14 +187,25 @@ class Matcher:
     ) -> None:
         """Apply entry changes to a held list in place. ``added`` may hold ids already present
         (their codes are replaced); ``removed`` may hold ids that are not."""
+        arrays = entry_arrays(added)
         with self._write:
             index = self._lists.get(config.list_id)
             if index is None:
                 raise KeyError(f"list {config.list_id} is not held; replace_list it first")
             index.remove(list(removed))
-            index.add(added)
+            index.add(arrays)
             index.config = config
 
     def drop_list(self, list_id: int) -> None:
         with self._write:
             self._lists.pop(list_id, None)
+
+    def compact(self) -> int:
+        """Compact the indexes whose delta or tombstones grew; returns how many changed. Safe
+        beside searches and updates (``HammingIndex.compact`` builds outside its write lock)."""
+        changed = 0
+        for held in list(self._lists.values()):
+            for index in list(held.indexes.values()):
+                if index.needs_compaction() and index.compact():
+                    changed += 1
+        return changed

@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 import structlog
@@ -16,6 +17,7 @@ import structlog
 from index.matcher import Matcher
 from reporting.db import make_engine, migrate
 from reporting.evidence import EvidenceBox
+from reporting.index_snapshots import index_dir, matcher_from_database, start_matcher
 from reporting.list_changes import apply_changes, changes_since
 from reporting.settings import ReportingSettings
 from reporting.store import ActionConfig, Store
@@ -51,8 +53,12 @@ def make_worker(store: Store, reporting: ReportingSettings) -> Worker:
     return Worker(store.engine, reporting, store.actions.evidence)
 
 
-def build_matcher(store: Store) -> Matcher:
-    return Matcher(store.matcher_inputs())
+def build_matcher(store: Store, snapshots: Path | None = None) -> Matcher:
+    """Every enabled list from the database, or, given a snapshot directory, from the snapshots
+    there (``hashwatch index build``) caught up from the database."""
+    if snapshots is None:
+        return matcher_from_database(store.engine)
+    return start_matcher(store.engine, snapshots)
 
 
 def list_sizes(matcher: Matcher) -> dict[str, dict[str, int]]:
@@ -110,18 +116,24 @@ class App:
         return added, removed
 
     def watch_lists(self, stop: threading.Event) -> None:
-        """Follow list changes every ``list_poll_seconds`` until ``stop``."""
+        """Follow list changes every ``list_poll_seconds`` until ``stop``, and compact the
+        indexes whose updates piled up (searches go on meanwhile)."""
         while not stop.wait(self.settings.list_poll_seconds):
             try:
                 self.sync_lists()
             except Exception:  # the database may be away: keep the index we have, try again
                 log.exception("could not follow list changes")
+            try:
+                if compacted := self.matchers.current.compact():
+                    log.info("indexes compacted", indexes=compacted)
+            except Exception:
+                log.exception("could not compact the indexes")
 
 
 def build_app(settings: Settings, reporting: ReportingSettings | None = None) -> App:
     reporting = reporting or load(ReportingSettings)
     store = open_store(settings, reporting)
-    matchers = MatcherHolder(build_matcher(store))
+    matchers = MatcherHolder(build_matcher(store, index_dir(settings.data_dir)))
     engine, hash_log = attach_hash_log(ScanEngine(settings.hashing, matchers, store), store)
     auth, audit_reader = access(settings, store)
     review = review_service(store, matchers) if auth is not None else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from scanner.cli import blocks_cmd, destinations_cmd, evidence_cmd, lists_cmd, matches_cmd
+from scanner.cli import blocks_cmd, destinations_cmd, evidence_cmd, index_cmd, lists_cmd, matches_cmd
 from scanner.cli.analysts_cmd import app as analysts_app
 from scanner.cli.audit_cmd import app as audit_app
 from scanner.cli.hash_cmd import hash_command
@@ -27,6 +27,7 @@ app.command("hash")(hash_command)
 app.command("scan")(scan_command)
 app.command("rescan")(rescan_command)
 app.add_typer(lists_cmd.app, name="lists")
+app.add_typer(index_cmd.app, name="index")
 app.command("worker")(worker_command)
 app.add_typer(matches_cmd.app, name="matches")
 app.add_typer(blocks_cmd.app, name="blocks")

@@ -144,16 +144,16 @@ def _bucketize(
     dir_bits: int,
     bit_word: Any,
     bit_shift: Any,
-    order: Any,
-    suffix: Any,
+    slots: Any,
     offsets: Any,
 ) -> None:
-    """Counting sort of the rows by one substring, into ``order``, ``suffix`` and ``offsets``
-    (preallocated rows of the segment's arrays, so the build holds no second copy).
+    """Counting sort of the rows by one substring, into ``slots`` and ``offsets`` (preallocated
+    rows of the segment's arrays, so the build holds no second copy).
 
     A substring's key is split into its high ``dir_bits`` (the bucket, addressed directly through
-    ``offsets``) and the low remainder (kept per row in ``suffix`` so a scan can filter a bucket
-    without touching the codes)."""
+    ``offsets``) and the low remainder, at most 8 bits, which each slot keeps beside its row
+    number (``row << 8 | remainder``) so a scan filters a bucket without touching the codes, and
+    a probe reads one array, not two."""
     n = words.shape[0]
     suf_bits = length - dir_bits
     mask = np.uint32((1 << suf_bits) - 1)
@@ -174,8 +174,7 @@ def _bucketize(
         b = key >> np.uint32(suf_bits)
         slot = counts[b]
         counts[b] = slot + 1
-        order[slot] = p
-        suffix[slot] = key & mask
+        slots[slot] = (np.uint64(p) << np.uint64(8)) | np.uint64(key & mask)
 
 
 bucketize: Any = _njit(_bucketize)
@@ -192,8 +191,7 @@ def _mih_query(
     bit_word: Any,
     bit_shift: Any,
     dir_bits: int,
-    order: Any,
-    suffix: Any,
+    slots: Any,
     offsets: Any,
     masks: Any,
     mask_pop: Any,
@@ -221,8 +219,7 @@ def _mih_query(
         qdir = qkey >> np.uint32(suf_bits)
         qsuf = np.uint64(qkey & np.uint32((1 << suf_bits) - 1))
         offs = offsets[j]
-        ordj = order[j]
-        sufj = suffix[j]
+        slotj = slots[j]
         nm = mask_upto[r]
         # Bucket bounds first: independent loads the CPU can overlap, unlike loads that sit
         # behind the data-dependent scan loop below.
@@ -233,11 +230,12 @@ def _mih_query(
         for mi in range(nm):
             budget = r - mask_pop[mi]
             for s in range(bounds[mi, 0], bounds[mi, 1]):
-                if _ctpop(np.uint64(sufj[s]) ^ qsuf) > budget:
+                v = np.uint64(slotj[s])
+                if _ctpop((v & np.uint64(255)) ^ qsuf) > budget:
                     continue
                 # A row close to the query on several substrings is found several times:
                 # keep it once. ``seen`` is a bitmap over rows, all zero between queries.
-                p = ordj[s]
+                p = np.int64(v >> np.uint64(8))
                 w = p >> 6
                 bit = np.uint64(1) << np.uint64(p & 63)
                 if seen[w] & bit:
@@ -280,8 +278,7 @@ def _mih_search(
     bit_word: Any,
     bit_shift: Any,
     dir_bits: int,
-    order: Any,
-    suffix: Any,
+    slots: Any,
     offsets: Any,
     masks: Any,
     mask_pop: Any,
@@ -320,8 +317,7 @@ def _mih_search(
                 bit_word,
                 bit_shift,
                 dir_bits,
-                order,
-                suffix,
+                slots,
                 offsets,
                 masks,
                 mask_pop,

@@ -9,9 +9,9 @@ more than reading every row the segment scans flat instead.
 
 Why sorted arrays rather than FAISS's ``IndexBinaryMultiHash``:
 
-* A bucket is a contiguous slice of ``order`` addressed through a dense ``offsets`` table, so a
-  probe is two loads, not a hash-map lookup, and each row also keeps the low bits of its key
-  (``suffix``) so a scan filters its bucket without touching the codes.
+* A bucket is a contiguous slice of ``slots`` addressed through a dense ``offsets`` table, so a
+  probe is two loads, not a hash-map lookup, and each slot holds the row number and the low
+  bits of its key, so a scan filters its bucket without touching the codes.
 * The structure is a handful of flat arrays: a snapshot writes them as they are and a replica
   memory-maps them back in milliseconds. FAISS serialises its multi-hash maps as lists and
   rebuilds them on load (that is most of HMA's 30 s unpickle).
@@ -62,8 +62,7 @@ class MihSegment(Segment):
         perm: npt.NDArray[np.int64],
         sub_len: npt.NDArray[np.int64],
         dir_bits: int,
-        order: npt.NDArray[np.uint32],
-        suffix: npt.NDArray[np.uint8],
+        slots: npt.NDArray[np.unsignedinteger[Any]],
         offsets: npt.NDArray[np.uint32],
         collision: npt.NDArray[np.float64],
     ) -> None:
@@ -71,8 +70,7 @@ class MihSegment(Segment):
         self.perm = perm
         self.sub_len = sub_len
         self.dir_bits = dir_bits
-        self.order = order
-        self.suffix = suffix
+        self.slots = slots
         self.offsets = offsets
         self.collision = collision
         self.sub_start = np.concatenate([[0], np.cumsum(sub_len)[:-1]]).astype(np.int64)
@@ -114,8 +112,8 @@ class MihSegment(Segment):
         perm = balanced_permutation(words, bits, sub_len) if balance else np.arange(bits, dtype=np.int64)
         bit_word, bit_shift = _bit_locations(perm)
         sub_start = np.concatenate([[0], np.cumsum(sub_len)[:-1]]).astype(np.int64)
-        order = np.empty((m, n), np.uint32)
-        suffix = np.empty((m, n), np.uint8)
+        # Row number and key remainder in one word: 32 bits up to 16 M rows, else 64.
+        slots = np.empty((m, n), np.uint32 if n < 1 << 24 else np.uint64)
         offsets = np.empty((m, (1 << dir_bits) + 1), np.uint32)
         collision = []
         for j in range(m):
@@ -126,8 +124,7 @@ class MihSegment(Segment):
                 dir_bits,
                 bit_word,
                 bit_shift,
-                order[j],
-                suffix[j],
+                slots[j],
                 offsets[j],
             )
             sizes = np.diff(offsets[j]).astype(np.float64)
@@ -139,8 +136,7 @@ class MihSegment(Segment):
             perm=perm,
             sub_len=sub_len,
             dir_bits=dir_bits,
-            order=order,
-            suffix=suffix,
+            slots=slots,
             offsets=offsets,
             collision=np.array(collision, dtype=np.float64),
         )
@@ -199,8 +195,7 @@ class MihSegment(Segment):
             self.bit_word,
             self.bit_shift,
             self.dir_bits,
-            self.order,
-            self.suffix,
+            self.slots,
             self.offsets,
             masks,
             pops,
@@ -214,8 +209,7 @@ class MihSegment(Segment):
             **super().arrays(),
             "perm": self.perm,
             "sub_len": self.sub_len,
-            "order": self.order,
-            "suffix": self.suffix,
+            "slots": self.slots,
             "offsets": self.offsets,
             "collision": self.collision,
         }
@@ -232,8 +226,7 @@ class MihSegment(Segment):
             perm=arrays["perm"],
             sub_len=arrays["sub_len"],
             dir_bits=int(params["dir_bits"]),
-            order=arrays["order"],
-            suffix=arrays["suffix"],
+            slots=arrays["slots"],
             offsets=arrays["offsets"],
             collision=arrays["collision"],
         )

@@ -62,9 +62,6 @@ def make_images(root: Path, per_listed: int = 60, per_unrelated: int = 15, seed:
     junk.mkdir()
     (junk / "notes.txt").write_text("not an image\n")
     (junk / "empty.jpg").write_bytes(b"")
-    (junk / "truncated.jpg").write_bytes(
-        (root / "listed" / "skimage_rocket" / "000.jpg").read_bytes()[:200]
-        if (root / "listed" / "skimage_rocket" / "000.jpg").exists()
-        else b"\xff\xd8\xff\xe0" + b"\0" * 100
-    )
+    # A JPEG header and nothing after it.
+    (junk / "truncated.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 100)
     return root

@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.formats import TEXT_FORMATS, ListFormatError, parse_hash_lines, read_lines
+from index.formats import TEXT_FORMATS, ListFormatError, parse_csv, parse_hash_lines, read_lines
 from index.hashes import Algorithm, Hash
 from scanner.pipeline import HashingConfig, HashMode, hash_content
 
-FORMATS = (*TEXT_FORMATS, "images")
+# csv: ThreatExchange/HMA style, with a header (see index.formats.parse_csv).
+FORMATS = (*TEXT_FORMATS, "csv", "images")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 
 
@@ -33,8 +34,10 @@ def collect(path: Path, list_format: str, skip_bad: bool = False) -> Collected:
     unless ``skip_bad``."""
     if list_format == "images":
         return _collect_images(path, skip_bad)
-    algorithm = TEXT_FORMATS[list_format]
-    report = parse_hash_lines(read_lines(str(path)), algorithm, str(path), skip_bad)
+    if list_format == "csv":
+        report = parse_csv(read_lines(str(path)), str(path), skip_bad)
+    else:
+        report = parse_hash_lines(read_lines(str(path)), TEXT_FORMATS[list_format], str(path), skip_bad)
     collected = Collected([Candidate(e.hash, e.external_id) for e in report.entries])
     collected.skipped = [str(e) for e in report.skipped]
     return collected

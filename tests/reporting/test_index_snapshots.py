@@ -112,9 +112,9 @@ def test_a_damaged_snapshot_is_refused_and_its_list_served_from_the_database(
 
     # Same size, one flipped byte: the checksum refuses it.
     build_snapshots(store.engine, directory)
-    manifest = read_manifest(directory)
-    assert manifest is not None
-    [b] = [item for item in manifest.lists if item.config.name == "b"]
+    reread = read_manifest(directory)
+    assert reread is not None
+    [b] = [item for item in reread.lists if item.config.name == "b"]
     [data] = directory.glob(f"{b.files[Algorithm.PDQ]}.*.data")
     raw = bytearray(data.read_bytes())
     raw[len(raw) // 2] ^= 0xFF

@@ -1,0 +1,115 @@
+"""Find uniform borders (letterbox, pillarbox, padding) so the content inside can be hashed too.
+
+A padded copy of a listed image hashes far from it: PDQ and pHash see the bars as part of the
+picture (0% recall at PDQ <= 31 for letterboxed copies, bench/RESULTS.md ``## Matching
+quality``). Hashing the de-bordered image as well gives the matcher a second chance.
+
+A border side is a run of rows (or columns) from the edge that are all close to one colour, the
+median colour of the outermost row. "Close" allows JPEG noise: most of a row's pixels must sit
+within ``tolerance`` of that colour and their mean distance must be small. A photograph whose
+edge is merely dark (a night sky, a shadow) is not flat enough to pass; a photograph with a
+truly flat band (a studio backdrop) may be cropped, which only costs a second hash, never a
+match on the first.
+
+Refusals (``None``): no side has a border of at least ``min_border`` pixels and ``min_fraction``
+of the dimension; a side would lose more than ``max_fraction`` (a mostly flat picture, not a
+padded one); the remaining box would be smaller than ``min_size`` on a side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+# (left, top, right, bottom), right and bottom exclusive: what ``Image.crop`` takes.
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class BorderRules:
+    # Per-channel distance (0-255) a border pixel may stray from the border colour.
+    tolerance: float = 24.0
+    # Share of a border row's pixels that must be within ``tolerance`` (JPEG ringing, chroma bleed).
+    within_share: float = 0.95
+    # Largest mean distance of a border row from the border colour.
+    mean_tolerance: float = 6.0
+    # A border thinner than both of these on every side is not a border.
+    min_border: int = 2
+    min_fraction: float = 0.01
+    # Never remove more than this share of the image from one side.
+    max_fraction: float = 0.4
+    # Never produce a crop smaller than this on a side.
+    min_size: int = 32
+
+
+DEFAULT_RULES = BorderRules()
+
+
+def find_content_box(
+    image: Image.Image | npt.NDArray[np.generic], rules: BorderRules = DEFAULT_RULES
+) -> Box | None:
+    """The box inside uniform borders, or None when there is no border worth removing."""
+    pixels = _as_array(image)
+    height, width = pixels.shape[:2]
+    if min(height, width) < rules.min_size:
+        return None
+    # Each side seen as "rows from the edge": top, bottom, left, right.
+    top = _border_depth(pixels, rules)
+    bottom = _border_depth(pixels[::-1], rules)
+    left = _border_depth(pixels.transpose(1, 0, 2), rules)
+    right = _border_depth(pixels.transpose(1, 0, 2)[::-1], rules)
+    depths = (top, bottom, left, right)
+    if any(d is None for d in depths):
+        return None
+    top, bottom, left, right = (d or 0 for d in depths)
+    if not _significant(top, height, rules) and not _significant(bottom, height, rules):
+        top = bottom = 0
+    if not _significant(left, width, rules) and not _significant(right, width, rules):
+        left = right = 0
+    if top == bottom == left == right == 0:
+        return None
+    box = (left, top, width - right, height - bottom)
+    if box[2] - box[0] < rules.min_size or box[3] - box[1] < rules.min_size:
+        return None
+    return box
+
+
+def remove_borders(image: Image.Image, rules: BorderRules = DEFAULT_RULES) -> Image.Image | None:
+    """``image`` cropped to its content box, or None when it has no border to remove."""
+    box = find_content_box(image, rules)
+    return image.crop(box) if box else None
+
+
+def _as_array(image: Image.Image | npt.NDArray[np.generic]) -> npt.NDArray[np.float32]:
+    if isinstance(image, Image.Image):
+        if image.mode not in ("L", "RGB"):
+            image = image.convert("RGB")
+        array = np.asarray(image, dtype=np.float32)
+    else:
+        array = np.asarray(image, dtype=np.float32)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3:
+        raise ValueError(f"expected a 2-D or 3-D pixel array, got shape {array.shape}")
+    return array
+
+
+def _significant(depth: int, dimension: int, rules: BorderRules) -> bool:
+    return depth >= max(rules.min_border, rules.min_fraction * dimension)
+
+
+def _border_depth(pixels: npt.NDArray[np.float32], rules: BorderRules) -> int | None:
+    """How many rows from the top are border; None if more than ``max_fraction`` would be."""
+    limit = int(pixels.shape[0] * rules.max_fraction)
+    colour = np.median(pixels[0], axis=0)
+    # One row past the limit, so a border running past it is seen and refused.
+    band = pixels[: limit + 1]
+    distance = np.abs(band - colour).max(axis=2)
+    within = (distance <= rules.tolerance).mean(axis=1)
+    flat = (within >= rules.within_share) & (distance.mean(axis=1) <= rules.mean_tolerance)
+    if flat.all():
+        return None
+    return int(np.argmin(flat))

@@ -9,8 +9,10 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import structlog
 
@@ -24,7 +26,9 @@ from reporting.store import ActionConfig, Store
 from reporting.worker import Worker
 from scanner.audit_service import AuditReader
 from scanner.auth import TokenVerifier
-from scanner.engine import MatcherHolder, ScanEngine
+from scanner.engine import MatcherHolder, ScanEngine, Verdict
+from scanner.journal import AlreadyRecorded, Journal, JournalRecord, JournalSink
+from scanner.metrics import IndexCollector, JournalCollector, MetricsEndpoint, OutboxCollector, OutboxStats
 from scanner.rescan.hashlog import HashLogFlusher
 from scanner.rescan.service import attach_hash_log
 from scanner.review_service import ReviewService
@@ -101,6 +105,23 @@ class App:
     server: Server
     # Writes the scan hash log (HASHWATCH_HASH_LOG_CUSTOMERS); None when it is off.
     hash_log: HashLogFlusher | None = None
+    # Where matches wait while the database is away (scanner/journal.py).
+    journal: Journal | None = None
+
+    def replay_journal(self, stop: threading.Event) -> None:
+        """Record spooled matches as the database comes back, until ``stop``."""
+        if self.journal is not None:
+            self.journal.run_replay(journal_sink(self.store), stop)
+
+    def metrics(self, port: int) -> MetricsEndpoint:
+        """Serve /metrics on ``port`` (0: any free port) of the metrics host."""
+        collectors = [
+            IndexCollector(lambda: self.matchers.current),
+            OutboxCollector(lambda: outbox_stats(self.store)),
+        ]
+        if self.journal is not None:
+            collectors.append(JournalCollector(self.journal.depth))
+        return MetricsEndpoint(self.settings.metrics_host or self.settings.host, port, collectors)
 
     def reload_lists(self) -> None:
         self.matchers.swap(build_matcher(self.store))
@@ -134,11 +155,19 @@ def build_app(settings: Settings, reporting: ReportingSettings | None = None) ->
     reporting = reporting or load(ReportingSettings)
     store = open_store(settings, reporting)
     matchers = MatcherHolder(build_matcher(store, index_dir(settings.data_dir)))
-    engine, hash_log = attach_hash_log(ScanEngine(settings.hashing, matchers, store), store)
+    journal = Journal(settings.data_dir / "journal", store.actions.evidence)
+    scan_engine = ScanEngine(
+        settings.hashing,
+        matchers,
+        store,
+        journal=journal,
+        degraded_verdict=Verdict(settings.degraded_verdict),
+    )
+    engine, hash_log = attach_hash_log(scan_engine, store)
     auth, audit_reader = access(settings, store)
     review = review_service(store, matchers) if auth is not None else None
     server = create_server(settings, engine, store, auth=auth, audit_reader=audit_reader, review=review)
-    return App(settings, reporting, store, matchers, engine, server, hash_log)
+    return App(settings, reporting, store, matchers, engine, server, hash_log, journal)
 
 
 def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) -> None:
@@ -182,9 +211,15 @@ def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) 
         target=app.watch_lists, args=(worker_stop,), name="list-watcher", daemon=True
     )
     lists_thread.start()
+    replay_thread = threading.Thread(target=app.replay_journal, args=(worker_stop,), name="journal-replay")
+    replay_thread.start()
+    metrics = app.metrics(settings.metrics_port) if settings.metrics_port else None
     log.info(
         "serving",
         address=f"{settings.host}:{app.server.port}",
+        metrics_port=metrics.port if metrics is not None else None,
+        tls=settings.tls_cert is not None,
+        mtls=settings.tls_client_ca is not None,
         lists=list_sizes(app.matchers.current),
         hash_mode=str(settings.hash_mode),
     )
@@ -198,8 +233,48 @@ def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) 
     if web is not None:
         web.stop(settings.grace_seconds)
     worker_stop.set()
+    replay_thread.join(timeout=settings.grace_seconds)
+    if metrics is not None:
+        metrics.stop()
     if worker_thread is not None:
         worker_thread.join(timeout=settings.grace_seconds)
     if app.hash_log is not None:
         hash_log_thread.join(timeout=settings.grace_seconds)
     log.info("stopped")
+
+
+def journal_sink(store: Store) -> JournalSink:
+    """Records a spooled match with its journal id, which the database keeps unique: a replay
+    after a crash between the commit and the file's deletion finds the match already there."""
+    from reporting import models
+
+    def record(entry: JournalRecord) -> int:
+        def mark(session: Any, match_id: int) -> None:
+            earlier = (
+                session.query(models.Match.id).filter(models.Match.journal_id == entry.journal_id).scalar()
+            )
+            if earlier is not None:
+                raise AlreadyRecorded(earlier)  # rolls this transaction back
+            session.get(models.Match, match_id).journal_id = entry.journal_id
+
+        return store.record_match(entry.context, entry.hashes, entry.hits, entry.content, also=mark)
+
+    return record
+
+
+def outbox_stats(store: Store) -> OutboxStats:
+    """Deliveries waiting (pending or claimed; digest rows wait on purpose and are left out)."""
+    from reporting import models
+    from reporting.db import session_factory
+
+    with session_factory(store.engine)() as session:
+        waiting = session.query(models.Delivery.created_at).filter(
+            models.Delivery.state.in_(("pending", "in_progress"))
+        )
+        depth = waiting.count()
+        oldest = waiting.order_by(models.Delivery.created_at).limit(1).scalar()
+    if oldest is None:
+        return OutboxStats(depth, 0.0)
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return OutboxStats(depth, max(0.0, (models.utcnow() - oldest).total_seconds()))

@@ -15,6 +15,7 @@ import structlog
 
 from index.hashes import Algorithm, Hash
 from index.matcher import Matcher, MatchHit
+from scanner.journal import Journal
 from scanner.pipeline import DEFAULT_ALGORITHMS, HashingConfig, HashOutcome, hash_content
 from scanner.recording import MatchRecorder, RecordingFailed, ScanContext
 
@@ -60,11 +61,16 @@ class ScanEngine:
         matchers: MatcherHolder,
         recorder: MatchRecorder,
         algorithms: Sequence[Algorithm] = DEFAULT_ALGORITHMS,
+        journal: Journal | None = None,
+        degraded_verdict: Verdict = Verdict.BLOCK,
     ) -> None:
         self.hashing = hashing
         self.matchers = matchers
         self.recorder = recorder
         self.algorithms = tuple(algorithms)
+        # Where a match goes when the recorder fails, and the answer given meanwhile.
+        self.journal = journal
+        self.degraded_verdict = degraded_verdict
 
     def hash(self, content: bytes, algorithms: Collection[Algorithm] = ()) -> HashOutcome:
         return hash_content(content, algorithms or self.algorithms, self.hashing)
@@ -83,17 +89,47 @@ class ScanEngine:
             try:
                 match_id = self.recorder.record_match(context, outcome.hashes, hits, content)
             except RecordingFailed as exc:
-                # Still BLOCK: serving known abuse material is the worse failure. The full match
-                # goes to the log so it can be recovered by hand.
-                reason = "match could not be recorded"
-                log.error(
-                    "match not recorded",
-                    error=str(exc),
-                    request_id=context.request_id,
-                    customer_id=context.customer_id,
-                    url=context.url,
-                    hashes={str(h.algorithm): h.hex for h in outcome.hashes},
-                    hits=[(h.list_name, h.entry_id, str(h.algorithm), h.distance) for h in hits],
-                )
+                reason = self._spool(context, outcome, hits, content, exc)
+                if reason:
+                    verdict = self.degraded_verdict
+                else:
+                    # Still BLOCK: serving known abuse material is the worse failure. The full
+                    # match goes to the log so it can be recovered by hand.
+                    reason = "match could not be recorded"
+                    log.error(
+                        "match not recorded",
+                        error=str(exc),
+                        request_id=context.request_id,
+                        customer_id=context.customer_id,
+                        url=context.url,
+                        hashes={str(h.algorithm): h.hex for h in outcome.hashes},
+                        hits=[(h.list_name, h.entry_id, str(h.algorithm), h.distance) for h in hits],
+                    )
         elapsed_us = int((time.perf_counter() - started) * 1e6)
         return ScanResult(verdict, outcome, hits, match_id, elapsed_us, reason)
+
+    def _spool(
+        self,
+        context: ScanContext,
+        outcome: HashOutcome,
+        hits: tuple[MatchHit, ...],
+        content: bytes,
+        error: RecordingFailed,
+    ) -> str:
+        """Write the match to the journal (fsync'd) for replay; return the reason to answer
+        with, or "" when there is no journal or it could not be written either."""
+        if self.journal is None:
+            return ""
+        try:
+            journal_id = self.journal.spool(context, outcome.hashes, hits, content)
+        except OSError as exc:
+            log.error("match could not be spooled either", error=str(exc), request_id=context.request_id)
+            return ""
+        log.warning(
+            "database unavailable: match spooled",
+            error=str(error)[:300],
+            journal_id=journal_id,
+            request_id=context.request_id,
+            verdict=self.degraded_verdict.value,
+        )
+        return f"match spooled to the local journal ({journal_id}): the database is unavailable"

@@ -17,10 +17,13 @@ from scanner.auth import TokenVerifier
 from scanner.engine import ScanEngine
 from scanner.interceptors.auth import AuthInterceptor
 from scanner.interceptors.errors import ErrorInterceptor
+from scanner.interceptors.logging import LoggingInterceptor
+from scanner.interceptors.metrics import MetricsInterceptor
 from scanner.recording import BlockReader
 from scanner.review_service import ReviewService
 from scanner.service import ScannerService
 from scanner.settings import Settings
+from scanner.tls import server_credentials
 
 SCANNER_SERVICE = pb.DESCRIPTOR.services_by_name["Scanner"].full_name
 
@@ -72,7 +75,10 @@ def create_server(
     ]
     grpc_server = grpc.server(
         ThreadPoolExecutor(max_workers=settings.threads * 4, thread_name_prefix="rpc"),
-        interceptors=([AuthInterceptor(auth)] if auth is not None else []) + [ErrorInterceptor()],
+        # Outermost first: the access log and metrics see auth refusals and mapped errors too.
+        interceptors=[LoggingInterceptor(), MetricsInterceptor()]
+        + ([AuthInterceptor(auth)] if auth is not None else [])
+        + [ErrorInterceptor()],
         options=options,
         # A ScanStream holds a thread for its life; this bounds how many run at once.
         maximum_concurrent_rpcs=settings.threads * 64,
@@ -95,7 +101,12 @@ def create_server(
         ),
         grpc_server,
     )
-    port = grpc_server.add_insecure_port(f"{settings.host}:{settings.port}")
+    credentials = server_credentials(settings)
+    address = f"{settings.host}:{settings.port}"
+    if credentials is None:
+        port = grpc_server.add_insecure_port(address)
+    else:
+        port = grpc_server.add_secure_port(address, credentials)
     if port == 0:
         raise OSError(f"could not bind {settings.host}:{settings.port}")
     server = Server(grpc_server, port, health_servicer, workers)

@@ -16,6 +16,7 @@ from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.engine import ScanEngine
 from scanner.errors import InvalidRequest
+from scanner.metrics import DEADLINE_EXCEEDED
 from scanner.outcomes import Outcome
 from scanner.recording import BlockReader
 
@@ -39,6 +40,7 @@ class ScannerService(pb_grpc.ScannerServicer):
         self._stream_window = stream_window
 
     def Scan(self, request: pb.ScanRequest, context: grpc.ServicerContext) -> pb.ScanResponse:
+        _drop_if_expired(context, "Scan")
         return self._scan(request)
 
     def ScanStream(
@@ -55,7 +57,7 @@ class ScannerService(pb_grpc.ScannerServicer):
                     while not slots.acquire(timeout=0.5):
                         if not context.is_active():
                             return
-                    future = self._workers.submit(self._scan, request)
+                    future = self._workers.submit(self._stream_item, request, context)
                     future.add_done_callback(results.put)
                     submitted += 1
             except Exception as exc:  # the client went away mid-stream
@@ -74,15 +76,19 @@ class ScannerService(pb_grpc.ScannerServicer):
             assert isinstance(item, Future)
             slots.release()
             answered += 1
-            yield item.result()
+            response = item.result()
+            if response is not None:
+                yield response
 
     def Hash(self, request: pb.HashRequest, context: grpc.ServicerContext) -> pb.HashResponse:
+        _drop_if_expired(context, "Hash")
         started = time.perf_counter()
         algorithms = [convert.algorithm_from_pb(a) for a in request.algorithms]
         outcome = self.engine.hash(request.content, algorithms)
         return convert.hash_response(request.request_id, outcome, int((time.perf_counter() - started) * 1e6))
 
     def Match(self, request: pb.MatchRequest, context: grpc.ServicerContext) -> pb.MatchResponse:
+        _drop_if_expired(context, "Match")
         hashes = [convert.hash_from_pb(h) for h in request.hashes]
         return convert.match_response(self.engine.match(hashes))
 
@@ -93,6 +99,14 @@ class ScannerService(pb_grpc.ScannerServicer):
             raise InvalidRequest(f"at most {MAX_BLOCK_URLS} URLs per request", field="urls")
         statuses = self.blocks.block_status(request.customer_id, list(request.urls))
         return convert.blocks_response(request.customer_id, statuses)
+
+    def _stream_item(self, request: pb.ScanRequest, context: grpc.ServicerContext) -> pb.ScanResponse | None:
+        # Items wait here behind the stream window; once the stream's deadline has passed
+        # nobody can read the answer, so the work is skipped.
+        if _expired(context):
+            DEADLINE_EXCEEDED.labels("ScanStream").inc()
+            return None
+        return self._scan(request)
 
     def _scan(self, request: pb.ScanRequest) -> pb.ScanResponse:
         try:
@@ -108,3 +122,16 @@ class ScannerService(pb_grpc.ScannerServicer):
                 reason="internal error; see the server log",
             )
         return convert.scan_response(request.request_id, result)
+
+
+def _expired(context: grpc.ServicerContext) -> bool:
+    remaining = context.time_remaining()
+    return remaining is not None and remaining <= 0
+
+
+def _drop_if_expired(context: grpc.ServicerContext, method: str) -> None:
+    """A request that waited in the queue past its deadline is answered at once, unworked:
+    the caller has given up, and hashing it would only delay the requests behind it."""
+    if _expired(context):
+        DEADLINE_EXCEEDED.labels(method).inc()
+        context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before the request was handled")

@@ -7,7 +7,7 @@ variable. Nothing here has a credential baked in.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +62,18 @@ class Settings(BaseSettings):
     web_secure_cookies: bool = False
     # How many images one analyst may reveal (un-blur) per UTC day.
     review_daily_reveals: Annotated[int, Field(ge=0, le=10_000)] = 50
+    # The verdict for a match while the database is away (the match is spooled to
+    # <data_dir>/journal and recorded when it returns). "block" fails closed: known abuse
+    # material is not served because a database is down.
+    degraded_verdict: Literal["block", "allow"] = "block"
+    # Prometheus metrics on http://<metrics_host or host>:<metrics_port>/metrics; 0 turns it off.
+    metrics_host: str = ""
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    # TLS for the gRPC port (PEM files). With tls_client_ca, clients must present a
+    # certificate signed by it (mTLS).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
 
     @field_validator("log_level")
     @classmethod

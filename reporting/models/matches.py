@@ -28,6 +28,9 @@ class Match(Base):
     verdict: Mapped[str] = mapped_column(String(16), default="block")
     # Who found it: "scan" (the service), "rescan" (a batch rescan), "stored" (logged hashes).
     source: Mapped[str] = mapped_column(String(16), default="scan", server_default="scan")
+    # Set when the match was spooled to the scanner's journal while the database was away and
+    # replayed later (scanner/journal.py); unique, so a replay after a crash records nothing twice.
+    journal_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True, unique=True)
 
     hits: Mapped[list[MatchHit]] = relationship(back_populates="match", cascade="all, delete-orphan")
 

@@ -1,0 +1,103 @@
+"""Pixel-domain dihedral variants: the hash of each rotated / mirrored copy, without re-decoding."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pdqhash
+import pytest
+from PIL import Image
+
+from index.hashes import Algorithm, Hash
+from scanner.hashing import pdq
+from scanner.hashing.pdq_rotations import pixel_dihedral_from_pixels
+from scanner.hashing.pixels import Pixels
+
+IMAGES = Path(__file__).resolve().parents[1] / "data" / "images"
+Array = npt.NDArray[np.uint8]
+
+# The pixel operation behind each name in pdq.DIHEDRAL_NAMES (rot90 is counter-clockwise).
+OPERATIONS: dict[str, Callable[[Array], Array]] = {
+    "original": lambda a: a,
+    "rot90": lambda a: np.rot90(a, 1),
+    "rot180": lambda a: np.rot90(a, 2),
+    "rot270": lambda a: np.rot90(a, 3),
+    "flip_vertical": lambda a: a[::-1],
+    "flip_horizontal": lambda a: a[:, ::-1],
+    "flip_plus1": lambda a: a.transpose(1, 0, 2),
+    "flip_minus1": lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+}
+
+
+def _reference(rgb: Array) -> list[Hash]:
+    out = []
+    for name in pdq.DIHEDRAL_NAMES:
+        bits, quality = pdqhash.compute(np.ascontiguousarray(OPERATIONS[name](rgb)))
+        out.append(Hash.from_bits(Algorithm.PDQ, bits.tolist(), quality=int(quality)))
+    return out
+
+
+def _full_resolution(image: Image.Image) -> Pixels:
+    return Pixels(image.width, image.height, 1, np.asarray(image.convert("F")), image.convert("L"))
+
+
+def _noise(width: int, height: int, seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(max(2, height // 8), max(2, width // 8), 3), dtype=np.uint8)
+    # Smooth noise (upscaled) hashes with full quality, like a photograph.
+    return Image.fromarray(small).resize((width, height), Image.Resampling.BILINEAR)
+
+
+@pytest.mark.parametrize("name", ["skimage_astronaut.png", "skimage_page.png", "bridge-1-original.jpg"])
+def test_photographs_match_pdqhash_on_rotated_pixels(name: str) -> None:
+    image = Image.open(IMAGES / name).convert("RGB")
+    ours = pixel_dihedral_from_pixels(_full_resolution(image))
+    reference = _reference(np.asarray(image))
+    assert [h.hex for h in ours] == [h.hex for h in reference]
+    assert [h.quality for h in ours] == [h.quality for h in reference]
+
+
+@pytest.mark.parametrize(("width", "height"), [(96, 80), (100, 37), (257, 131), (300, 301), (640, 427)])
+def test_any_size_matches_pdqhash_on_rotated_pixels(width: int, height: int) -> None:
+    image = _noise(width, height, seed=width * 1000 + height)
+    ours = pixel_dihedral_from_pixels(_full_resolution(image))
+    assert [h.hex for h in ours] == [h.hex for h in _reference(np.asarray(image))]
+
+
+def test_the_first_variant_is_the_plain_hash() -> None:
+    image = Image.open(IMAGES / "skimage_chelsea.png").convert("RGB")
+    pixels = _full_resolution(image)
+    assert pixel_dihedral_from_pixels(pixels)[0] == pdq.dihedral_from_pixels(pixels)[0]
+
+
+def test_mirrors_close_the_gap_the_dct_variants_leave() -> None:
+    # 512 px: the DCT-domain mirrors sit 14-16 bits from the mirrored pixels' hashes.
+    image = Image.open(IMAGES / "skimage_astronaut.png").convert("RGB")
+    pixels = _full_resolution(image)
+    reference = _reference(np.asarray(image))
+    dct_gap = [v.distance(r) for v, r in zip(pdq.dihedral_from_pixels(pixels), reference, strict=True)]
+    assert max(dct_gap) >= 10
+    assert [v.distance(r) for v, r in zip(pixel_dihedral_from_pixels(pixels), reference, strict=True)] == [
+        0
+    ] * 8
+
+
+def test_reduced_decode_stays_close() -> None:
+    image = Image.open(IMAGES / "bridge-1-original.jpg").convert("RGB")
+    pixels = Pixels.from_image(image, image.width, image.height)
+    assert pixels.scale > 1
+    distances = [
+        v.distance(r)
+        for v, r in zip(pixel_dihedral_from_pixels(pixels), _reference(np.asarray(image)), strict=True)
+    ]
+    assert max(distances) <= 4
+
+
+def test_slivers_get_the_reference_answer() -> None:
+    image = Image.new("RGB", (3, 200), (10, 20, 30))
+    assert all(
+        h.quality == 0 and h.value == bytes(32) for h in pixel_dihedral_from_pixels(_full_resolution(image))
+    )

@@ -4,7 +4,8 @@ The rows are sorted by their first 64 bits, which for a cryptographic hash are a
 random key, and found by binary search; a 64-bit collision costs one more comparison, never a
 wrong answer. Sorted arrays rather than a Python set: 10 M MD5s take 400 MB here (codes, ids,
 sorted first words and their rows) against well over 1 GB as a dict of bytes, and they
-snapshot and memory-map like the Hamming segments. Updates, tombstones, compaction and snapshots are the Hamming index's.
+snapshot and memory-map like the Hamming segments. Updates, tombstones, compaction and
+snapshots are the Hamming index's.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 
 from index import snapshot
 from index.exact import ExactIndex
-from index.factory import build_index, load_index, new_index
+from index.factory import build_index, load_index, new_index, warm_up
 from index.hamming import HammingIndex
 from index.hashes import Algorithm
 from index.snapshot import SnapshotError
@@ -155,3 +155,7 @@ def test_phash_snapshot_matches_brute_force(tmp_path: Path) -> None:
     loaded = load_index(tmp_path / "phash.snapshot", algorithm=Algorithm.PHASH)
     queries = flip(codes[:16], np.arange(16, dtype=np.int64), seed=1)
     assert loaded.search(queries, 10) == brute_force(ids, codes, queries, 10)
+
+
+def test_warm_up_runs() -> None:
+    warm_up()

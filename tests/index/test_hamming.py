@@ -228,3 +228,17 @@ def test_searches_run_while_a_writer_adds_and_removes() -> None:
         t.join()
     assert not errors, errors[0]
     assert len(index) == 20_000 + 3_000 - 300
+
+
+def test_a_segment_with_many_tombstones_is_rewritten() -> None:
+    codes = uniform(2_000, 64, 11)
+    ids = np.arange(len(codes), dtype=np.int64)
+    index = HammingIndex.build(64, ids, codes, flat_below=100)
+    assert index.remove(ids[:300]) == 300
+    assert not index.needs_compaction()  # 15 % dead: not yet
+    assert index.remove(ids[300:500]) == 200
+    assert index.needs_compaction()
+    assert index.compact()
+    assert index.stats().segments == (("mih", 1_500, 0),)
+    assert index.search(codes[:600], 0)[:500] == [[]] * 500
+    assert index.search(codes[500:502], 0) == [[(500, 0)], [(501, 0)]]

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
+from prometheus_client import Counter
 from sqlalchemy import Engine, or_, select, update
 
 from reporting import models
@@ -34,6 +35,18 @@ from reporting.settings import ReportingSettings
 log = structlog.get_logger(__name__)
 
 HOUSEKEEPING_SECONDS = 3600.0
+
+# Served on the scanner's /metrics (scanner/metrics.py) when the worker runs inside ``serve``.
+DELIVERIES = Counter(
+    "hashwatch_outbox_deliveries",
+    "Delivery attempts settled, by target kind (destination, block, report:<partner>) and outcome.",
+    ["target", "outcome"],
+)
+
+
+def _target_kind(target: str) -> str:
+    # "destination:17" would give one series per destination; the partner name is bounded.
+    return target if target.startswith("report:") else target.split(":", 1)[0]
 
 
 class Worker:
@@ -232,7 +245,9 @@ class Worker:
     def _settle(self, claim: Claimed, result: DeliveryResult) -> None:
         now = self.clock()
         fields = {"delivery_id": claim.delivery_id, "target": claim.target, "event_id": claim.event_id}
+        kind = _target_kind(claim.target)
         if result.ok:
+            DELIVERIES.labels(kind, "delivered").inc()
             self.outbox.delivered(claim, self.worker_id, now)
             log.info("delivered", attempts=claim.attempts, detail=result.detail, **fields)
             return
@@ -244,6 +259,7 @@ class Worker:
                 result.retry_after,
                 self.rng,
             )
+            DELIVERIES.labels(kind, "retry").inc()
             self.outbox.retry(claim, self.worker_id, now + timedelta(seconds=delay), result.detail)
             log.warning(
                 "delivery failed; will retry",
@@ -253,6 +269,7 @@ class Worker:
                 **fields,
             )
             return
+        DELIVERIES.labels(kind, "dead").inc()
         self.outbox.dead(claim, self.worker_id, result.detail)
         if claim.target == "block":
             self._block_failed(claim, result.detail)

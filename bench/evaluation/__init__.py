@@ -1,0 +1,1 @@
+"""The matching-quality harness behind bench/eval_matching.py."""

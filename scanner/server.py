@@ -67,6 +67,7 @@ def create_server(
         raise ValueError("the Audit service is only served with authentication on")
     if review is not None and auth is None:
         raise ValueError("the Review service is only served with authentication on")
+    credentials = server_credentials(settings)  # before anything is started: a bad file stops here
     workers = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="scan")
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -101,7 +102,6 @@ def create_server(
         ),
         grpc_server,
     )
-    credentials = server_credentials(settings)
     address = f"{settings.host}:{settings.port}"
     if credentials is None:
         port = grpc_server.add_insecure_port(address)

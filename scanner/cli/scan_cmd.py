@@ -13,6 +13,8 @@ import typer
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.cli.common import fail
+from scanner.settings import SettingsError
+from scanner.tls import channel_credentials
 
 
 def scan_command(
@@ -30,12 +32,24 @@ def scan_command(
             envvar="HASHWATCH_TOKEN", help="API token (scope scan) for a server run with --require-auth."
         ),
     ] = None,
+    tls: Annotated[bool, typer.Option("--tls", help="Use TLS (implied by the --tls-* options).")] = False,
+    tls_ca: Annotated[Path | None, typer.Option(help="PEM CA to trust (default: the system's).")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM client certificate, for mTLS.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM client key, for mTLS.")] = None,
 ) -> None:
     """Scan files with a running server; print the verdict, outcome and matches of each."""
     limit = 64 * 1024 * 1024
     options = [("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)]
     metadata = (("authorization", f"Bearer {token}"),) if token else None
-    with grpc.insecure_channel(server, options=options) as channel:
+    if tls or tls_ca or tls_cert or tls_key:
+        try:
+            credentials = channel_credentials(tls_ca, tls_cert, tls_key)
+        except SettingsError as exc:
+            raise fail(str(exc)) from None
+        channel = grpc.secure_channel(server, credentials, options=options)
+    else:
+        channel = grpc.insecure_channel(server, options=options)
+    with channel:
         stub = pb_grpc.ScannerStub(channel)
         for path in files:
             try:

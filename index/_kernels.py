@@ -207,7 +207,11 @@ def _mih_query(
     new end and the number of candidates; if that exceeds ``cand``'s capacity nothing was
     verified and the caller grows ``cand`` and calls again.
 
-    Two passes: collect every candidate row first, then verify each distinct one."""
+    Two passes: collect every candidate row first, then verify them. A row close to the query
+    on several substrings is a candidate several times; ``seen`` (a bitmap over rows, all zero
+    between queries) keeps a *match* from being reported twice. Only matches touch it: a query
+    that matches nothing (the common case) checks its ~10 000 candidates without it, which is
+    cheaper than deduplicating them (measured: 0.5 ms of 0.86 at 10 M clustered)."""
     ccap = cand.shape[0]
     nc = 0
     for j in range(sub_len.shape[0]):
@@ -233,35 +237,34 @@ def _mih_query(
                 v = np.uint64(slotj[s])
                 if _ctpop((v & np.uint64(255)) ^ qsuf) > budget:
                     continue
-                # A row close to the query on several substrings is found several times:
-                # keep it once. ``seen`` is a bitmap over rows, all zero between queries.
-                p = np.int64(v >> np.uint64(8))
-                w = p >> 6
-                bit = np.uint64(1) << np.uint64(p & 63)
-                if seen[w] & bit:
-                    continue
-                seen[w] |= bit
                 if nc < ccap:
-                    cand[nc] = p
+                    cand[nc] = np.int64(v >> np.uint64(8))
                 nc += 1
     if nc > ccap:
-        # Clear the bits of the candidates that were recorded; the overflowed ones were set
-        # too, so clear by rescanning is not possible: zero the whole bitmap (rare: the
-        # caller grows ``cand`` to fit this query's count and retries).
-        seen[:] = 0
         return k, nc
     cap = out_pos.shape[0]
+    start = k
     for c in range(nc):
         p = cand[c]
         d = _distance_jit(qrow, words[p])
         if d > threshold:
             continue
+        w = p >> 6
+        bit = np.uint64(1) << np.uint64(p & 63)
+        if seen[w] & bit:
+            continue
+        seen[w] |= bit
         if k < cap:
             out_pos[k] = p
             out_dist[k] = d
         k += 1
-    for c in range(nc):
-        seen[cand[c] >> 6] = 0
+    if k > cap:
+        # Matches past the buffer set bits that were not recorded: clear everything (rare:
+        # the caller grows the buffers and runs this query again).
+        seen[:] = 0
+    else:
+        for c in range(start, k):
+            seen[out_pos[c] >> 6] = 0
     return k, nc
 
 

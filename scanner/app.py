@@ -213,7 +213,12 @@ def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) 
     lists_thread.start()
     replay_thread = threading.Thread(target=app.replay_journal, args=(worker_stop,), name="journal-replay")
     replay_thread.start()
-    metrics = app.metrics(settings.metrics_port) if settings.metrics_port else None
+    metrics = None
+    if settings.metrics_port:
+        try:
+            metrics = app.metrics(settings.metrics_port)
+        except OSError as exc:  # keep answering scans; say loudly that nobody can see them
+            log.error("metrics endpoint not started", port=settings.metrics_port, error=str(exc))
     log.info(
         "serving",
         address=f"{settings.host}:{app.server.port}",

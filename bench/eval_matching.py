@@ -33,6 +33,7 @@ sys.path.insert(0, str(HERE))
 
 from evaluation import images  # noqa: E402
 from evaluation.columns import COLUMNS  # noqa: E402
+from evaluation.dihedral_gap import gap_table  # noqa: E402
 from evaluation.report import (  # noqa: E402
     FalsePairs,
     TruePair,
@@ -71,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
 
     transforms = [t for t in suite() if not args.families or t.family in args.families]
     originals = images.originals(args.images)
+    normalised: list[tuple[str, Image.Image]] = []
     for source in originals:
         image = normalise(Image.open(source.path), args.size)
+        normalised.append((source.name, image))
         png = encode(image, "PNG")
         entries[source.group] = signature(png, HashMode.EXACT, deborder=False)
         queries.append((f"{source.name} as is", source.group, "original", signature(png, mode)))
@@ -137,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         out(f"* {p.family} / {p.transform}: {p.image}")
     out(f"\n{heading} Dihedral: DCT-domain vs pixel-domain variants (nearest variant to the original)\n")
     out(dihedral_table(true_pairs, markdown))
+    out(f"\n{heading} Dihedral gap per image: DCT-domain variant vs pdqhash of the rotated pixels (bits)\n")
+    out(gap_table(normalised, markdown))
     out(f"\n{heading} Per transform\n")
     out(transform_table(true_pairs, [*FAMILIES, *{f for _, f in shared}], markdown))
     for note in notes:

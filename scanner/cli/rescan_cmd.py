@@ -45,7 +45,7 @@ def rescan_command(
     ] = "",
     engine: Annotated[str, typer.Option(help="local (a process pool) or ray.")] = "local",
     jobs: Annotated[
-        int, typer.Option("--jobs", "-j", help="Processes (local) or actors (ray); 0: all cores.")
+        int, typer.Option("--jobs", "-j", help="Processes (local) or actors (ray); 0: all cores.", min=0)
     ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
     stored: Annotated[

@@ -119,16 +119,22 @@ class Store:
             # Taking the next version locks the list's row until commit: imports into one list
             # commit in version order, which is what lets servers follow changes incrementally.
             version = bump_version(session, hash_list.id)
-            # Duplicates are looked up a batch at a time through the (list, algorithm, hash)
-            # unique index: the cost follows the size of the import, not of the list (adding
-            # 10 000 entries to a 10 M-entry list must not read 10 M rows).
-            seen: set[tuple[str, str]] = set()
-            batch: list[tuple[tuple[str, str], NewEntry]] = []
-
-            def flush() -> int:
-                present = _present(session, hash_list.id, [key for key, _ in batch])
-                now = models.utcnow()
-                rows = [
+            existing = {
+                (a, h)
+                for a, h in session.execute(
+                    select(models.ListEntry.algorithm, models.ListEntry.hash_hex).where(
+                        models.ListEntry.list_id == hash_list.id
+                    )
+                )
+            }
+            batch: list[dict[str, Any]] = []
+            for entry in entries:
+                key = (str(entry.hash.algorithm), entry.hash.hex)
+                if key in existing:
+                    duplicates += 1
+                    continue
+                existing.add(key)
+                batch.append(
                     {
                         "list_id": hash_list.id,
                         "algorithm": key[0],
@@ -137,32 +143,17 @@ class Store:
                         "external_id": entry.external_id,
                         "note": entry.note,
                         "status": "active",
-                        "added_at": now,
+                        "added_at": models.utcnow(),
                         "changed_version": version,
                     }
-                    for key, entry in batch
-                    if key not in present
-                ]
-                if rows:
-                    session.execute(insert(models.ListEntry), rows)
-                batch.clear()
-                return len(rows)
-
-            for entry in entries:
-                key = (str(entry.hash.algorithm), entry.hash.hex)
-                if key in seen:
-                    duplicates += 1
-                    continue
-                seen.add(key)
-                batch.append((key, entry))
+                )
                 if len(batch) >= _IMPORT_BATCH:
-                    n = len(batch)
-                    stored = flush()
-                    added, duplicates = added + stored, duplicates + n - stored
+                    session.execute(insert(models.ListEntry), batch)
+                    added += len(batch)
+                    batch = []
             if batch:
-                n = len(batch)
-                stored = flush()
-                added, duplicates = added + stored, duplicates + n - stored
+                session.execute(insert(models.ListEntry), batch)
+                added += len(batch)
             hash_list.updated_at = models.utcnow()
             audit.record(
                 session,
@@ -348,26 +339,6 @@ class Store:
                 )
                 for row in rows
             ]
-
-
-def _present(session: Session, list_id: int, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Which of ``keys`` (algorithm, hex) the list already holds."""
-    found: set[tuple[str, str]] = set()
-    by_algorithm: dict[str, list[str]] = {}
-    for algorithm, hex_value in keys:
-        by_algorithm.setdefault(algorithm, []).append(hex_value)
-    for algorithm, hexes in by_algorithm.items():
-        found.update(
-            (algorithm, hex_value)
-            for hex_value in session.scalars(
-                select(models.ListEntry.hash_hex).where(
-                    models.ListEntry.list_id == list_id,
-                    models.ListEntry.algorithm == algorithm,
-                    models.ListEntry.hash_hex.in_(hexes),
-                )
-            )
-        )
-    return found
 
 
 def _hash_summary(hashes: Sequence[Hash]) -> dict[str, Any]:

@@ -9,6 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import pdqhash
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from index.hashes import Algorithm, Hash
@@ -101,3 +103,31 @@ def test_slivers_get_the_reference_answer() -> None:
     assert all(
         h.quality == 0 and h.value == bytes(32) for h in pixel_dihedral_from_pixels(_full_resolution(image))
     )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    columns=st.integers(5, 300),
+    rows=st.integers(5, 300),
+    seed=st.integers(0, 2**32 - 1),
+    scale=st.sampled_from([1, 2, 3]),
+)
+def test_each_variant_is_the_kernel_on_the_rotated_pixels(
+    columns: int, rows: int, seed: int, scale: int
+) -> None:
+    # Against our own kernel fed the rotated array, at any size and from reduced inputs too:
+    # the mirrored weights must give exactly what the kernel computes on the mirrored image.
+    # (Sizes are multiples of the scale: a reduced axis of n pixels then holds n / s of them,
+    # and reversing it is reversing the full-resolution axis.)
+    width, height = columns * scale, rows * scale
+    image = _noise(width, height, seed)
+    reduced = np.asarray(image.convert("F"))[::scale, ::scale]
+    ours = pixel_dihedral_from_pixels(Pixels(width, height, scale, reduced, image.convert("L")))
+    for name, variant in zip(pdq.DIHEDRAL_NAMES, ours, strict=True):
+        rotated = np.ascontiguousarray(OPERATIONS[name](reduced[:, :, None])[:, :, 0])
+        size = (height, width) if name in TRANSPOSING else (width, height)
+        expected = pdq.dihedral_from_pixels(Pixels(*size, scale, rotated, image.convert("L")), variants=1)[0]
+        assert variant.hex == expected.hex, name
+
+
+TRANSPOSING = ("rot90", "rot270", "flip_plus1", "flip_minus1")

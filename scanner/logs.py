@@ -7,8 +7,18 @@ import sys
 
 import structlog
 
+_configured = False
+
+
+def configured() -> bool:
+    """Whether ``configure`` ran: the process is the hashwatch service (or worker), not a
+    program embedding it, whose stdout structlog's defaults would write to."""
+    return _configured
+
 
 def configure(level: str = "info", json: bool = True) -> None:
+    global _configured
+    _configured = True
     numeric = logging.getLevelNamesMapping()[level.upper()]
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)

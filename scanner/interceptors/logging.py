@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 import structlog
 
+from scanner import logs
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.interceptors.metrics import code_name
 
@@ -82,9 +83,9 @@ def _answer_fields(response: Any) -> dict[str, object]:
 def _access(
     method: str, context: grpc.ServicerContext, started: float, failed: bool, **fields: object
 ) -> None:
-    if not structlog.is_configured():
-        # Embedded without ``scanner.logs.configure``: structlog's default would print to
-        # stdout, which belongs to the embedding program (a CLI printing JSON, say).
+    if not logs.configured():
+        # Embedded (tests, a CLI printing JSON): structlog's defaults would write to the
+        # embedding program's stdout.
         return
     code = code_name(context, failed)
     level = log.info if code in ("OK", "NOT_FOUND", "INVALID_ARGUMENT") else log.warning

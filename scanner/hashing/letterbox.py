@@ -25,6 +25,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from scanner.hashing.pixels import Pixels
+
 # (left, top, right, bottom), right and bottom exclusive: what ``Image.crop`` takes.
 Box = tuple[int, int, int, int]
 # Rows ``a`` to ``b`` counted from one edge of the image, as (rows, length, channels).
@@ -89,6 +91,33 @@ def remove_borders(image: Image.Image, rules: BorderRules = DEFAULT_RULES) -> Im
     """``image`` cropped to its content box, or None when it has no border to remove."""
     box = find_content_box(image, rules)
     return image.crop(box) if box else None
+
+
+def crop_pixels(pixels: Pixels, rules: BorderRules = DEFAULT_RULES) -> Pixels | None:
+    """The frame inside its borders, ready for every fast-mode hasher, or None.
+
+    Borders are found on the grey copy (whatever size the decode gave), mapped to the stored
+    image's coordinates and snapped inward to whole reduced pixels, so the cropped luma lines up
+    with PDQ's full-resolution sample positions exactly as the uncropped one does.
+    """
+    box = find_content_box(pixels.gray, rules)
+    if box is None:
+        return None
+    sx, sy = pixels.width / pixels.gray.width, pixels.height / pixels.gray.height
+    s = pixels.scale
+    x0, y0 = -(-round(box[0] * sx) // s), -(-round(box[1] * sy) // s)  # first whole reduced pixel
+    x1, y1 = round(box[2] * sx) // s, round(box[3] * sy) // s
+    x1, y1 = min(x1, pixels.luma.shape[1]), min(y1, pixels.luma.shape[0])
+    if (x1 - x0) * s < rules.min_size or (y1 - y0) * s < rules.min_size:
+        return None
+    gray_box = (round(x0 * s / sx), round(y0 * s / sy), round(x1 * s / sx), round(y1 * s / sy))
+    return Pixels(
+        (x1 - x0) * s,
+        (y1 - y0) * s,
+        s,
+        pixels.luma[y0:y1, x0:x1].copy(),
+        pixels.gray.crop(gray_box),
+    )
 
 
 def _as_array(image: Image.Image | npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scanner.hashing.letterbox import find_content_box, remove_borders
+from scanner.hashing.letterbox import crop_pixels, find_content_box, remove_borders
 
 IMAGES = Path(__file__).resolve().parents[1] / "data" / "images"
 PHOTOS = ["skimage_astronaut.png", "skimage_chelsea.png", "skimage_rocket.jpg", "sklearn_china.jpg"]
@@ -104,3 +104,31 @@ def test_remove_borders_crops() -> None:
     assert cropped.size == content.size
     assert np.array_equal(np.asarray(cropped), np.asarray(content))
     assert remove_borders(content) is None
+
+
+@pytest.mark.parametrize("scale", [1, 2, 4])
+def test_crop_pixels_lines_up_with_the_cropped_image(scale: int) -> None:
+    from scanner.hashing import pdq
+    from scanner.hashing.pixels import Pixels
+
+    content = _content(size=(512, 384))
+    padded = _pad(content, 0, 64, 0, 64, (0, 0, 0))
+    # A frame prepared as fast mode prepares it (box-reduced by ``scale``).
+    luma = padded.convert("F").reduce(scale) if scale > 1 else padded.convert("F")
+    pixels = Pixels(padded.width, padded.height, scale, np.asarray(luma), padded.convert("L"))
+    inner = crop_pixels(pixels)
+    assert inner is not None
+    assert (inner.width, inner.height) == content.size
+    assert inner.gray.size == content.size
+    # The padding is a multiple of the scale, so the cropped reduced luma is the picture's own
+    # reduced luma: the same PDQ, bit for bit, as the unpadded picture prepared the same way.
+    reduced = content.convert("F").reduce(scale) if scale > 1 else content.convert("F")
+    direct = Pixels(content.width, content.height, scale, np.asarray(reduced), content.convert("L"))
+    assert pdq.dihedral_from_pixels(inner, 1)[0] == pdq.dihedral_from_pixels(direct, 1)[0]
+
+
+def test_crop_pixels_without_a_border() -> None:
+    from scanner.hashing.pixels import Pixels
+
+    image = _content()
+    assert crop_pixels(Pixels.from_image(image, image.width, image.height)) is None

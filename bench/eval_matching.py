@@ -155,7 +155,7 @@ TARGET_FAMILIES = ("reencode", "resize", "colour", "pad", "dihedral", "dihedral_
 
 def _true_pair(family: str, transform: str, image: str, entry: Signature, query: Signature) -> TruePair:
     scores = {c.name: c.score(entry, query) for c in COLUMNS}
-    return TruePair(family, transform, image, scores, query.border is not None)
+    return TruePair(family, transform, image, scores, query.debordered is not None)
 
 
 def _false_pairs(queries: list[tuple[str, str, str, Signature]], entries: dict[str, Signature]) -> FalsePairs:

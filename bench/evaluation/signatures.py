@@ -4,7 +4,8 @@ The plain hashes and PDQ's DCT-domain variants come from ``scanner.pipeline.hash
 service's own path. The pixel-domain variants (``scanner.hashing.pdq_rotations``) and the
 de-bordered copy (``scanner.hashing.letterbox``) are not wired into the pipeline yet, so this
 module does what that wiring would do: decode the same way the pipeline does, prepare the same
-``Pixels``, and hash the cropped pixels as a second image.
+``Pixels``, and, in FAST mode, hash ``letterbox.crop_pixels`` of them with the same hashers
+(no second decode). In EXACT mode the cropped image is hashed with the reference libraries.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from PIL import Image
 
 from index.hashes import Algorithm, Hash
 from scanner.decode import DecodeLimits, decode
-from scanner.hashing.letterbox import Box, find_content_box
+from scanner.hashing import pdq, registry
+from scanner.hashing.letterbox import crop_pixels, find_content_box
 from scanner.hashing.pdq_rotations import pixel_dihedral_from_pixels
 from scanner.hashing.pixels import Pixels
 from scanner.outcomes import Outcome
@@ -38,8 +40,7 @@ class Signature:
     # 8 PDQ variants each, scanner.hashing.pdq.DIHEDRAL_NAMES order.
     dct_variants: tuple[Hash, ...]
     pixel_variants: tuple[Hash, ...]
-    # The content box when a border was found, and the de-bordered copy's own signature.
-    border: Box | None = None
+    # The de-bordered copy's own signature, when a border was found.
     debordered: Signature | None = None
 
 
@@ -49,36 +50,47 @@ def signature(content: bytes, mode: HashMode, *, deborder: bool = True) -> Signa
     if outcome.outcome not in (Outcome.SCANNED, Outcome.LOW_QUALITY):
         raise Unhashable(f"{outcome.outcome}: {outcome.reason}")
     plain = {a: h for a in PERCEPTUAL if (h := outcome.get(a)) is not None}
-    pdq_hash = plain[Algorithm.PDQ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pixels = _pixels(content, mode)
-        border, debordered = None, None
-        if deborder:
-            image: Image.Image = Image.open(io.BytesIO(content))
-            image = image.convert("RGB") if image.mode not in ("RGB", "L") else image
-            border = find_content_box(image)
-            if border is not None:
+        pixels, image = _frame(content, mode)
+        debordered = None
+        if deborder and mode is HashMode.FAST:
+            inner = crop_pixels(pixels)
+            debordered = _from_pixels(inner) if inner is not None else None
+        elif deborder:
+            box = find_content_box(image)
+            if box is not None:
                 crop = io.BytesIO()
-                image.crop(border).save(crop, "PNG")
+                image.crop(box).save(crop, "PNG")
                 debordered = signature(crop.getvalue(), mode, deborder=False)
     return Signature(
         plain,
-        pdq_hash.quality or 0,
+        plain[Algorithm.PDQ].quality or 0,
         outcome.dihedral[:8],
         pixel_dihedral_from_pixels(pixels),
-        border,
         debordered,
     )
 
 
-def _pixels(content: bytes, mode: HashMode) -> Pixels:
-    """The frame as the pipeline prepares it: reduced decode in fast mode, full luma in exact."""
+def _from_pixels(pixels: Pixels) -> Signature:
+    """A prepared frame hashed as fast mode hashes it (what the pipeline wiring would do)."""
+    plain = {a: registry.get(a).hash_pixels(pixels) for a in PERCEPTUAL}
+    return Signature(
+        plain,
+        plain[Algorithm.PDQ].quality or 0,
+        pdq.dihedral_from_pixels(pixels),
+        pixel_dihedral_from_pixels(pixels),
+    )
+
+
+def _frame(content: bytes, mode: HashMode) -> tuple[Pixels, Image.Image]:
+    """The first frame as the pipeline prepares it (reduced decode in FAST mode, full luma in
+    EXACT mode, where the kernel on full-resolution luma is pdqhash), and the decoded image."""
     fast = mode is HashMode.FAST
     decoded = decode(content, DecodeLimits(), jpeg_scale=0 if fast else None)
     frame = decoded.frames[0]
     if fast:
-        return Pixels.from_image(frame.image, decoded.width, decoded.height, frame.scale)
+        return Pixels.from_image(frame.image, decoded.width, decoded.height, frame.scale), frame.image
     rgb = frame.image if frame.image.mode == "RGB" else frame.image.convert("RGB")
-    # Exact mode's pdqhash input is the full RGB; the kernel on its full float luma is pdqhash.
-    return Pixels(decoded.width, decoded.height, 1, np.asarray(rgb.convert("F")), rgb.convert("L"))
+    luma = np.asarray(rgb.convert("F"))
+    return Pixels(decoded.width, decoded.height, 1, luma, rgb.convert("L")), rgb

@@ -37,6 +37,10 @@ def serve(
         int | None,
         typer.Option(help="Also serve the analysts' review page on this port (off unless given)."),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Prometheus /metrics port (env HASHWATCH_METRICS_PORT, default 9464; 0: off)."),
+    ] = None,
 ) -> None:
     """Run the scanning service until SIGTERM."""
     settings = settings_or_exit(
@@ -49,6 +53,7 @@ def serve(
         max_message_bytes=max_message_bytes,
         require_auth=require_auth,
         web_port=web_port,
+        metrics_port=metrics_port,
     )
     configure(settings.log_level, settings.log_json)
     from scanner.app import serve as run

@@ -130,7 +130,10 @@ class Journal:
             if data["sealed"]:
                 if self._sealer is None:
                     raise ValueError("the content is sealed and no key was given")
-                body = self._sealer.open(_aad_id(journal_id), body)
+                try:
+                    body = self._sealer.open(_aad_id(journal_id), body)
+                except Exception as exc:  # another key, or altered: a human must look
+                    raise ValueError(f"the content does not unseal: {exc}") from None
             return JournalRecord(
                 journal_id,
                 float(data["spooled_unix"]),

@@ -158,3 +158,19 @@ def test_replay_stops_at_the_first_failure_and_keeps_the_files(tmp_path: Path, b
         journal.replay_once(down)
     assert seen == ["a"]  # oldest first, and no hammering past the first failure
     assert journal.depth() == 2
+
+
+def test_a_record_sealed_under_another_key_is_set_aside_not_retried_forever(tmp_path: Path) -> None:
+    old = Journal(tmp_path / "journal", EvidenceBox(os.urandom(32)))
+    old.spool(ScanContext(request_id="old-key"), [], [], b"x")
+    journal = Journal(tmp_path / "journal", EvidenceBox(os.urandom(32)))
+    journal.spool(ScanContext(request_id="new-key"), [], [], b"y")
+    recorded: list[str] = []
+
+    def sink(record: JournalRecord) -> int:
+        recorded.append(record.context.request_id)
+        return 1
+
+    assert journal.replay_once(sink) == 1
+    assert recorded == ["new-key"]
+    assert len(list((journal.directory / "corrupt").iterdir())) == 1

@@ -174,3 +174,21 @@ def test_a_record_sealed_under_another_key_is_set_aside_not_retried_forever(tmp_
     assert journal.replay_once(sink) == 1
     assert recorded == ["new-key"]
     assert len(list((journal.directory / "corrupt").iterdir())) == 1
+
+
+def test_the_served_engine_spools_with_the_hash_log_on_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scanner.app import build_app
+    from scanner.rescan.hashlog import HashLoggingEngine
+    from scanner.settings import load_settings
+
+    monkeypatch.setenv("HASHWATCH_HASH_LOG_CUSTOMERS", "*")
+    app = build_app(load_settings(port=0, data_dir=tmp_path / "var", degraded_verdict="allow", threads=1))
+    try:
+        assert isinstance(app.engine, HashLoggingEngine)
+        assert app.engine.journal is app.journal is not None
+        assert app.engine.degraded_verdict is Verdict.ALLOW
+    finally:
+        app.server.drain(grace_seconds=0)
+        app.store.engine.dispose()

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Where the embedded database lives [env HASHWATCH_DATA_DIR]."),
+    typer.Option("--data-dir", help="Where the embedded database lives (env HASHWATCH_DATA_DIR)."),
 ]
 DatabaseUrl = Annotated[
     str | None, typer.Option("--database-url", help="SQLAlchemy URL; default SQLite in the data dir.")

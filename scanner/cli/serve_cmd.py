@@ -13,10 +13,10 @@ from scanner.pipeline import HashMode
 
 def serve(
     port: Annotated[
-        int | None, typer.Option(help="Port to listen on [env HASHWATCH_PORT, default 50051].")
+        int | None, typer.Option(help="Port to listen on (env HASHWATCH_PORT, default 50051).")
     ] = None,
     host: Annotated[
-        str | None, typer.Option(help="Address to bind [env HASHWATCH_HOST, default 127.0.0.1].")
+        str | None, typer.Option(help="Address to bind (env HASHWATCH_HOST, default 127.0.0.1).")
     ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
@@ -27,7 +27,7 @@ def serve(
         bool | None,
         typer.Option(
             "--require-auth/--no-require-auth",
-            help="Require an API token on every RPC [env HASHWATCH_REQUIRE_AUTH, default off].",
+            help="Require an API token on every RPC (env HASHWATCH_REQUIRE_AUTH, default off).",
         ),
     ] = None,
     worker: Annotated[

@@ -33,6 +33,7 @@ from scanner.auth import (
     reset_current_principal,
     set_current_principal,
 )
+from scanner.interceptors.handlers import rewrap
 
 log = structlog.get_logger(__name__)
 
@@ -208,16 +209,4 @@ def _with_principal(
 
         return wrapped
 
-    kinds = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **kinds)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(stream(handler.unary_stream), **kinds)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kinds)
-    if handler.stream_stream:
-        return grpc.stream_stream_rpc_method_handler(stream(handler.stream_stream), **kinds)
-    return handler
+    return rewrap(handler, unary, stream)

@@ -18,6 +18,7 @@ import structlog
 
 from scanner import logs
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
+from scanner.interceptors.handlers import rewrap
 from scanner.interceptors.metrics import code_name
 
 log = structlog.get_logger("hashwatch.access")
@@ -37,31 +38,9 @@ class LoggingInterceptor(grpc.ServerInterceptor):
         for key, value in handler_call_details.invocation_metadata or ():
             if key == "x-request-id" and isinstance(value, str):
                 header_id = value[:200]
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                _unary(handler.unary_unary, method, header_id),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                _stream(handler.unary_stream, method, header_id),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                _unary(handler.stream_unary, method, header_id),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(
-                _stream(handler.stream_stream, method, header_id),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+        return rewrap(
+            handler, lambda b: _unary(b, method, header_id), lambda b: _stream(b, method, header_id)
+        )
 
 
 def _request_id(request: Any, header_id: str) -> str:

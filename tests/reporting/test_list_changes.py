@@ -119,3 +119,22 @@ def test_list_changes_are_in_the_audit_log(store: Store) -> None:
         ("cli:dave", "list.disable", "a"),
     ]
     assert verify(store.engine).ok
+
+
+def test_a_list_held_at_a_version_the_database_has_not_reached_is_reloaded_whole(store: Store) -> None:
+    from dataclasses import replace
+
+    kept, dropped = _pdq(), _pdq()
+    store.import_entries("a", [NewEntry(kept)])
+    matcher = Matcher()
+    _sync(matcher, store)
+    [config] = matcher.configs().values()
+    # Held from elsewhere (a snapshot of another database, a restored backup): no delta leads
+    # back, so the whole list is reloaded, and an entry the database does not hold goes.
+    matcher.update_list(replace(config, version=config.version + 5), [(99, dropped)], [])
+    changes = changes_since(store.engine, matcher.configs())
+    assert [d.full for d in changes.deltas] == [True]
+    apply_changes(matcher, changes)
+    assert matcher.match([dropped]) == []
+    assert [h.entry_id for h in matcher.match([kept])] == [1]
+    assert matcher.configs()[config.list_id].version == config.version

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import multiprocessing
 import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from types import TracebackType
+
+from PIL import Image
 
 from index.hashes import Algorithm
 from scanner.pipeline import HashingConfig
@@ -39,6 +42,14 @@ def _start_worker(inputs: MatcherInputs, hashing: HashingConfig, algorithms: tup
     _worker = ItemWorker(inputs, hashing, algorithms)
 
 
+def _warm() -> None:
+    """Hash one small image: loads the compiled kernels before the first real item."""
+    assert _worker is not None, "worker process not initialised"
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((64, 64)).convert("RGB").save(buffer, format="JPEG")
+    _worker.engine.hash(buffer.getvalue())
+
+
 def _run_chunk(items: list[Item]) -> list[ItemResult]:
     assert _worker is not None, "worker process not initialised"
     return [_worker.run(item) for item in items]
@@ -64,8 +75,10 @@ class LocalEngine:
         )
 
     def warm_up(self) -> None:
-        """Start every worker (and build its matcher) now rather than on the first items."""
-        for future in [self._submit([]) for _ in range(self.jobs * 2)]:
+        """Start every worker, build its matcher and load its kernels now, not on the first items."""
+        with _single_threaded_children():
+            futures = [self._pool.submit(_warm) for _ in range(self.jobs * 2)]
+        for future in futures:
             future.result()
 
     def _submit(self, chunk: list[Item]) -> Future[list[ItemResult]]:
@@ -78,7 +91,9 @@ class LocalEngine:
         pending: deque[Future[list[ItemResult]]] = deque()
         for chunk in chunks:
             pending.append(self._submit(chunk))
-            if len(pending) >= self.jobs * 4:
+            # A deep queue: workers keep going while the parent records a match (or waits for
+            # a CPU on a busy machine).
+            if len(pending) >= self.jobs * 16:
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()

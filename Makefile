@@ -2,17 +2,25 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# The service alone, and the service with test, lint and type tools plus Ray (rescans' tests).
 STAMP := $(VENV)/.installed-stamp
+DEV_STAMP := $(VENV)/.installed-dev-stamp
 
-.PHONY: install run test lint typecheck proto bench clean
+.PHONY: install install-dev run test lint typecheck proto bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	touch $(DEV_STAMP)
+
 install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
 
 run: install
 	$(BIN)/hashwatch lists import demo/list --list demo --format images --source "hashwatch demo images (CC0)"
@@ -25,17 +33,17 @@ run: install
 	@echo
 	HASHWATCH_LOG_JSON=false $(BIN)/hashwatch serve --host 127.0.0.1 --port 50051
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: install
+typecheck: install-dev
 	$(BIN)/mypy
 
 test: lint typecheck
 	$(BIN)/pytest
 
-proto: install
+proto: install-dev
 	$(BIN)/python -m scanner.api.generate
 
 clean:

@@ -70,6 +70,8 @@ class MatchView:
     hashes: dict[str, Any]
     verdict: str
     hits: tuple[HitView, ...]
+    # scan (the service), rescan (a batch rescan) or stored (re-matched from the hash log)
+    source: str = "scan"
 
 
 @dataclass(frozen=True)
@@ -340,6 +342,7 @@ class Store:
                         )
                         for hit in row.hits
                     ),
+                    row.source,
                 )
                 for row in rows
             ]

@@ -164,8 +164,6 @@ def build_app(settings: Settings, reporting: ReportingSettings | None = None) ->
         degraded_verdict=Verdict(settings.degraded_verdict),
     )
     engine, hash_log = attach_hash_log(scan_engine, store)
-    # The hash-logging engine is rebuilt from the engine's parts: keep the journal on it.
-    engine.journal, engine.degraded_verdict = scan_engine.journal, scan_engine.degraded_verdict
     auth, audit_reader = access(settings, store)
     review = review_service(store, matchers) if auth is not None else None
     server = create_server(settings, engine, store, auth=auth, audit_reader=audit_reader, review=review)

@@ -31,6 +31,7 @@ def list_matches(
             typer.echo(json.dumps(record))
             continue
         hits = "; ".join(f"{h.list}#{h.entry_id} {h.algorithm} d={h.distance}" for h in match.hits)
+        found = "" if match.source == "scan" else f" ({match.source})"
         typer.echo(
-            f"{match.id} {match.created_at:%Y-%m-%d %H:%M:%S} {match.customer_id} {match.url} [{hits}]"
+            f"{match.id} {match.created_at:%Y-%m-%d %H:%M:%S} {match.customer_id} {match.url}{found} [{hits}]"
         )

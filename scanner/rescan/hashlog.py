@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from scanner.engine import ScanEngine, ScanResult, Verdict
+from scanner.engine import ScanEngine, ScanResult
 from scanner.recording import ScanContext
 from scanner.rescan.ports import HashLogSink, LoggedScan
 
@@ -59,7 +59,9 @@ class HashLogBuffer:
             hashlib.sha256(content).hexdigest(),
             result.hashing.hashes,
             datetime.now(UTC),
-            matched=result.verdict is Verdict.BLOCK,
+            # Hits, not the verdict: with a degraded verdict of "allow" a spooled match is
+            # still a match, and a stored rescan must not record it a second time.
+            matched=bool(result.hits),
         )
         with self._lock:
             if len(self._rows) >= self._capacity:
@@ -79,7 +81,14 @@ class HashLoggingEngine(ScanEngine):
     """A ``ScanEngine`` that also hands every scan of an opted-in customer to the hash log."""
 
     def __init__(self, engine: ScanEngine, buffer: HashLogBuffer) -> None:
-        super().__init__(engine.hashing, engine.matchers, engine.recorder, engine.algorithms)
+        super().__init__(
+            engine.hashing,
+            engine.matchers,
+            engine.recorder,
+            engine.algorithms,
+            journal=engine.journal,
+            degraded_verdict=engine.degraded_verdict,
+        )
         self.buffer = buffer
 
     def scan(self, content: bytes, context: ScanContext) -> ScanResult:

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scanner.cli.common import DatabaseUrl, DataDir, fail, open_cli_store, settings_or_exit
-from scanner.cli.tokens_cmd import Actor, actor_name
+from scanner.cli.common import Actor, DatabaseUrl, DataDir, actor_name, fail, open_cli_store, settings_or_exit
 
 if TYPE_CHECKING:
     from reporting.accounts import Accounts

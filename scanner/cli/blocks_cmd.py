@@ -13,7 +13,7 @@ import typer
 if TYPE_CHECKING:
     from reporting.blocks import Blocks
 
-from scanner.cli.common import DatabaseUrl, DataDir, cli_actor, fail, open_cli_store, settings_or_exit
+from scanner.cli.common import DatabaseUrl, DataDir, actor_name, fail, open_cli_store, settings_or_exit
 
 app = typer.Typer(help="Blocked URLs.", no_args_is_help=True)
 
@@ -58,7 +58,7 @@ def resolve(
     """Lift a block and notify the customer."""
     try:
         with _blocks(data_dir, database_url) as blocks:
-            changed = blocks.resolve(block_id, reason, actor=cli_actor())
+            changed = blocks.resolve(block_id, reason, actor=actor_name())
     except LookupError as exc:
         raise fail(str(exc), 2) from None
     typer.echo(f"block {block_id} resolved" if changed else f"block {block_id} was already resolved")

@@ -58,8 +58,15 @@ def open_cli_store(settings: Settings, reporting: ReportingSettings | None = Non
         store.engine.dispose()
 
 
-def cli_actor() -> str:
-    """Who the audit log names for a command run from a shell."""
+Actor = Annotated[
+    str | None, typer.Option("--actor", help="Who is doing this, for the audit log (default cli:<os user>).")
+]
+
+
+def actor_name(actor: str | None = None) -> str:
+    """Who the audit log names for a command run from a shell: ``--actor``, else the OS user."""
+    if actor:
+        return actor
     try:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from index.formats import ListFormatError
-from scanner.cli.common import DatabaseUrl, DataDir, cli_actor, fail, open_cli_store, settings_or_exit
+from scanner.cli.common import DatabaseUrl, DataDir, actor_name, fail, open_cli_store, settings_or_exit
 from scanner.listimport import FORMATS, collect
 
 app = typer.Typer(help="Import and inspect hash lists.", no_args_is_help=True)
@@ -44,7 +44,7 @@ def import_list(
             list_name,
             (NewEntry(c.hash, c.external_id) for c in collected.candidates),
             source=source,
-            actor=cli_actor(),
+            actor=actor_name(),
         )
     for line in collected.skipped:
         typer.echo(f"skipped: {line}", err=True)
@@ -104,7 +104,7 @@ def set_policy(
     with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
         try:
             policy = store.set_policy(
-                list_name, {k: v for k, v in changes.items() if v is not None}, actor=cli_actor()
+                list_name, {k: v for k, v in changes.items() if v is not None}, actor=actor_name()
             )
         except (LookupError, ValueError) as exc:
             raise fail(str(exc), 2) from None
@@ -135,10 +135,10 @@ def _change_entries(
             if not entries and not parsed:
                 if status == "removed":
                     raise fail("name the entries to remove with --entry or --hash", 2)
-                admin.set_enabled(list_name, status == "active", actor=cli_actor())
+                admin.set_enabled(list_name, status == "active", actor=actor_name())
                 typer.echo(f"list {list_name!r} {'enabled' if status == 'active' else 'disabled'}")
                 return
-            changed = admin.set_entries(list_name, status, entries or [], parsed, actor=cli_actor())
+            changed = admin.set_entries(list_name, status, entries or [], parsed, actor=actor_name())
         except LookupError as exc:
             raise fail(str(exc), 2) from None
     typer.echo(f"list {list_name!r}: {changed} entries now {status}")

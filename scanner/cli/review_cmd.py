@@ -7,7 +7,6 @@ The CLI talks to the database directly, as an operator; the actor recorded in th
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,19 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from scanner.cli.common import DatabaseUrl, DataDir, fail, open_cli_store, settings_or_exit
+from scanner.cli.common import DatabaseUrl, DataDir, actor_name, fail, open_cli_store, settings_or_exit
 
 if TYPE_CHECKING:
     from reporting.review import Review
 
 app = typer.Typer(help="Review matches: the queue, one case, decisions.", no_args_is_help=True)
-
-
-def cli_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
 
 
 @contextmanager
@@ -104,7 +96,7 @@ def show(
 
     try:
         with _review(data_dir, database_url) as review:
-            case = review.case(match_id, cli_actor())
+            case = review.case(match_id, actor_name())
     except ReviewError as exc:
         raise fail(str(exc), 2) from None
     if as_json:
@@ -158,7 +150,7 @@ def decide(
     try:
         with _review(data_dir, database_url) as review:
             result = review.decide(
-                match_id, decision.replace("-", "_"), Reviewer(cli_actor(), override), note
+                match_id, decision.replace("-", "_"), Reviewer(actor_name(), override), note
             )
     except ReviewError as exc:
         raise fail(str(exc), 2) from None
@@ -209,7 +201,7 @@ def decide_flag(
 
     try:
         with _review(data_dir, database_url) as review:
-            view = review.decide_flag(flag_id, outcome, cli_actor(), note)
+            view = review.decide_flag(flag_id, outcome, actor_name(), note)
     except ReviewError as exc:
         raise fail(str(exc), 2) from None
     typer.echo(f"entry {view.entry_id} of list {view.list_name}: {view.state}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from collections.abc import Iterator
@@ -12,25 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scanner.cli.common import DatabaseUrl, DataDir, fail, open_cli_store, settings_or_exit
+from scanner.cli.common import Actor, DatabaseUrl, DataDir, actor_name, fail, open_cli_store, settings_or_exit
 
 if TYPE_CHECKING:
     from reporting.tokens import TokenInfo, TokenStore
 
 app = typer.Typer(help="Scoped API tokens for the gRPC service (serve --require-auth).", no_args_is_help=True)
-
-Actor = Annotated[
-    str | None, typer.Option("--actor", help="Who is doing this, for the audit log [default cli:<os user>].")
-]
-
-
-def actor_name(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
 
 
 @contextmanager

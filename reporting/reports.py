@@ -88,6 +88,16 @@ class ReportFiler:
             if report is None or match is None:
                 return DeliveryResult.failure(f"no {partner} report requested for match {match_id}")
             report_id, url, detected_at = report.id, match.url, match.created_at
+            # NCMEC asks whether a person at the provider looked at the file: true once an
+            # analyst revealed it on the review page, never for a hash match alone.
+            viewed = (
+                session.scalar(
+                    select(models.EvidenceReveal.id)
+                    .where(models.EvidenceReveal.match_id == match_id)
+                    .limit(1)
+                )
+                is not None
+            )
             state = ReportState.from_dict(report.state)
             token = [report.updated_at]
         if state.done:
@@ -119,7 +129,9 @@ class ReportFiler:
                     report_xml=build_report_xml(
                         incident_time=detected_at, urls=[url] if url else [], reporter=reporter
                     ),
-                    file_details=FileDetails(original_file_name=name, location_of_file=url),
+                    file_details=FileDetails(
+                        original_file_name=name, location_of_file=url, file_viewed_by_esp=viewed
+                    ),
                     persist=lambda new: self._persist(report_id, new, token),
                 )
         except ReportConflict as exc:

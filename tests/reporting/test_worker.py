@@ -336,3 +336,37 @@ def test_two_workers_racing_on_one_report_file_it_once(acting: Store, sink: Smtp
             "finished",
             filed.report_id,
         )
+
+
+def test_a_report_says_the_file_was_viewed_only_after_an_analyst_revealed_it(
+    acting: Store, sink: SmtpSink
+) -> None:
+    with FakeCyberTipline() as partner:
+        settings = _settings(
+            sink,
+            cybertipline_url=partner.url,
+            cybertipline_username=partner.username,
+            cybertipline_password="test-password",
+            reporter_email="ts@hashwatch.example",
+        )
+        acting.set_policy("csam", {"report": "immediately", "notify": False})
+        unseen = _scan_match(acting, url="https://shop.example/img/unseen.jpg")
+        seen = _scan_match(acting, url="https://shop.example/img/seen.jpg")
+        with Outbox(acting.engine).sessions.begin() as session:
+            now = models.utcnow()
+            session.add(
+                models.EvidenceReveal(
+                    match_id=seen, actor="analyst-1", day=f"{now:%Y-%m-%d}", valid_until=now
+                )
+            )
+        Worker(acting.engine, settings, acting.actions.evidence).drain()
+        viewed = {}
+        for report in partner.finished_reports():
+            [file] = report.files.values()
+            assert file.details is not None
+            viewed[report.urls[0]] = file.details.findtext(".//fileViewedByEsp")
+        assert viewed == {
+            f"https://shop.example/img/{name}.jpg": flag
+            for name, flag in (("unseen", "false"), ("seen", "true"))
+        }
+        assert unseen != seen

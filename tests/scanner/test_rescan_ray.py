@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ from tests.scanner.rescan_images import import_demo_list, make_images
 pytestmark = pytest.mark.filterwarnings(r"ignore::DeprecationWarning:ray\.")
 
 
+# Ray reads this one in lower case.
+RAY_GCS_WAIT = "RAY_gcs_server_port_wait_time_s"
+
+
 @pytest.fixture(scope="module")
 def ray_session() -> Iterator[Any]:
     try:
@@ -30,9 +35,19 @@ def ray_session() -> Iterator[Any]:
     except ImportError:
         # Skips loudly, or fails when HASHWATCH_TEST_REQUIRE_SERVICES=1 (CI).
         _skip_or_fail("the ray engine tests need Ray: pip install -e '.[dev,ray]'")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
+    # Ray waits 30 s for its GCS server to come up; on a loaded 2-core machine that is not always
+    # enough, and a timeout there is not what this test is about.
+    previous = os.environ.get(RAY_GCS_WAIT)
+    os.environ[RAY_GCS_WAIT] = "180"
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        yield ray
+    finally:
+        ray.shutdown()
+        if previous is None:
+            os.environ.pop(RAY_GCS_WAIT, None)
+        else:
+            os.environ[RAY_GCS_WAIT] = previous
 
 
 def _key(result: ItemResult) -> tuple[object, ...]:

@@ -39,7 +39,7 @@ class Crash(Exception):
 
 
 class Store:
-    """What the lead's database row does: keeps the last state handed to ``persist``.
+    """What the reports table does: keeps the last state handed to ``persist``.
 
     ``crash_at`` kills the process at the n-th persist, either before the state is written
     (the step happened at NCMEC but we never recorded it) or just after.

@@ -16,7 +16,7 @@ from google.protobuf import timestamp_pb2
 
 from scanner.api.hashwatch.v1 import review_pb2 as pb
 from scanner.api.hashwatch.v1 import review_pb2_grpc as pb_grpc
-from scanner.auth import ADMIN, PermissionDenied, Principal, current_principal
+from scanner.auth import ADMIN, Principal, current_principal
 from scanner.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -118,10 +118,8 @@ class ReviewService(pb_grpc.ReviewServicer):
         if decision is None:
             raise InvalidRequest("decision must be confirm, false positive or escalate", field="decision")
         reviewer = self.reviewer(caller.actor, ADMIN in caller.granted)
-        try:
-            result = self.backend.decide(request.match_id, decision, reviewer, request.note)
-        except PermissionDenied as exc:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+        # PermissionDenied ("only an admin may re-decide") is mapped by the error interceptor.
+        result = self.backend.decide(request.match_id, decision, reviewer, request.note)
         return pb.DecideResponse(
             decision_id=result.decision_id,
             state=_STATES[result.state],

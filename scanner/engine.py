@@ -18,6 +18,7 @@ from index.matcher import Matcher, MatchHit
 from scanner.journal import Journal
 from scanner.pipeline import DEFAULT_ALGORITHMS, HashingConfig, HashOutcome, hash_content
 from scanner.recording import MatchRecorder, RecordingFailed, ScanContext
+from scanner.stages import stage
 
 log = structlog.get_logger(__name__)
 
@@ -81,13 +82,16 @@ class ScanEngine:
 
     def scan(self, content: bytes, context: ScanContext) -> ScanResult:
         started = time.perf_counter()
-        outcome = self.hash(content)
-        hits = tuple(self.match(outcome.hashes)) if outcome.outcome.hashed else ()
+        with stage("scan.hash"):  # decode included
+            outcome = self.hash(content)
+        with stage("scan.match"):
+            hits = tuple(self.match(outcome.hashes)) if outcome.outcome.hashed else ()
         verdict, match_id, reason = Verdict.ALLOW, 0, outcome.reason
         if hits:
             verdict = Verdict.BLOCK
             try:
-                match_id = self.recorder.record_match(context, outcome.hashes, hits, content)
+                with stage("scan.record"):
+                    match_id = self.recorder.record_match(context, outcome.hashes, hits, content)
             except RecordingFailed as exc:
                 reason = self._spool(context, outcome, hits, content, exc)
                 if reason:

@@ -19,6 +19,7 @@ from scanner.interceptors.auth import AuthInterceptor
 from scanner.interceptors.errors import ErrorInterceptor
 from scanner.interceptors.logging import LoggingInterceptor
 from scanner.interceptors.metrics import MetricsInterceptor
+from scanner.interceptors.tracing import Tracing
 from scanner.recording import BlockReader
 from scanner.review_service import ReviewService
 from scanner.service import ScannerService
@@ -34,6 +35,8 @@ class Server:
     port: int
     health: health.HealthServicer
     workers: ThreadPoolExecutor
+    # OpenTelemetry, when HASHWATCH_OTEL_ENDPOINT is set.
+    tracing: Tracing | None = None
 
     def start(self) -> None:
         self.grpc_server.start()
@@ -51,6 +54,8 @@ class Server:
         self.set_serving(False)
         self.grpc_server.stop(grace_seconds).wait()
         self.workers.shutdown(wait=True, cancel_futures=True)
+        if self.tracing is not None:
+            self.tracing.shutdown()
 
 
 def create_server(
@@ -69,6 +74,7 @@ def create_server(
         raise ValueError("the Review service is only served with authentication on")
     credentials = server_credentials(settings)  # before anything is started: a bad file stops here
     workers = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="scan")
+    tracing = Tracing.from_settings(settings)
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -77,7 +83,8 @@ def create_server(
     grpc_server = grpc.server(
         ThreadPoolExecutor(max_workers=settings.threads * 4, thread_name_prefix="rpc"),
         # Outermost first: the access log and metrics see auth refusals and mapped errors too.
-        interceptors=[LoggingInterceptor(), MetricsInterceptor()]
+        interceptors=([tracing.interceptor] if tracing is not None else [])
+        + [LoggingInterceptor(), MetricsInterceptor()]
         + ([AuthInterceptor(auth)] if auth is not None else [])
         + [ErrorInterceptor()],
         options=options,
@@ -109,6 +116,6 @@ def create_server(
         port = grpc_server.add_secure_port(address, credentials)
     if port == 0:
         raise OSError(f"could not bind {settings.host}:{settings.port}")
-    server = Server(grpc_server, port, health_servicer, workers)
+    server = Server(grpc_server, port, health_servicer, workers, tracing)
     server.set_serving(False)
     return server

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
+    # OpenTelemetry traces (the ``otel`` extra): the collector's OTLP/HTTP traces URL, e.g.
+    # http://127.0.0.1:4318/v1/traces. Empty: off, and OpenTelemetry is not imported.
+    otel_endpoint: str = ""
+    otel_service_name: str = "hashwatch"
 
     @field_validator("log_level")
     @classmethod

@@ -4,6 +4,7 @@ them and catching up, and their status beside the database's list versions."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,10 +38,15 @@ def build_snapshots(engine: Engine, directory: Path) -> Manifest:
     return save_matcher(matcher_from_database(engine), directory)
 
 
-def start_matcher(engine: Engine, directory: Path) -> Matcher:
+def start_matcher(
+    engine: Engine, directory: Path, on_refused: Callable[[str], None] | None = None
+) -> Matcher:
     """The matcher a server starts with: from the snapshots in ``directory`` when there are
     usable ones, then brought up to date from the database; every list whose snapshot is
-    refused, missing or out of date in its thresholds is loaded from the database instead."""
+    refused, missing or out of date in its thresholds is loaded from the database instead.
+
+    ``on_refused`` hears the name of each list whose snapshot was refused ("(manifest)" for the
+    manifest), for an alert beside the error log line."""
 
     def refused(item: SnapshotList, exc: SnapshotError) -> None:
         log.error(
@@ -49,12 +55,16 @@ def start_matcher(engine: Engine, directory: Path) -> Matcher:
             list_id=item.config.list_id,
             error=str(exc),
         )
+        if on_refused is not None:
+            on_refused(item.config.name)
 
     started = time.monotonic()
     try:
         matcher = load_matcher(directory, refused)
     except SnapshotError as exc:
         log.error("INDEX MANIFEST REFUSED; loading every list from the database", error=str(exc))
+        if on_refused is not None:
+            on_refused("(manifest)")
         matcher = None
     if matcher is None:
         return matcher_from_database(engine)

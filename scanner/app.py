@@ -28,7 +28,14 @@ from scanner.audit_service import AuditReader
 from scanner.auth import TokenVerifier
 from scanner.engine import MatcherHolder, ScanEngine, Verdict
 from scanner.journal import AlreadyRecorded, Journal, JournalRecord, JournalSink
-from scanner.metrics import IndexCollector, JournalCollector, MetricsEndpoint, OutboxCollector, OutboxStats
+from scanner.metrics import (
+    INDEX_SNAPSHOTS_REFUSED,
+    IndexCollector,
+    JournalCollector,
+    MetricsEndpoint,
+    OutboxCollector,
+    OutboxStats,
+)
 from scanner.rescan.hashlog import HashLogFlusher
 from scanner.rescan.service import attach_hash_log
 from scanner.review_service import ReviewService
@@ -62,7 +69,7 @@ def build_matcher(store: Store, snapshots: Path | None = None) -> Matcher:
     there (``hashwatch index build``) caught up from the database."""
     if snapshots is None:
         return matcher_from_database(store.engine)
-    return start_matcher(store.engine, snapshots)
+    return start_matcher(store.engine, snapshots, lambda name: INDEX_SNAPSHOTS_REFUSED.labels(name).inc())
 
 
 def list_sizes(matcher: Matcher) -> dict[str, dict[str, int]]:

@@ -43,6 +43,12 @@ DEADLINE_EXCEEDED = Counter(
 JOURNAL_SPOOLED = Counter(
     "hashwatch_journal_spooled", "Matches spooled to the local journal because the database failed."
 )
+INDEX_SNAPSHOTS_REFUSED = Counter(
+    "hashwatch_index_snapshots_refused",
+    "Index snapshots refused at start (corrupt, partial, unreadable); the list was loaded from the "
+    "database instead. The list is '(manifest)' when the manifest itself was refused.",
+    ["list"],
+)
 
 
 @dataclass(frozen=True)

@@ -314,6 +314,7 @@ class Run:
     p50_ms: float
     p99_ms: float
     rejected: int = 0
+    scans: int = 0
     server_cpu_ms: float = 0.0  # per scan
     client_cpu_ms: float = 0.0  # per scan
 
@@ -363,7 +364,7 @@ async def closed_unary(address: str, contents: list[bytes], concurrency: int, se
         began = time.perf_counter()
         await asyncio.gather(*(client(k) for k in range(concurrency)))
         elapsed = time.perf_counter() - began
-    return Run(len(latencies) / elapsed, *_percentiles(latencies), rejected=rejected)
+    return Run(len(latencies) / elapsed, *_percentiles(latencies), rejected=rejected, scans=len(latencies))
 
 
 async def closed_stream(address: str, contents: list[bytes], window: int, seconds: float) -> Run:
@@ -397,7 +398,7 @@ async def closed_stream(address: str, contents: list[bytes], window: int, second
         began = time.perf_counter()
         await asyncio.gather(writer(), reader())
         elapsed = time.perf_counter() - began
-    return Run(len(latencies) / elapsed, *_percentiles(latencies))
+    return Run(len(latencies) / elapsed, *_percentiles(latencies), scans=len(latencies))
 
 
 @dataclass
@@ -466,7 +467,7 @@ def measure(service: Service, kind: str, contents: list[bytes], concurrency: int
     client = closed_unary if kind == "unary" else closed_stream
     server_cpu, client_cpu = service.cpu_seconds(), time.process_time()
     run = asyncio.run(client(service.address, contents, concurrency, seconds))
-    scans = max(1.0, run.scans_per_second * seconds)
+    scans = max(1, run.scans)
     run.server_cpu_ms = (service.cpu_seconds() - server_cpu) * 1000 / scans
     run.client_cpu_ms = (time.process_time() - client_cpu) * 1000 / scans
     return run
@@ -480,9 +481,10 @@ def median_run(runs: list[Run]) -> Run:
         med("scans_per_second"),
         med("p50_ms"),
         med("p99_ms"),
-        int(med("rejected")),
-        med("server_cpu_ms"),
-        med("client_cpu_ms"),
+        rejected=int(med("rejected")),
+        scans=sum(r.scans for r in runs),
+        server_cpu_ms=med("server_cpu_ms"),
+        client_cpu_ms=med("client_cpu_ms"),
     )
 
 

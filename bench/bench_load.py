@@ -9,7 +9,8 @@ the same run.
 * ceiling: the service's own hashing (``scanner.pipeline.hash_content``, fast mode, PDQ + pHash +
   MD5) in one process per CPU, no gRPC: what the machine can hash;
 * naive: a single-process plain gRPC servicer written here (Pillow full decode, ``pdqhash`` +
-  ``imagehash`` + MD5, a FAISS ``IndexBinaryFlat`` over the same list), driven by the same client.
+  ``imagehash`` + MD5, a FAISS ``IndexBinaryFlat`` over the same list), driven by the same client
+  (at 1 MP unless ``--naive-sizes``: at 12 MP it takes minutes to drain 64 requests in flight).
 
 Then an overload run: the sustainable rate is the best closed-loop 1 MP unary rate measured
 above; an open-loop client sends at twice that rate (each request with a deadline) and the
@@ -24,8 +25,9 @@ service and the naive server back to back, so a neighbour's load falls on all th
 The clients run in this process on the same CPUs as the server: on a small machine they take
 a share of it (the client CPU column says how much).
 
-    .venv/bin/python bench/bench_load.py --quick   # ~1 min
-    .venv/bin/python bench/bench_load.py           # full: ~10 min
+    .venv/bin/python bench/bench_load.py --quick   # under a minute
+    .venv/bin/python bench/bench_load.py           # full: ~8 min on a quiet 2-CPU machine
+    .venv/bin/python bench/bench_load.py --hash-workers 2 --queue-size 64   # the hashing pool
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", MESSAGE_LIMIT),
 ]
 TICKS = os.sysconf("SC_CLK_TCK")
+# Closed-loop clients wait this long for an answer (a 12 MP scan queued behind 63 others on a
+# busy machine takes a while); a request that takes longer counts as failed.
+REQUEST_TIMEOUT = 300.0
 
 
 # --------------------------------------------------------------------------- images
@@ -315,6 +320,8 @@ class Run:
     p99_ms: float
     rejected: int = 0
     scans: int = 0
+    # Other errors (DEADLINE_EXCEEDED after --request-timeout, …).
+    failed: int = 0
     server_cpu_ms: float = 0.0  # per scan
     client_cpu_ms: float = 0.0  # per scan
 
@@ -339,9 +346,10 @@ def _request(contents: list[bytes], i: int) -> pb.ScanRequest:
 async def closed_unary(address: str, contents: list[bytes], concurrency: int, seconds: float) -> Run:
     async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
         stub = pb_grpc.ScannerStub(channel)
-        await stub.Scan(_request(contents, 0), timeout=120)  # connect, warm up
+        await stub.Scan(_request(contents, 0), timeout=REQUEST_TIMEOUT)  # connect, warm up
         latencies: list[float] = []
         rejected = 0
+        failed: dict[str, int] = {}
         loop = asyncio.get_running_loop()
         stop_at = loop.time() + seconds
 
@@ -351,11 +359,13 @@ async def closed_unary(address: str, contents: list[bytes], concurrency: int, se
             while loop.time() < stop_at:
                 began = time.perf_counter()
                 try:
-                    await stub.Scan(_request(contents, i), timeout=120)
+                    await stub.Scan(_request(contents, i), timeout=REQUEST_TIMEOUT)
                 except grpc.aio.AioRpcError as exc:
-                    if exc.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED:
-                        raise
-                    rejected += 1
+                    # Counted, not fatal: an overloaded baseline must not end the run.
+                    if exc.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        rejected += 1
+                    else:
+                        failed[exc.code().name] = failed.get(exc.code().name, 0) + 1
                     await asyncio.sleep(0.001)
                 else:
                     latencies.append(time.perf_counter() - began)
@@ -364,14 +374,20 @@ async def closed_unary(address: str, contents: list[bytes], concurrency: int, se
         began = time.perf_counter()
         await asyncio.gather(*(client(k) for k in range(concurrency)))
         elapsed = time.perf_counter() - began
-    return Run(len(latencies) / elapsed, *_percentiles(latencies), rejected=rejected, scans=len(latencies))
+    return Run(
+        len(latencies) / elapsed,
+        *_percentiles(latencies),
+        rejected=rejected,
+        scans=len(latencies),
+        failed=sum(failed.values()),
+    )
 
 
 async def closed_stream(address: str, contents: list[bytes], window: int, seconds: float) -> Run:
     """One ScanStream with ``window`` requests in flight: a new one goes as an answer comes."""
     async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
         stub = pb_grpc.ScannerStub(channel)
-        await stub.Scan(_request(contents, 0), timeout=120)
+        await stub.Scan(_request(contents, 0), timeout=REQUEST_TIMEOUT)
         call = stub.ScanStream(timeout=seconds + 300)
         sent: dict[str, float] = {}
         latencies: list[float] = []
@@ -423,7 +439,7 @@ async def open_loop(
     rate = 2 * sustainable
     async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
         stub = pb_grpc.ScannerStub(channel)
-        await stub.Scan(_request(contents, 0), timeout=120)
+        await stub.Scan(_request(contents, 0), timeout=REQUEST_TIMEOUT)
         loop = asyncio.get_running_loop()
         codes: dict[str, int] = {}
         latencies: list[float] = []
@@ -482,6 +498,7 @@ def median_run(runs: list[Run]) -> Run:
         med("p50_ms"),
         med("p99_ms"),
         rejected=int(med("rejected")),
+        failed=int(med("failed")),
         scans=sum(r.scans for r in runs),
         server_cpu_ms=med("server_cpu_ms"),
         client_cpu_ms=med("client_cpu_ms"),
@@ -515,7 +532,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="0.3 and 1 MP, concurrency 1 and 8, 1 round")
     parser.add_argument("--sizes", type=float, nargs="+", help="megapixels (default 0.3 1 12)")
     parser.add_argument("--concurrency", type=int, nargs="+", help="requests in flight (default 1 8 64)")
-    parser.add_argument("--seconds", type=float, help="per measurement (default 5; quick 1)")
+    parser.add_argument("--seconds", type=float, help="per measurement (default 4; quick 1)")
     parser.add_argument("--repeats", type=int, help="rounds, medians taken (default 3; quick 1)")
     parser.add_argument("--overload-seconds", type=float, help="open-loop run length (default 15; quick 2)")
     parser.add_argument("--overload-deadline", type=float, default=2.0, help="client deadline, seconds")
@@ -528,6 +545,9 @@ def main() -> None:
     parser.add_argument("--hash-timeout", type=float, help="HASHWATCH_HASH_TIMEOUT_SECONDS for the server")
     parser.add_argument("--threads", type=int, help="HASHWATCH_THREADS for the server")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive server")
+    parser.add_argument(
+        "--naive-sizes", type=float, nargs="+", default=[1.0], help="sizes the naive server scans (default 1)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--naive-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--naive-list", type=Path, help=argparse.SUPPRESS)
@@ -540,8 +560,10 @@ def main() -> None:
     sizes = args.sizes or ([0.3, 1.0] if quick else [0.3, 1.0, 12.0])
     if 1.0 not in sizes:
         sizes.append(1.0)  # the summary's ratios are at 1 MP
+    if 1.0 not in args.naive_sizes:
+        args.naive_sizes.append(1.0)
     concurrencies = args.concurrency or ([1, 8] if quick else [1, 8, 64])
-    seconds = args.seconds or (1.0 if quick else 5.0)
+    seconds = args.seconds or (1.0 if quick else 4.0)
     repeats = args.repeats or (1 if quick else 3)
     overload_seconds = args.overload_seconds or (2.0 if quick else 15.0)
     list_size = args.list_size if args.list_size is not None else (0 if quick else 100_000)
@@ -616,7 +638,7 @@ def run_rounds(
                 for c in concurrencies:
                     run = measure(service, kind, images, c, seconds)
                     service_runs.setdefault((kind, size, c), []).append(run)
-            if naive is not None:
+            if naive is not None and size in args.naive_sizes:
                 for c in concurrencies:
                     run = measure(naive, "unary", images, c, seconds)
                     naive_runs.setdefault(("unary", size, c), []).append(run)
@@ -654,7 +676,7 @@ def report(
 
     print("\n## End to end: hashwatch serve (scans/s, latency ms, CPU ms per scan)\n")
     print(
-        "| input | client | in flight | scans/s | p50 | p99 | rejected | server CPU | client CPU "
+        "| input | client | in flight | scans/s | p50 | p99 | rejected/failed | server CPU | client CPU "
         "| % of ceiling |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -665,19 +687,19 @@ def report(
                 share = 100 * run.scans_per_second / figures["ceiling"][size]
                 print(
                     f"| {label(size)} | {kind} | {c} | {_fmt(run.scans_per_second)} | {_fmt(run.p50_ms)} "
-                    f"| {_fmt(run.p99_ms)} | {run.rejected} | {_fmt(run.server_cpu_ms)} "
+                    f"| {_fmt(run.p99_ms)} | {run.rejected}/{run.failed} | {_fmt(run.server_cpu_ms)} "
                     f"| {_fmt(run.client_cpu_ms)} | {share:.0f}% |"
                 )
     if figures["naive"]:
         print("\n## Naive server: one process, pdqhash + imagehash + FAISS IndexBinaryFlat, unary\n")
-        print("| input | in flight | scans/s | p50 | p99 | server CPU |")
-        print("|---|---|---|---|---|---|")
-        for size in sizes:
+        print("| input | in flight | scans/s | p50 | p99 | failed | server CPU |")
+        print("|---|---|---|---|---|---|---|")
+        for size in sorted({key[1] for key in figures["naive"]}):
             for c in concurrencies:
                 run = figures["naive"][("unary", size, c)]
                 print(
                     f"| {label(size)} | {c} | {_fmt(run.scans_per_second)} | {_fmt(run.p50_ms)} "
-                    f"| {_fmt(run.p99_ms)} | {_fmt(run.server_cpu_ms)} |"
+                    f"| {_fmt(run.p99_ms)} | {run.failed} | {_fmt(run.server_cpu_ms)} |"
                 )
 
     print(

@@ -24,7 +24,7 @@ def test_quick_run_reports_every_table_and_ratio(tmp_path: Path) -> None:
         "1",
         "4",
         "--seconds",
-        "0.3",
+        "0.2",
         "--overload-seconds",
         "0.5",
         # The hashing pool's settings pass through; a server without the pool ignores them.

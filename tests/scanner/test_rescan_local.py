@@ -1,0 +1,48 @@
+"""The ``local`` engine's plumbing: chunking and the plain-tuple replies lose nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reporting.db import make_engine, migrate
+from reporting.store import Store
+from scanner.pipeline import DEFAULT_ALGORITHMS, HashingConfig
+from scanner.rescan.local import LocalEngine, chunk_sizes
+from scanner.rescan.sources import directory_source
+from scanner.rescan.work import ItemWorker
+from tests.scanner.rescan_images import import_demo_list, make_images
+
+
+@pytest.mark.parametrize(
+    ("total", "jobs", "largest"), [(0, 2, 32), (1, 2, 32), (400, 2, 32), (10_000, 3, 64)]
+)
+def test_chunks_cover_every_item_once_and_shrink_towards_the_end(total: int, jobs: int, largest: int) -> None:
+    sizes = list(chunk_sizes(total, jobs, largest))
+    assert sum(sizes) == total
+    assert all(1 <= size <= largest for size in sizes)
+    assert sizes == sorted(sizes, reverse=True)
+    if total >= jobs * 4 * largest:
+        assert sizes[0] == largest
+        assert sizes[-jobs:] == [1] * jobs, "the last chunks are single items: the workers end together"
+
+
+def test_the_pool_returns_what_the_worker_computes_in_process_item_by_item(tmp_path: Path) -> None:
+    images = make_images(tmp_path / "images", per_listed=4, per_unrelated=2)
+    source = directory_source(images, "shop-9")
+    engine = make_engine(f"sqlite:///{tmp_path / 'hw.db'}")
+    migrate(engine)
+    try:
+        import_demo_list(Store(engine))
+        inputs = Store(engine).matcher_inputs()
+    finally:
+        engine.dispose()
+    oracle = ItemWorker(inputs, HashingConfig(), DEFAULT_ALGORITHMS)
+    expected = [oracle.run(item) for item in source.items]
+    assert any(r.hits for r in expected) and any(not r.hashed for r in expected)
+    assert any(h.quality is None for r in expected for h in r.hashes), "MD5 and pHash carry no quality"
+    with LocalEngine(inputs, HashingConfig(), DEFAULT_ALGORITHMS, jobs=2, chunk=3) as local:
+        assert list(local.results(source.items)) == expected
+        assert list(local.results(source.items[5:9])) == expected[5:9]
+        assert list(local.results(())) == []

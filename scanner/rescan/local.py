@@ -116,9 +116,9 @@ class LocalEngine:
             start += size
             pending.append((chunk, self._submit(chunk)))
             in_flight += size
-            # A deep queue (seconds of work): workers keep going while the parent records a
-            # match (or waits for a CPU on a busy machine).
-            while in_flight >= self.jobs * self.chunk * 8:
+            # A deep queue (~128 items a worker): workers keep going while the parent records a
+            # match (or waits for a CPU on a busy machine). Bounded: matched items carry content.
+            while in_flight >= self.jobs * max(128, 4 * self.chunk):
                 done, future = pending.popleft()
                 in_flight -= len(done)
                 yield from map(ItemResult.from_reply, done, future.result())

@@ -14,6 +14,11 @@ The local pools are started and warmed up before the clock starts (workers loade
 built); a fresh database per run so every match is recorded. The contenders run interleaved,
 best of ``--repeat``; the load average is printed, since other work on the machine skews ratios.
 
+CPU ms/image: this process and the pool's processes during the run (not the per-run database
+set-up); parent ms/image: this process alone, which is the rescan's parent (receiving results,
+recording matches, bookkeeping): with two workers it takes its share of their two cores.
+``--profile-parent`` prints a cProfile of the parent's main thread in the local-2 runs.
+
 Images: photographs from tests/data/images resized to ~1 MP (longest side 1024-1280 px), JPEG
 quality 80-92, with 5 % transformed copies of the demo list's images so there is recording work.
 

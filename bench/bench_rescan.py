@@ -14,18 +14,25 @@ The local pools are started and warmed up before the clock starts (workers loade
 built); a fresh database per run so every match is recorded. The contenders run interleaved,
 best of ``--repeat``; the load average is printed, since other work on the machine skews ratios.
 
+CPU ms/image: this process and the pool's processes during the run (not the per-run database
+set-up); parent ms/image: this process alone, which is the rescan's parent (receiving results,
+recording matches, bookkeeping): with two workers it takes its share of their two cores.
+``--profile-parent`` prints a cProfile of the parent's main thread in the local-2 runs.
+
 Images: photographs from tests/data/images resized to ~1 MP (longest side 1024-1280 px), JPEG
 quality 80-92, with 5 % transformed copies of the demo list's images so there is recording work.
 
-Run:  .venv/bin/python bench/bench_rescan.py [--images 400] [--repeat 3] [--no-ray]
+Run:  .venv/bin/python bench/bench_rescan.py [--images 400] [--repeat 3] [--no-ray] [--profile-parent]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import hashlib
 import io
 import os
+import pstats
 import random
 import resource
 import sys
@@ -122,13 +129,22 @@ def _cpu(pids: list[int]) -> float:
     return total
 
 
-def timed_rescan(source: Source, engine: ResultEngine, work: Path, name: str) -> tuple[float, int]:
+def timed_rescan(
+    source: Source, engine: ResultEngine, work: Path, name: str, profile: cProfile.Profile | None = None
+) -> tuple[float, int, float]:
+    """Wall seconds, matches recorded, and the parent's CPU seconds (the database set-up excluded)."""
     store = fresh_store(work / f"db-{time.monotonic_ns()}")
+    cpu = _own_cpu()
     started = time.perf_counter()
+    if profile is not None:
+        profile.enable()
     summary = run_rescan(source, engine, RescanStore(store), engine_name=name)
+    if profile is not None:
+        profile.disable()
     elapsed = time.perf_counter() - started
+    cpu = _own_cpu() - cpu
     store.engine.dispose()
-    return elapsed, summary.recorded
+    return elapsed, summary.recorded, cpu
 
 
 def main() -> None:
@@ -137,7 +153,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--ray-actors", type=int, default=2)
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument(
+        "--profile-parent",
+        action="store_true",
+        help="cProfile the parent's side of the local-2 runs and print where its time goes",
+    )
     args = parser.parse_args()
+    profile_two = cProfile.Profile() if args.profile_parent else None
 
     with tempfile.TemporaryDirectory(prefix="bench-rescan-") as tmp:
         work = Path(tmp)
@@ -151,6 +173,9 @@ def main() -> None:
         # CPU seconds (this process and the pool's) per run: on a shared machine the wall clock
         # also measures everyone else's work; CPU time shows what the run itself cost.
         cpu: dict[str, list[float]] = {}
+        # The parent alone (receiving results, recording, bookkeeping): with two workers it
+        # shares their two cores, with one it has the second core to itself.
+        parent: dict[str, list[float]] = {}
         matches: dict[str, int] = {}
         baseline_name = "baseline: pdqhash+imagehash loop"
 
@@ -165,27 +190,38 @@ def main() -> None:
                 before = _own_cpu()
                 times.setdefault(baseline_name, []).append(baseline(source))
                 cpu.setdefault(baseline_name, []).append(_own_cpu() - before)
-                for name, engine in (("local-1 (warm pool)", one), ("local-2 (warm pool)", two)):
-                    before = _own_cpu() + _cpu(engine.worker_pids())
-                    elapsed, matches[name] = timed_rescan(source, engine, work, name)
-                    cpu.setdefault(name, []).append(_own_cpu() + _cpu(engine.worker_pids()) - before)
+                for name, engine, profile in (
+                    ("local-1 (warm pool)", one, None),
+                    ("local-2 (warm pool)", two, profile_two),
+                ):
+                    workers = _cpu(engine.worker_pids())
+                    elapsed, matches[name], own = timed_rescan(source, engine, work, name, profile)
+                    parent.setdefault(name, []).append(own)
+                    cpu.setdefault(name, []).append(own + _cpu(engine.worker_pids()) - workers)
                     times.setdefault(name, []).append(elapsed)
         if not args.no_ray:
             run_ray(args.ray_actors, args.repeat, source, inputs, hashing, work, times, matches)
 
         rates = {name: n / min(values) for name, values in times.items()}
         base = rates[baseline_name]
-        print(f"{'run':<44} {'images/s':>9} {'vs baseline':>12} {'matches':>8} {'CPU ms/image':>13}")
+        print(
+            f"{'run':<44} {'images/s':>9} {'vs baseline':>12} {'matches':>8} {'CPU ms/image':>13}"
+            f" {'parent ms/image':>16}"
+        )
         for name, rate in rates.items():
             found = matches.get(name)
             per_image = f"{1000 * min(cpu[name]) / n:.2f}" if name in cpu else ""
+            parent_ms = f"{1000 * min(parent[name]) / n:.3f}" if name in parent else ""
             print(
                 f"{name:<44} {rate:9.1f} {rate / base:11.2f}x {found if found is not None else '':>8}"
-                f" {per_image:>13}"
+                f" {per_image:>13} {parent_ms:>16}"
             )
         ratio = rates["local-2 (warm pool)"] / rates["local-1 (warm pool)"]
         print(f"local-2 / local-1: {ratio:.2f}x")
         print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        if profile_two is not None:
+            print("parent profile, local-2 runs (profiling slows the parent: rates above are skewed)")
+            pstats.Stats(profile_two).sort_stats("tottime").print_stats(25)
 
 
 def run_ray(
@@ -214,7 +250,7 @@ def run_ray(
         list(engine.results(source.items[: actors * 16]))  # let the workers' caches fill
         for _ in range(repeat):
             startups.append(timed_rescan(tiny, engine, work, "ray-start")[0])
-            elapsed, matches[job] = timed_rescan(source, engine, work, "ray")
+            elapsed, matches[job], _ = timed_rescan(source, engine, work, "ray")
             times.setdefault(job, []).append(elapsed)
     finally:
         ray.shutdown()

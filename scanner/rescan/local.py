@@ -1,4 +1,10 @@
-"""The ``local`` engine: a process pool on this machine, one ``ItemWorker`` per process."""
+"""The ``local`` engine: a process pool on this machine, one ``ItemWorker`` per process.
+
+The parent shares the cores with the workers, so what it spends per item is taken from them: it
+sends chunks of locations and gets plain tuples back (``Reply``), and chunks are large while there
+is plenty left and shrink towards the end, so the workers finish together instead of one waiting
+for the other's last chunk.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +23,16 @@ from index.hashes import Algorithm
 from scanner.pipeline import HashingConfig
 from scanner.rescan.ports import MatcherInputs
 from scanner.rescan.sources import Item
-from scanner.rescan.work import ItemResult, ItemWorker
+from scanner.rescan.work import ItemResult, ItemWorker, Reply
 
 _worker: ItemWorker | None = None
-# One process per core: BLAS thread pools inside each would only fight over the same cores.
-_ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# One process per core: BLAS (or numba) thread pools inside each would only fight over the same cores.
+_ONE_THREAD = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+}
 
 
 @contextlib.contextmanager
@@ -50,9 +61,19 @@ def _warm() -> None:
     _worker.engine.hash(buffer.getvalue())
 
 
-def _run_chunk(items: list[Item]) -> list[ItemResult]:
+def _run_chunk(locations: list[str]) -> list[Reply]:
     assert _worker is not None, "worker process not initialised"
-    return [_worker.run(item) for item in items]
+    return [_worker.reply(location) for location in locations]
+
+
+def chunk_sizes(total: int, jobs: int, largest: int) -> Iterator[int]:
+    """Guided scheduling: each chunk a quarter of an even share of what is left, at most
+    ``largest``, at least 1. Few round trips in the bulk; a short tail at the end."""
+    left = total
+    while left > 0:
+        size = max(1, min(largest, -(-left // (jobs * 4))))
+        yield size
+        left -= size
 
 
 class LocalEngine:
@@ -62,9 +83,10 @@ class LocalEngine:
         hashing: HashingConfig,
         algorithms: Sequence[Algorithm],
         jobs: int = 0,
-        chunk: int = 8,
+        chunk: int = 32,
     ) -> None:
         self.jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
+        # The largest chunk (items per task); the last ones are smaller.
         self.chunk = chunk
         # spawn, not fork: the parent runs threads (progress display, database pools).
         self._pool = ProcessPoolExecutor(
@@ -81,22 +103,28 @@ class LocalEngine:
         for future in futures:
             future.result()
 
-    def _submit(self, chunk: list[Item]) -> Future[list[ItemResult]]:
+    def _submit(self, chunk: Sequence[Item]) -> Future[list[Reply]]:
         with _single_threaded_children():
-            return self._pool.submit(_run_chunk, chunk)
+            return self._pool.submit(_run_chunk, [item.location for item in chunk])
 
     def results(self, items: Sequence[Item]) -> Iterator[ItemResult]:
-        """Each item's result, in the order of ``items``; a bounded number of chunks in flight."""
-        chunks = (list(items[i : i + self.chunk]) for i in range(0, len(items), self.chunk))
-        pending: deque[Future[list[ItemResult]]] = deque()
-        for chunk in chunks:
-            pending.append(self._submit(chunk))
-            # A deep queue: workers keep going while the parent records a match (or waits for
-            # a CPU on a busy machine).
-            if len(pending) >= self.jobs * 16:
-                yield from pending.popleft().result()
+        """Each item's result, in the order of ``items``; a bounded number of items in flight."""
+        pending: deque[tuple[Sequence[Item], Future[list[Reply]]]] = deque()
+        in_flight = start = 0
+        for size in chunk_sizes(len(items), self.jobs, self.chunk):
+            chunk = items[start : start + size]
+            start += size
+            pending.append((chunk, self._submit(chunk)))
+            in_flight += size
+            # A deep queue (~128 items a worker): workers keep going while the parent records a
+            # match (or waits for a CPU on a busy machine). Bounded: matched items carry content.
+            while in_flight >= self.jobs * max(128, 4 * self.chunk):
+                done, future = pending.popleft()
+                in_flight -= len(done)
+                yield from map(ItemResult.from_reply, done, future.result())
         while pending:
-            yield from pending.popleft().result()
+            done, future = pending.popleft()
+            yield from map(ItemResult.from_reply, done, future.result())
 
     def worker_pids(self) -> list[int]:
         """The pool's processes (for accounting their CPU time)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import Protocol, TextIO
@@ -97,7 +98,11 @@ class Lines:
 
 
 class Bar:
-    def __init__(self, stream: TextIO) -> None:
+    """Rich redraws ten times a second; an update per item would cost the parent (which shares
+    the cores with the workers) far more than the bar shows, so updates are passed on at most
+    ``every_seconds`` apart, and the last one at the end."""
+
+    def __init__(self, stream: TextIO, every_seconds: float = 0.1) -> None:
         self.progress = Progress(
             TextColumn("rescan"),
             BarColumn(),
@@ -109,16 +114,28 @@ class Bar:
         )
         self.task: TaskID | None = None
         self.rate = _Rate()
+        self.every = every_seconds
+        self.shown = -math.inf
+        self.done = self.matches = 0
 
     def start(self, total: int, done: int) -> None:
         self.rate = _Rate()
+        self.done, self.matches = done, 0
+        self.shown = -math.inf
         self.task = self.progress.add_task("rescan", total=total, completed=done, matches=0, rate="")
         self.progress.start()
 
     def update(self, done: int, matches: int) -> None:
-        if self.task is not None:
-            rate = f"{self.rate.per_second(done):.1f}/s"
-            self.progress.update(self.task, completed=done, matches=matches, rate=rate)
+        self.done, self.matches = done, matches
+        if time.monotonic() - self.shown >= self.every:
+            self._show()
 
     def stop(self) -> None:
+        self._show()
         self.progress.stop()
+
+    def _show(self) -> None:
+        self.shown = time.monotonic()
+        if self.task is not None:
+            rate = f"{self.rate.per_second(self.done):.1f}/s"
+            self.progress.update(self.task, completed=self.done, matches=self.matches, rate=rate)

@@ -27,6 +27,14 @@ FETCH_TIMEOUT_SECONDS = 30.0
 UNREADABLE = "unreadable"
 
 
+# One item's result as plain values, the form it crosses a process boundary in: outcome, reason,
+# SHA-256, hashes as (algorithm, value, quality, frame), hits, matched content. Plain tuples
+# pickle several times faster than the dataclasses they stand for, and the receiving side (the
+# parent, which shares the cores with the workers) pays the unpickling.
+Reply = tuple[str, str, str, tuple[tuple[str, bytes, int | None, int], ...], tuple[MatchHit, ...], bytes]
+_ALGORITHMS = {algorithm.value: algorithm for algorithm in Algorithm}
+
+
 @dataclass(frozen=True)
 class ItemResult:
     item: Item
@@ -42,6 +50,19 @@ class ItemResult:
     @property
     def hashed(self) -> bool:
         return self.outcome in ("scanned", "low_quality")
+
+    @classmethod
+    def from_reply(cls, item: Item, reply: Reply) -> ItemResult:
+        outcome, reason, sha256, hashes, hits, content = reply
+        return cls(
+            item,
+            outcome,
+            reason,
+            sha256,
+            tuple(Hash(_ALGORITHMS[a], value, quality, frame) for a, value, quality, frame in hashes),
+            hits,
+            content,
+        )
 
 
 class ItemWorker:
@@ -59,19 +80,22 @@ class ItemWorker:
         )
 
     def run(self, item: Item) -> ItemResult:
+        return ItemResult.from_reply(item, self.reply(item.location))
+
+    def reply(self, location: str) -> Reply:
+        """Read, hash and match what is at ``location``."""
         try:
-            content = read_content(item.location, self.hashing.limits.max_bytes)
+            content = read_content(location, self.hashing.limits.max_bytes)
         except _Unreadable as exc:
-            return ItemResult(item, exc.outcome, exc.reason)
+            return (exc.outcome, exc.reason, "", (), (), b"")
         sha256 = hashlib.sha256(content).hexdigest()
         outcome = self.engine.hash(content)
         hits = tuple(self.engine.match(outcome.hashes)) if outcome.outcome.hashed else ()
-        return ItemResult(
-            item,
+        return (
             outcome.outcome.value,
             outcome.reason,
             sha256,
-            outcome.hashes,
+            tuple((h.algorithm.value, h.value, h.quality, h.frame) for h in outcome.hashes),
             hits,
             content if hits else b"",
         )

@@ -43,6 +43,21 @@ def test_plain_lines_when_not_a_terminal_and_a_bar_on_one() -> None:
     bar.stop()
 
 
+def test_the_bar_passes_on_updates_at_most_every_interval_and_the_last_at_the_end() -> None:
+    bar = Bar(_Terminal(), every_seconds=3600)
+    bar.start(10, 0)
+    try:
+        bar.update(1, 0)
+        (task,) = bar.progress.tasks
+        assert (task.completed, task.fields["matches"]) == (1, 0), "the first update is shown"
+        for done in range(2, 11):
+            bar.update(done, done // 4)
+        assert task.completed == 1, "updates within the interval wait"
+    finally:
+        bar.stop()
+    assert (task.completed, task.fields["matches"]) == (10, 2)
+
+
 def test_the_summary_counts_skips_by_reason_and_survives_a_checkpoint() -> None:
     summary = Summary("directory d", "local", files=4)
     item = Item(0, "/d/a.jpg", "c", "file:///d/a.jpg")

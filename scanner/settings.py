@@ -47,8 +47,9 @@ class Settings(BaseSettings):
     queue_size: Annotated[int, Field(ge=0, le=100_000)] = 16
     # A hashing process still busy with one image after this long is killed (outcome TIMEOUT).
     hash_timeout_seconds: Annotated[float, Field(gt=0)] = 2.0
-    # Address-space ceiling per hashing process, MiB (a decode past it: TOO_MANY_PIXELS); 0: none.
-    hash_memory_mb: Annotated[int, Field(ge=0)] = 1536
+    # Memory (address space, MiB) a hashing process may add to its start size for one image; a
+    # decode past it answers TOO_MANY_PIXELS. 0: no ceiling.
+    hash_memory_mb: Annotated[int, Field(ge=0)] = 1024
     # Scans per second per customer_id (token bucket; 0: no limit), and the burst above it.
     rate_limit_per_second: Annotated[float, Field(ge=0)] = 0.0
     rate_limit_burst: Annotated[int, Field(ge=1)] = 100

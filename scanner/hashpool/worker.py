@@ -1,8 +1,10 @@
 """A hashing process: content in, ``HashOutcome`` out, one request at a time, until the pipe closes.
 
 It holds nothing but the decoder and the hash kernels: no database, no gRPC, no index. Its
-address space is capped (``memory_mb``), so a decode that would outgrow it fails with
-``MemoryError`` (an outcome) instead of pushing the machine into swap.
+address space is capped at its size once started plus ``memory_mb``, so a decode that would
+outgrow that fails with ``MemoryError`` (an outcome) instead of pushing the machine into swap.
+The cap is relative because the start size is mostly reservations (thread stacks, allocator
+arenas, shared libraries) that differ from machine to machine and say nothing about images.
 """
 
 from __future__ import annotations
@@ -30,9 +32,15 @@ def _warm(config: HashingConfig) -> None:
     hash_content(buffer.getvalue(), DEFAULT_ALGORITHMS, config)
 
 
+def _address_space() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * resource.getpagesize()
+
+
 def cap_memory(memory_mb: int) -> None:
+    """Let this process grow by at most ``memory_mb`` MiB of address space from now on."""
     if memory_mb > 0:
-        limit = memory_mb * MiB
+        limit = _address_space() + memory_mb * MiB
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         if hard != resource.RLIM_INFINITY:
             limit = min(limit, hard)

@@ -4,6 +4,7 @@ in the queue is dropped unhashed; a stream gets such answers per item and carrie
 
 from __future__ import annotations
 
+import functools
 import time
 
 import grpc
@@ -20,23 +21,30 @@ REJECTED = "hashwatch_rejected_total"
 
 
 def _retry_delay(error: grpc.RpcError) -> float:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     assert status is not None, "no rich status in the trailers"
     [detail] = status.details
     info = error_details_pb2.RetryInfo()
     assert detail.Unpack(info)
-    return info.retry_delay.ToMilliseconds() / 1000
+    delay: float = info.retry_delay.ToMilliseconds() / 1000
+    return delay
 
 
-def _fill(pooled: Pooled, waiting: int) -> list[grpc.Future]:
+def _queue_depth_is(depth: int) -> bool:
+    return sample("hashwatch_hash_queue_depth") == depth
+
+
+def _fill(pooled: Pooled, waiting: int) -> list[grpc.Future[pb.ScanResponse]]:
     """One request hashing and ``waiting`` queued behind it, each a slow image."""
-    futures = [pooled.stub.Scan.future(pb.ScanRequest(request_id="busy", content=slow_png()), timeout=120)]
+    futures: list[grpc.Future[pb.ScanResponse]] = [
+        pooled.stub.Scan.future(pb.ScanRequest(request_id="busy", content=slow_png()), timeout=120)
+    ]
     assert eventually(lambda: len(pooled.pool.busy_pids()) == 1)
     for n in range(1, waiting + 1):
         futures.append(
             pooled.stub.Scan.future(pb.ScanRequest(request_id=f"queued{n}", content=slow_png()), timeout=120)
         )
-        assert eventually(lambda depth=n: sample("hashwatch_hash_queue_depth") == depth)
+        assert eventually(functools.partial(_queue_depth_is, n))
     return futures
 
 

@@ -1,0 +1,191 @@
+"""What the serving process costs per scan when hashing runs in worker processes.
+
+Starts ``hashwatch serve`` (``python -m scanner serve``) as a subprocess configured only by
+environment (``HASHWATCH_HASH_WORKERS``, ``HASHWATCH_QUEUE_SIZE``), drives it with unary Scan
+calls of one ~1 MP JPEG from ``--clients`` client threads for ``--seconds``, and reads CPU time
+from /proc for the serving process and for its hashing processes. Printed:
+
+* main CPU ms per scan: gRPC, protobuf, the pipe to a worker, matching, the reply; this competes
+  with the workers for the same cores, so it is the overhead that keeps end-to-end throughput
+  under the hashing-only ceiling;
+* worker CPU ms per scan, and the in-process ``hash_content`` CPU ms per image measured in the
+  same run (the difference is the worker's side of the pipe);
+* scans/s, and the hashing-only ceiling (workers / in-process CPU per image) with their ratio.
+  The client runs on the same machine and takes CPU too: the ratio is a floor.
+
+Run:  .venv/bin/python bench/bench_pool_overhead.py [--workers 2] [--clients 6] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import grpc
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scanner.api.hashwatch.v1 import scanner_pb2 as pb  # noqa: E402
+from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc  # noqa: E402
+from scanner.pipeline import DEFAULT_ALGORITHMS, hash_content  # noqa: E402
+
+PHOTO = ROOT / "tests" / "data" / "images" / "sklearn_china.jpg"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def one_megapixel_jpeg() -> bytes:
+    image = Image.open(PHOTO).convert("RGB")
+    scale = (1_000_000 / (image.width * image.height)) ** 0.5
+    image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def in_process_cpu_ms(content: bytes, repeats: int = 40) -> float:
+    hash_content(content, DEFAULT_ALGORITHMS)
+    times = []
+    for _ in range(repeats):
+        started = time.process_time()
+        hash_content(content, DEFAULT_ALGORITHMS)
+        times.append(time.process_time() - started)
+    return statistics.median(times) * 1000
+
+
+def serve(workers: int, queue: int, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    env = {
+        **os.environ,
+        "HASHWATCH_DATA_DIR": str(data_dir),
+        "HASHWATCH_PORT": "0",
+        "HASHWATCH_METRICS_PORT": "0",
+        "HASHWATCH_HASH_WORKERS": str(workers),
+        "HASHWATCH_QUEUE_SIZE": str(queue),
+        "HASHWATCH_SHUTDOWN_DELAY_SECONDS": "0",
+    }
+    env.pop("HASHWATCH_DATABASE_URL", None)
+    log_path = data_dir / "serve.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        command = [sys.executable, "-m", "scanner", "serve", "--no-worker"]
+        process = subprocess.Popen(command, env=env, stderr=log)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for line in log_path.read_text().splitlines():
+            event = json.loads(line)
+            if event.get("event") == "serving":
+                return process, event["address"]
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"server did not start:\n{log_path.read_text()}")
+
+
+def drive(address: str, content: bytes, clients: int, seconds: float) -> tuple[int, int, list[float]]:
+    channel = grpc.insecure_channel(address)
+    stub = pb_grpc.ScannerStub(channel)
+    stop = time.monotonic() + seconds
+    done, refused, latencies = [0], [0], []
+    lock = threading.Lock()
+
+    def client() -> None:
+        while time.monotonic() < stop:
+            started = time.perf_counter()
+            try:
+                stub.Scan(pb.ScanRequest(content=content), timeout=30)
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    raise
+                with lock:
+                    refused[0] += 1
+                time.sleep(0.005)
+                continue
+            with lock:
+                done[0] += 1
+                latencies.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    channel.close()
+    return done[0], refused[0], latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--clients", type=int, default=0, help="default: 3 per worker")
+    parser.add_argument("--queue", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args()
+    clients = args.clients or 3 * args.workers
+    content = one_megapixel_jpeg()
+    hash_ms = in_process_cpu_ms(content)
+    with tempfile.TemporaryDirectory() as tmp:
+        process, address = serve(args.workers, args.queue, Path(tmp) / "var")
+        try:
+            drive(address, content, clients, 2.0)  # warm-up
+            pids = descendants(process.pid)
+            main_before = cpu_seconds(process.pid)
+            workers_before = sum(cpu_seconds(p) for p in pids)
+            started = time.monotonic()
+            done, refused, latencies = drive(address, content, clients, args.seconds)
+            elapsed = time.monotonic() - started
+            main_cpu = cpu_seconds(process.pid) - main_before
+            workers_cpu = sum(cpu_seconds(p) for p in pids) - workers_before
+        finally:
+            process.terminate()
+            process.wait(30)
+    rate = done / elapsed
+    ceiling = args.workers / (hash_ms / 1000)
+    latencies.sort()
+    print(f"image: {len(content)} bytes, 1 MP JPEG; workers {args.workers}, clients {clients}")
+    print(f"load average: {os.getloadavg()[0]:.1f}")
+    print(f"in-process hash_content CPU ms per image (median): {hash_ms:.2f}")
+    print(f"worker CPU ms per scan:                            {workers_cpu / done * 1000:.2f}")
+    print(f"main process CPU ms per scan:                      {main_cpu / done * 1000:.2f}")
+    print(f"main share of server CPU:                          {main_cpu / (main_cpu + workers_cpu):.1%}")
+    print(f"scans/s {rate:.1f}; hashing-only ceiling {ceiling:.1f}/s; ratio {rate / ceiling:.2f}")
+    print(f"refused (RESOURCE_EXHAUSTED): {refused}")
+    p50 = latencies[len(latencies) // 2] * 1000
+    p99 = latencies[int(len(latencies) * 0.99)] * 1000
+    print(f"latency ms p50 {p50:.1f} p99 {p99:.1f}")
+
+
+if __name__ == "__main__":
+    main()

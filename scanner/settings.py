@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     # Default: one per CPU this process may run on.
     hash_workers: Annotated[int, Field(ge=0, le=256)] = Field(default_factory=lambda: _usable_cpus())
     # Requests that may wait for a busy hashing process; past that, RESOURCE_EXHAUSTED.
-    queue_size: Annotated[int, Field(ge=0, le=100_000)] = 16
+    queue_size: Annotated[int, Field(ge=0, le=1024)] = 16
     # A hashing process still busy with one image after this long is killed (outcome TIMEOUT).
     hash_timeout_seconds: Annotated[float, Field(gt=0)] = 2.0
     # Memory (address space, MiB) a hashing process may add to its start size for one image; a

@@ -17,6 +17,7 @@ delay) or its deadline passes first (``DeadlineExceeded``); either way nothing w
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import signal
@@ -112,6 +113,9 @@ class HashPool:
         # "__main__" too: each process would otherwise import the main module again on start
         # (multiprocessing's spawn semantics); preloaded, the fork server does it once.
         self._context.set_forkserver_preload(["__main__", "scanner.hashpool.worker"])
+        # Before multiprocessing's own exit handler (atexit runs last-registered first), which
+        # would wait forever for processes that ignore SIGTERM and still have their pipe open.
+        atexit.register(self.close)
         launched = [self._launch() for _ in range(self.size)]
         for started in launched:
             self._check_in(self._await_ready(started))
@@ -139,6 +143,8 @@ class HashPool:
     def close(self) -> None:
         """Stop every process; requests still waiting are answered UNAVAILABLE."""
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             workers = [*self._idle, *self._busy]
             self._idle.clear()
@@ -149,6 +155,7 @@ class HashPool:
         for held in workers:
             held.process.join(2.0)
             held.stop()
+        atexit.unregister(self.close)
 
     def _launch(self) -> tuple[BaseProcess, Connection]:
         ours, theirs = self._context.Pipe(duplex=True)

@@ -48,8 +48,11 @@ def cap_memory(memory_mb: int) -> None:
 
 
 def run(conn: Connection, config_json: str, memory_mb: int, log_level: str, log_json: bool) -> None:
-    # Ctrl-C in a terminal reaches the whole process group: the service decides when workers stop.
+    # Ctrl-C in a terminal, or a service manager's SIGTERM to the whole group, must not cut
+    # short the drain: the service closes the pipe when it is done, and a closed pipe (the
+    # service gone, however it went) ends this loop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure(log_level, log_json)
     config = wire.decode_config(config_json)
     _warm(config)

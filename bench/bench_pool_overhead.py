@@ -14,14 +14,15 @@ from /proc for the serving process and for its hashing processes. Printed:
   The client runs on the same machine and takes CPU too: the ratio is a floor.
 
 Run:  .venv/bin/python bench/bench_pool_overhead.py [--workers 2] [--clients 6] [--seconds 20]
+          [--log-level warning]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +32,7 @@ import time
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,11 +87,20 @@ def in_process_cpu_ms(content: bytes, repeats: int = 40) -> float:
     return statistics.median(times) * 1000
 
 
-def serve(workers: int, queue: int, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def serve(workers: int, queue: int, log_level: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
     env = {
         **os.environ,
         "HASHWATCH_DATA_DIR": str(data_dir),
-        "HASHWATCH_PORT": "0",
+        "HASHWATCH_PORT": str(port),
+        "HASHWATCH_LOG_LEVEL": log_level,
         "HASHWATCH_METRICS_PORT": "0",
         "HASHWATCH_HASH_WORKERS": str(workers),
         "HASHWATCH_QUEUE_SIZE": str(queue),
@@ -101,15 +112,19 @@ def serve(workers: int, queue: int, data_dir: Path) -> tuple[subprocess.Popen[by
     with log_path.open("w") as log:
         command = [sys.executable, "-m", "scanner", "serve", "--no-worker"]
         process = subprocess.Popen(command, env=env, stderr=log)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        for line in log_path.read_text().splitlines():
-            event = json.loads(line)
-            if event.get("event") == "serving":
-                return process, event["address"]
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
+    address = f"127.0.0.1:{port}"
+    with grpc.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+            except grpc.RpcError:
+                time.sleep(0.2)
+                continue
+            if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                return process, address
+            time.sleep(0.2)
     process.kill()
     raise SystemExit(f"server did not start:\n{log_path.read_text()}")
 
@@ -152,12 +167,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=0, help="default: 3 per worker")
     parser.add_argument("--queue", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument(
+        "--log-level", default="info", help="the server's; info writes one access line per scan"
+    )
     args = parser.parse_args()
     clients = args.clients or 3 * args.workers
     content = one_megapixel_jpeg()
     hash_ms = in_process_cpu_ms(content)
     with tempfile.TemporaryDirectory() as tmp:
-        process, address = serve(args.workers, args.queue, Path(tmp) / "var")
+        process, address = serve(args.workers, args.queue, args.log_level, Path(tmp) / "var")
         try:
             drive(address, content, clients, 2.0)  # warm-up
             pids = descendants(process.pid)
@@ -175,6 +193,7 @@ def main() -> None:
     ceiling = args.workers / (hash_ms / 1000)
     latencies.sort()
     print(f"image: {len(content)} bytes, 1 MP JPEG; workers {args.workers}, clients {clients}")
+    print(f"server log level: {args.log_level}")
     print(f"load average: {os.getloadavg()[0]:.1f}")
     print(f"in-process hash_content CPU ms per image (median): {hash_ms:.2f}")
     print(f"worker CPU ms per scan:                            {workers_cpu / done * 1000:.2f}")

@@ -23,9 +23,12 @@ def test_a_process_that_dies_mid_request_fails_only_that_request(signum: signal.
         doomed = pooled.stub.Scan.future(pb.ScanRequest(request_id="doomed", content=slow_png()), timeout=60)
         assert eventually(lambda: len(pooled.pool.busy_pids()) == 1)
         [victim] = pooled.pool.busy_pids()
-        # Meanwhile the other process serves as usual.
+        # Frozen mid-request (the image takes over a second), so it cannot finish first on a
+        # slow machine; meanwhile the other process serves as usual.
+        os.kill(victim, signal.SIGSTOP)
         assert pooled.stub.Scan(pb.ScanRequest(content=LISTED), timeout=30).verdict == pb.VERDICT_BLOCK
         os.kill(victim, signum)
+        os.kill(victim, signal.SIGCONT)
         answer = doomed.result(timeout=30)
         assert answer.outcome == pb.OUTCOME_INTERNAL_ERROR
         assert answer.request_id == "doomed"

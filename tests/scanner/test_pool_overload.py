@@ -4,8 +4,12 @@ in the queue is dropped unhashed; a stream gets such answers per item and carrie
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import signal
 import time
+from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -34,37 +38,44 @@ def _queue_depth_is(depth: int) -> bool:
     return sample("hashwatch_hash_queue_depth") == depth
 
 
-def _fill(pooled: Pooled, waiting: int) -> list[grpc.Future[pb.ScanResponse]]:
-    """One request hashing and ``waiting`` queued behind it, each a slow image."""
+@contextlib.contextmanager
+def _filled(pooled: Pooled, waiting: int) -> Iterator[list[grpc.Future[pb.ScanResponse]]]:
+    """One request hashing and ``waiting`` queued behind it. The hashing process is stopped
+    (SIGSTOP) inside the block, so the queue stays as filled however slow the machine is."""
     futures: list[grpc.Future[pb.ScanResponse]] = [
         pooled.stub.Scan.future(pb.ScanRequest(request_id="busy", content=slow_png()), timeout=120)
     ]
     assert eventually(lambda: len(pooled.pool.busy_pids()) == 1)
-    for n in range(1, waiting + 1):
-        futures.append(
-            pooled.stub.Scan.future(pb.ScanRequest(request_id=f"queued{n}", content=slow_png()), timeout=120)
-        )
-        assert eventually(functools.partial(_queue_depth_is, n))
-    return futures
+    [busy] = pooled.pool.busy_pids()
+    os.kill(busy, signal.SIGSTOP)
+    try:
+        for n in range(1, waiting + 1):
+            request = pb.ScanRequest(request_id=f"queued{n}", content=slow_png())
+            futures.append(pooled.stub.Scan.future(request, timeout=120))
+            assert eventually(functools.partial(_queue_depth_is, n))
+        yield futures
+    finally:
+        os.kill(busy, signal.SIGCONT)
 
 
 def test_a_full_queue_answers_resource_exhausted_at_once_with_a_retry_delay() -> None:
     with pooled_server(1, queue_size=1) as pooled:
-        admitted = _fill(pooled, waiting=1)
-        refused = sample(REJECTED, reason="queue_full")
-        started = time.monotonic()
-        with pytest.raises(grpc.RpcError) as error:
-            pooled.stub.Scan(pb.ScanRequest(request_id="one too many", content=LISTED), timeout=30)
-        assert time.monotonic() - started < 0.5
-        assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert 0 < _retry_delay(error.value) <= 10
-        assert sample(REJECTED, reason="queue_full") == refused + 1
+        with _filled(pooled, waiting=1) as admitted:
+            refused = sample(REJECTED, reason="queue_full")
+            started = time.monotonic()
+            with pytest.raises(grpc.RpcError) as error:
+                pooled.stub.Scan(pb.ScanRequest(request_id="one too many", content=LISTED), timeout=30)
+            assert time.monotonic() - started < 0.5
+            assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert 0 < _retry_delay(error.value) <= 10
+            assert sample(REJECTED, reason="queue_full") == refused + 1
 
-        # A stream is told per item, and goes on.
-        [answer] = pooled.stub.ScanStream(iter([pb.ScanRequest(request_id="s1", content=LISTED)]), timeout=30)
-        assert (answer.request_id, answer.outcome) == ("s1", pb.OUTCOME_OVERLOADED)
-        assert answer.verdict == pb.VERDICT_UNSPECIFIED
-        assert answer.retry_after_ms > 0
+            # A stream is told per item, and goes on.
+            items = iter([pb.ScanRequest(request_id="s1", content=LISTED)])
+            [answer] = pooled.stub.ScanStream(items, timeout=30)
+            assert (answer.request_id, answer.outcome) == ("s1", pb.OUTCOME_OVERLOADED)
+            assert answer.verdict == pb.VERDICT_UNSPECIFIED
+            assert answer.retry_after_ms > 0
 
         assert [f.result().outcome for f in admitted] == [pb.OUTCOME_LOW_QUALITY] * 2
         reply = pooled.stub.Scan(pb.ScanRequest(content=LISTED), timeout=30)
@@ -73,16 +84,16 @@ def test_a_full_queue_answers_resource_exhausted_at_once_with_a_retry_delay() ->
 
 def test_a_request_whose_deadline_passes_in_the_queue_is_dropped_unhashed() -> None:
     with pooled_server(1, queue_size=4) as pooled:
-        [busy] = _fill(pooled, waiting=0)
         hashed = sample("hashwatch_stage_seconds_count", stage="hash")
-        dropped = sample(REJECTED, reason="deadline")
-        scan_dropped = sample("hashwatch_deadline_exceeded_total", method="Scan")
-        with pytest.raises(grpc.RpcError) as error:
-            pooled.stub.Scan(pb.ScanRequest(request_id="late", content=LISTED), timeout=0.4)
-        assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        assert eventually(lambda: sample(REJECTED, reason="deadline") == dropped + 1)
-        assert sample("hashwatch_deadline_exceeded_total", method="Scan") == scan_dropped + 1
-        assert sample("hashwatch_hash_queue_depth") == 0
+        with _filled(pooled, waiting=0) as [busy]:
+            dropped = sample(REJECTED, reason="deadline")
+            scan_dropped = sample("hashwatch_deadline_exceeded_total", method="Scan")
+            with pytest.raises(grpc.RpcError) as error:
+                pooled.stub.Scan(pb.ScanRequest(request_id="late", content=LISTED), timeout=0.4)
+            assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert eventually(lambda: sample(REJECTED, reason="deadline") == dropped + 1)
+            assert sample("hashwatch_deadline_exceeded_total", method="Scan") == scan_dropped + 1
+            assert sample("hashwatch_hash_queue_depth") == 0
         assert busy.result().outcome == pb.OUTCOME_LOW_QUALITY
         # Only the slow image reached a hashing process.
         assert sample("hashwatch_stage_seconds_count", stage="hash") == hashed + 1

@@ -13,6 +13,9 @@ from /proc for the serving process and for its hashing processes. Printed:
 * scans/s, and the hashing-only ceiling (workers / in-process CPU per image) with their ratio.
   The client runs on the same machine and takes CPU too: the ratio is a floor.
 
+With more clients than the workers and the queue hold, some are refused RESOURCE_EXHAUSTED;
+they wait the RetryInfo delay (with jitter) before trying again, as docs/operations.md advises.
+
 Run:  .venv/bin/python bench/bench_pool_overhead.py [--workers 2] [--clients 6] [--seconds 20]
           [--log-level warning]
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -32,7 +36,9 @@ import time
 from pathlib import Path
 
 import grpc
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,6 +135,17 @@ def serve(workers: int, queue: int, log_level: str, data_dir: Path) -> tuple[sub
     raise SystemExit(f"server did not start:\n{log_path.read_text()}")
 
 
+def retry_delay(error: grpc.RpcError) -> float:
+    """The server's advised delay (google.rpc.RetryInfo), as a well-behaved client reads it."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    info = error_details_pb2.RetryInfo()
+    for detail in status.details if status is not None else ():
+        if detail.Unpack(info):
+            delay: float = info.retry_delay.ToMilliseconds() / 1000
+            return delay
+    return 0.05
+
+
 def drive(address: str, content: bytes, clients: int, seconds: float) -> tuple[int, int, list[float]]:
     channel = grpc.insecure_channel(address)
     stub = pb_grpc.ScannerStub(channel)
@@ -146,7 +163,7 @@ def drive(address: str, content: bytes, clients: int, seconds: float) -> tuple[i
                     raise
                 with lock:
                     refused[0] += 1
-                time.sleep(0.005)
+                time.sleep(retry_delay(error) * random.uniform(1.0, 1.5))
                 continue
             with lock:
                 done[0] += 1

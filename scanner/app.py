@@ -27,6 +27,7 @@ from reporting.worker import Worker
 from scanner.audit_service import AuditReader
 from scanner.auth import TokenVerifier
 from scanner.engine import MatcherHolder, ScanEngine, Verdict
+from scanner.hashpool.pool import HashPool
 from scanner.journal import AlreadyRecorded, Journal, JournalRecord, JournalSink
 from scanner.metrics import (
     INDEX_SNAPSHOTS_REFUSED,
@@ -163,18 +164,39 @@ def build_app(settings: Settings, reporting: ReportingSettings | None = None) ->
     store = open_store(settings, reporting)
     matchers = MatcherHolder(build_matcher(store, index_dir(settings.data_dir)))
     journal = Journal(settings.data_dir / "journal", store.actions.evidence)
+    pool = hash_pool(settings)
     scan_engine = ScanEngine(
         settings.hashing,
         matchers,
         store,
         journal=journal,
         degraded_verdict=Verdict(settings.degraded_verdict),
+        hash_function=pool.hash if pool is not None else None,
     )
     engine, hash_log = attach_hash_log(scan_engine, store)
     auth, audit_reader = access(settings, store)
     review = review_service(store, matchers) if auth is not None else None
-    server = create_server(settings, engine, store, auth=auth, audit_reader=audit_reader, review=review)
+    server = create_server(
+        settings, engine, store, auth=auth, audit_reader=audit_reader, review=review, pool=pool
+    )
     return App(settings, reporting, store, matchers, engine, server, hash_log, journal)
+
+
+def hash_pool(settings: Settings) -> HashPool | None:
+    """The hashing processes (``hash_workers``), started; None to hash in this process."""
+    if settings.hash_workers == 0:
+        return None
+    pool = HashPool(
+        settings.hash_workers,
+        settings.hashing,
+        queue_size=settings.queue_size,
+        timeout_seconds=settings.hash_timeout_seconds,
+        memory_mb=settings.hash_memory_mb,
+        log_level=settings.log_level,
+        log_json=settings.log_json,
+    )
+    pool.start()
+    return pool
 
 
 def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) -> None:
@@ -234,6 +256,8 @@ def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) 
         mtls=settings.tls_client_ca is not None,
         lists=list_sizes(app.matchers.current),
         hash_mode=str(settings.hash_mode),
+        hash_workers=settings.hash_workers,
+        queue_size=settings.queue_size,
     )
     # Wake up regularly: a signal delivered to one of gRPC's threads only runs its Python
     # handler once the main thread executes bytecode again.

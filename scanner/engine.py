@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -55,6 +55,11 @@ class MatcherHolder:
             self._matcher = matcher
 
 
+# Content and algorithms in, hashes out: ``hash_content`` in this process by default, or a
+# ``scanner.hashpool.HashPool``'s ``hash`` (the engine's ``hashing`` config is then the pool's).
+HashFunction = Callable[[bytes, Collection[Algorithm]], HashOutcome]
+
+
 class ScanEngine:
     def __init__(
         self,
@@ -64,8 +69,10 @@ class ScanEngine:
         algorithms: Sequence[Algorithm] = DEFAULT_ALGORITHMS,
         journal: Journal | None = None,
         degraded_verdict: Verdict = Verdict.BLOCK,
+        hash_function: HashFunction | None = None,
     ) -> None:
         self.hashing = hashing
+        self.hash_function = hash_function
         self.matchers = matchers
         self.recorder = recorder
         self.algorithms = tuple(algorithms)
@@ -74,6 +81,8 @@ class ScanEngine:
         self.degraded_verdict = degraded_verdict
 
     def hash(self, content: bytes, algorithms: Collection[Algorithm] = ()) -> HashOutcome:
+        if self.hash_function is not None:
+            return self.hash_function(content, algorithms or self.algorithms)
         return hash_content(content, algorithms or self.algorithms, self.hashing)
 
     def match(self, hashes: Sequence[Hash]) -> list[MatchHit]:

@@ -5,7 +5,9 @@
     ├── Unauthenticated         → UNAUTHENTICATED (no credential, or one that is not valid)
     ├── PermissionDenied        → PERMISSION_DENIED (a valid credential that does not allow this)
     ├── NotFound                → NOT_FOUND
-    └── Unavailable             → UNAVAILABLE (retry later)
+    ├── Unavailable             → UNAVAILABLE (retry later)
+    ├── Overloaded              → RESOURCE_EXHAUSTED with RetryInfo (queue full, rate limit)
+    └── DeadlineExceeded        → DEADLINE_EXCEEDED (it passed while the request waited)
 
 Anything else escaping a handler is a bug: it is logged with the request and answered INTERNAL
 without internals. Handlers raise these; ``scanner.interceptors.errors`` converts them once.
@@ -39,3 +41,18 @@ class NotFound(HashwatchError):
 
 class Unavailable(HashwatchError):
     pass
+
+
+class Overloaded(HashwatchError):
+    """No room for this request now: the queue is full or the customer is over its rate.
+    ``retry_after`` (seconds) is the server's estimate of when a retry may succeed."""
+
+    def __init__(self, message: str, retry_after: float, reason: str) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        # queue_full or rate_limit (the metrics label).
+        self.reason = reason
+
+
+class DeadlineExceeded(HashwatchError):
+    """The caller's deadline passed before the work could start."""

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import structlog
-from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -167,3 +167,28 @@ class MetricsEndpoint:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+
+# The hashing pool and admission (scanner/hashpool, scanner/ratelimit.py). All recorded in the
+# service process: workers only hash and report nothing, so no multiprocess mode is needed.
+HASH_QUEUE_DEPTH = Gauge("hashwatch_hash_queue_depth", "Requests waiting for a hashing process.")
+HASH_WORKERS_BUSY = Gauge("hashwatch_hash_workers_busy", "Hashing processes working on a request.")
+REJECTED = Counter(
+    "hashwatch_rejected",
+    "Requests refused without work: queue_full and rate_limit (RESOURCE_EXHAUSTED), "
+    "deadline (it passed while the request waited for a hashing process).",
+    ["reason"],
+)
+WORKER_RESTARTS = Counter(
+    "hashwatch_hash_worker_restarts",
+    "Hashing processes replaced: timeout (killed over the time limit), crash (died mid-request), "
+    "died_idle (found dead between requests).",
+    ["cause"],
+)
+STAGE_SECONDS = Histogram(
+    "hashwatch_stage_seconds",
+    "Time per stage of a pooled hash: queue (waiting for a process), hash (decode and hash in "
+    "the process), transfer (the round trip's remainder: pipe, encoding, scheduling).",
+    ["stage"],
+    buckets=(0.0001, 0.00025, 0.0005, *_LATENCY_BUCKETS),
+)

@@ -15,6 +15,8 @@ class Outcome(enum.Enum):
     LOW_QUALITY = "low_quality"
     TIMEOUT = "timeout"
     INTERNAL_ERROR = "internal_error"
+    # Not scanned for want of room (a full queue, a rate limit): ScanStream's per-item answer.
+    OVERLOADED = "overloaded"
 
     @property
     def hashed(self) -> bool:

@@ -15,11 +15,13 @@ from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.audit_service import AuditReader, AuditService
 from scanner.auth import TokenVerifier
 from scanner.engine import ScanEngine
+from scanner.hashpool.pool import HashPool
 from scanner.interceptors.auth import AuthInterceptor
 from scanner.interceptors.errors import ErrorInterceptor
 from scanner.interceptors.logging import LoggingInterceptor
 from scanner.interceptors.metrics import MetricsInterceptor
 from scanner.interceptors.tracing import Tracing
+from scanner.ratelimit import RateLimiter
 from scanner.recording import BlockReader
 from scanner.review_service import ReviewService
 from scanner.service import ScannerService
@@ -37,6 +39,8 @@ class Server:
     workers: ThreadPoolExecutor
     # OpenTelemetry, when HASHWATCH_OTEL_ENDPOINT is set.
     tracing: Tracing | None = None
+    # The hashing processes, stopped once the last RPC has finished.
+    pool: HashPool | None = None
 
     def start(self) -> None:
         self.grpc_server.start()
@@ -56,6 +60,8 @@ class Server:
         self.workers.shutdown(wait=True, cancel_futures=True)
         if self.tracing is not None:
             self.tracing.shutdown()
+        if self.pool is not None:
+            self.pool.close()
 
 
 def create_server(
@@ -65,6 +71,7 @@ def create_server(
     auth: TokenVerifier | None = None,
     audit_reader: AuditReader | None = None,
     review: ReviewService | None = None,
+    pool: HashPool | None = None,
 ) -> Server:
     """With ``auth``, every RPC but health and reflection needs a token with the right scope
     (``scanner.interceptors.auth``). The audit log is only ever served behind it."""
@@ -75,13 +82,18 @@ def create_server(
     credentials = server_credentials(settings)  # before anything is started: a bad file stops here
     workers = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="scan")
     tracing = Tracing.from_settings(settings)
+    # Every request hashing or waiting for a hashing process holds an RPC thread; with fewer
+    # threads than that, requests would queue inside gRPC, unbounded and unseen, instead of
+    # being refused at once when the pool's queue is full.
+    admitted = pool.size + pool.queue_size if pool is not None else 0
+    rpc_threads = max(settings.threads * 4, admitted + settings.threads)
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
     grpc_server = grpc.server(
-        ThreadPoolExecutor(max_workers=settings.threads * 4, thread_name_prefix="rpc"),
+        ThreadPoolExecutor(max_workers=rpc_threads, thread_name_prefix="rpc"),
         # Outermost first: the access log and metrics see auth refusals and mapped errors too.
         interceptors=([tracing.interceptor] if tracing is not None else [])
         + [LoggingInterceptor(), MetricsInterceptor()]
@@ -89,9 +101,14 @@ def create_server(
         + [ErrorInterceptor()],
         options=options,
         # A ScanStream holds a thread for its life; this bounds how many run at once.
-        maximum_concurrent_rpcs=settings.threads * 64,
+        maximum_concurrent_rpcs=max(settings.threads * 64, rpc_threads * 2),
     )
-    pb_grpc.add_ScannerServicer_to_server(ScannerService(engine, blocks, workers), grpc_server)
+    limiter = None
+    if settings.rate_limit_per_second > 0:
+        limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    pb_grpc.add_ScannerServicer_to_server(
+        ScannerService(engine, blocks, workers, limiter=limiter), grpc_server
+    )
     services = [SCANNER_SERVICE]
     if audit_reader is not None:
         audit_pb2_grpc.add_AuditServicer_to_server(AuditService(audit_reader), grpc_server)
@@ -116,6 +133,6 @@ def create_server(
         port = grpc_server.add_secure_port(address, credentials)
     if port == 0:
         raise OSError(f"could not bind {settings.host}:{settings.port}")
-    server = Server(grpc_server, port, health_servicer, workers, tracing)
+    server = Server(grpc_server, port, health_servicer, workers, tracing, pool)
     server.set_serving(False)
     return server

@@ -11,13 +11,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import grpc
 import structlog
 
-from scanner import convert
+from scanner import convert, deadline
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.engine import ScanEngine
-from scanner.errors import InvalidRequest
+from scanner.errors import DeadlineExceeded, InvalidRequest, Overloaded, Unavailable
 from scanner.metrics import DEADLINE_EXCEEDED
 from scanner.outcomes import Outcome
+from scanner.ratelimit import RateLimiter
 from scanner.recording import BlockReader
 
 log = structlog.get_logger(__name__)
@@ -30,9 +31,15 @@ MAX_BLOCK_URLS = 1000
 
 class ScannerService(pb_grpc.ScannerServicer):
     def __init__(
-        self, engine: ScanEngine, blocks: BlockReader, workers: ThreadPoolExecutor, stream_window: int = 64
+        self,
+        engine: ScanEngine,
+        blocks: BlockReader,
+        workers: ThreadPoolExecutor,
+        stream_window: int = 64,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.engine = engine
+        self.limiter = limiter
         self.blocks = blocks
         self._workers = workers
         # How many requests of one stream may be in flight at once; past that the stream stops
@@ -41,7 +48,14 @@ class ScannerService(pb_grpc.ScannerServicer):
 
     def Scan(self, request: pb.ScanRequest, context: grpc.ServicerContext) -> pb.ScanResponse:
         _drop_if_expired(context, "Scan")
-        return self._scan(request)
+        if self.limiter is not None:
+            self.limiter.admit(request.customer_id)
+        try:
+            with deadline.within(context.time_remaining()):
+                return self._scan(request)
+        except DeadlineExceeded:
+            DEADLINE_EXCEEDED.labels("Scan").inc()
+            raise
 
     def ScanStream(
         self, request_iterator: Iterator[pb.ScanRequest], context: grpc.ServicerContext
@@ -84,7 +98,12 @@ class ScannerService(pb_grpc.ScannerServicer):
         _drop_if_expired(context, "Hash")
         started = time.perf_counter()
         algorithms = [convert.algorithm_from_pb(a) for a in request.algorithms]
-        outcome = self.engine.hash(request.content, algorithms)
+        try:
+            with deadline.within(context.time_remaining()):
+                outcome = self.engine.hash(request.content, algorithms)
+        except DeadlineExceeded:
+            DEADLINE_EXCEEDED.labels("Hash").inc()
+            raise
         return convert.hash_response(request.request_id, outcome, int((time.perf_counter() - started) * 1e6))
 
     def Match(self, request: pb.MatchRequest, context: grpc.ServicerContext) -> pb.MatchResponse:
@@ -106,11 +125,25 @@ class ScannerService(pb_grpc.ScannerServicer):
         if _expired(context):
             DEADLINE_EXCEEDED.labels("ScanStream").inc()
             return None
-        return self._scan(request)
+        # Overload is answered per item: the rest of the stream may still get through.
+        try:
+            if self.limiter is not None:
+                self.limiter.admit(request.customer_id)
+            with deadline.within(context.time_remaining()):
+                return self._scan(request)
+        except Overloaded as exc:
+            return _not_scanned(request, str(exc), exc.retry_after)
+        except Unavailable as exc:
+            return _not_scanned(request, str(exc), 1.0)
+        except DeadlineExceeded:
+            DEADLINE_EXCEEDED.labels("ScanStream").inc()
+            return None
 
     def _scan(self, request: pb.ScanRequest) -> pb.ScanResponse:
         try:
             result = self.engine.scan(request.content, convert.context_from_pb(request))
+        except (Overloaded, DeadlineExceeded, Unavailable):
+            raise  # nothing was done: the caller may retry, and is told so
         except Exception:
             # The pipeline turns bad content into outcomes; reaching here is a bug, and the edge
             # still gets an answer it can act on rather than an RPC error.
@@ -122,6 +155,15 @@ class ScannerService(pb_grpc.ScannerServicer):
                 reason="internal error; see the server log",
             )
         return convert.scan_response(request.request_id, result)
+
+
+def _not_scanned(request: pb.ScanRequest, reason: str, retry_after: float) -> pb.ScanResponse:
+    return pb.ScanResponse(
+        request_id=request.request_id,
+        outcome=convert.OUTCOME_TO_PB[Outcome.OVERLOADED],
+        reason=reason,
+        retry_after_ms=max(1, round(retry_after * 1000)),
+    )
 
 
 def _expired(context: grpc.ServicerContext) -> bool:

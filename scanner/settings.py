@@ -6,6 +6,7 @@ variable. Nothing here has a credential baked in.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
@@ -39,6 +40,19 @@ class Settings(BaseSettings):
     hash_mode: HashMode = HashMode.FAST
     # Threads serving RPCs (hashing releases the GIL only partly; see issue on multi-process).
     threads: Annotated[int, Field(ge=1, le=256)] = 8
+    # Processes that decode and hash (scanner/hashpool); 0 hashes in the serving process.
+    # Default: one per CPU this process may run on.
+    hash_workers: Annotated[int, Field(ge=0, le=256)] = Field(default_factory=lambda: _usable_cpus())
+    # Requests that may wait for a busy hashing process; past that, RESOURCE_EXHAUSTED.
+    queue_size: Annotated[int, Field(ge=0, le=1024)] = 16
+    # A hashing process still busy with one image after this long is killed (outcome TIMEOUT).
+    hash_timeout_seconds: Annotated[float, Field(gt=0)] = 2.0
+    # Memory (address space, MiB) a hashing process may add to its start size for one image; a
+    # decode past it answers TOO_MANY_PIXELS. 0: no ceiling.
+    hash_memory_mb: Annotated[int, Field(ge=0)] = 1024
+    # Scans per second per customer_id (token bucket; 0: no limit), and the burst above it.
+    rate_limit_per_second: Annotated[float, Field(ge=0)] = 0.0
+    rate_limit_burst: Annotated[int, Field(ge=1)] = 100
     # Seconds in-flight RPCs get to finish after SIGTERM.
     grace_seconds: Annotated[float, Field(ge=0)] = 10.0
     # Seconds between health turning NOT_SERVING and the server refusing new RPCs, so load
@@ -96,6 +110,10 @@ class Settings(BaseSettings):
             max_bytes=self.max_image_bytes, max_pixels=self.max_pixels, max_frames=self.max_frames
         )
         return HashingConfig(limits=limits, mode=self.hash_mode)
+
+
+def _usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def load_settings(**overrides: object) -> Settings:

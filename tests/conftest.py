@@ -17,6 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_LIST = ROOT / "demo" / "list"
 DEMO_UNLISTED = ROOT / "demo" / "unlisted"
 
+# Servers built by tests hash in-process unless a test asks for worker processes
+# (tests/scanner/test_pool_*.py): a pool per test would only cost start-up time.
+os.environ.setdefault("HASHWATCH_HASH_WORKERS", "0")
+
 # CI sets this to the PostgreSQL it starts; elsewhere the PostgreSQL tests skip, loudly.
 POSTGRES_ENV = "HASHWATCH_TEST_POSTGRES_URL"
 # CI sets this so that a missing PostgreSQL fails the run instead of skipping.

@@ -23,6 +23,20 @@ def serve(
     hash_mode: Annotated[HashMode | None, typer.Option(help="fast (default) or exact.")] = None,
     threads: Annotated[int | None, typer.Option(help="Threads serving RPCs.")] = None,
     max_message_bytes: Annotated[int | None, typer.Option(help="Largest gRPC message accepted.")] = None,
+    hash_workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes that decode and hash (env HASHWATCH_HASH_WORKERS, default: one per CPU; "
+            "0: hash in the serving process)."
+        ),
+    ] = None,
+    queue_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Requests that may wait for a hashing process before the rest are refused "
+            "RESOURCE_EXHAUSTED (env HASHWATCH_QUEUE_SIZE, default 16)."
+        ),
+    ] = None,
     require_auth: Annotated[
         bool | None,
         typer.Option(
@@ -51,6 +65,8 @@ def serve(
         hash_mode=hash_mode,
         threads=threads,
         max_message_bytes=max_message_bytes,
+        hash_workers=hash_workers,
+        queue_size=queue_size,
         require_auth=require_auth,
         web_port=web_port,
         metrics_port=metrics_port,

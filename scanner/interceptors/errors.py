@@ -7,12 +7,20 @@ from typing import Any
 
 import grpc
 import structlog
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from index.hashes import InvalidHash
-from scanner.errors import InvalidRequest, NotFound, PermissionDenied, Unauthenticated, Unavailable
+from scanner.errors import (
+    DeadlineExceeded,
+    InvalidRequest,
+    NotFound,
+    Overloaded,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 from scanner.interceptors.handlers import rewrap
 
 log = structlog.get_logger(__name__)
@@ -43,6 +51,12 @@ def status_for(exc: BaseException, method: str) -> grpc.Status:
         return _status(code_pb2.NOT_FOUND, str(exc))
     if isinstance(exc, Unavailable):
         return _status(code_pb2.UNAVAILABLE, str(exc), error_details_pb2.RetryInfo())
+    if isinstance(exc, Overloaded):
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(max(1, round(exc.retry_after * 1000)))
+        return _status(code_pb2.RESOURCE_EXHAUSTED, str(exc), error_details_pb2.RetryInfo(retry_delay=delay))
+    if isinstance(exc, DeadlineExceeded):
+        return _status(code_pb2.DEADLINE_EXCEEDED, str(exc))
     log.error("unhandled error in handler", method=method, exc_info=exc)
     return _status(code_pb2.INTERNAL, "internal error; see the server log")
 

@@ -70,6 +70,11 @@ class _OutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Outcome.Value
     """Decoding or hashing took longer than the configured limit."""
     OUTCOME_INTERNAL_ERROR: _Outcome.ValueType  # 9
     """hashwatch failed on this content; the details are in the server log under the request id."""
+    OUTCOME_OVERLOADED: _Outcome.ValueType  # 10
+    """ScanStream only: not scanned, the server had no room for it (its queue was full, or the
+    customer is over its rate limit); the verdict is unspecified. Send it again after
+    retry_after_ms. Scan answers RESOURCE_EXHAUSTED with a RetryInfo detail instead.
+    """
 
 class Outcome(_Outcome, metaclass=_OutcomeEnumTypeWrapper):
     """Whether the content was scanned, and if not, why not."""
@@ -93,6 +98,11 @@ OUTCOME_TIMEOUT: Outcome.ValueType  # 8
 """Decoding or hashing took longer than the configured limit."""
 OUTCOME_INTERNAL_ERROR: Outcome.ValueType  # 9
 """hashwatch failed on this content; the details are in the server log under the request id."""
+OUTCOME_OVERLOADED: Outcome.ValueType  # 10
+"""ScanStream only: not scanned, the server had no room for it (its queue was full, or the
+customer is over its rate limit); the verdict is unspecified. Send it again after
+retry_after_ms. Scan answers RESOURCE_EXHAUSTED with a RetryInfo detail instead.
+"""
 Global___Outcome: _TypeAlias = Outcome  # noqa: Y015
 
 class _Algorithm:
@@ -280,6 +290,7 @@ class ScanResponse(_message.Message):
     ELAPSED_US_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     MATCH_ID_FIELD_NUMBER: _builtins.int
+    RETRY_AFTER_MS_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     verdict: Global___Verdict.ValueType
     outcome: Global___Outcome.ValueType
@@ -289,6 +300,8 @@ class ScanResponse(_message.Message):
     """A human-readable reason for an outcome other than OUTCOME_SCANNED."""
     match_id: _builtins.int
     """The id of the recorded match when the verdict is VERDICT_BLOCK."""
+    retry_after_ms: _builtins.int
+    """With OUTCOME_OVERLOADED: how long to wait before sending the content again."""
     @_builtins.property
     def hashes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hash]: ...
     @_builtins.property
@@ -304,10 +317,11 @@ class ScanResponse(_message.Message):
         elapsed_us: _builtins.int = ...,
         reason: _builtins.str = ...,
         match_id: _builtins.int = ...,
+        retry_after_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["elapsed_us", b"elapsed_us", "hashes", b"hashes", "match_id", b"match_id", "matches", b"matches", "outcome", b"outcome", "reason", b"reason", "request_id", b"request_id", "verdict", b"verdict"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["elapsed_us", b"elapsed_us", "hashes", b"hashes", "match_id", b"match_id", "matches", b"matches", "outcome", b"outcome", "reason", b"reason", "request_id", b"request_id", "retry_after_ms", b"retry_after_ms", "verdict", b"verdict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -143,6 +143,16 @@ class HitDetail:
     hash_hex: str
     distance: int
     threshold: int
+    # Which form of the content matched ("rot90", "deborder", ...) and what the hit did.
+    variant: str = ""
+    action: str = "block"
+
+    @property
+    def how(self) -> str:
+        """ "matched rotated 90°", "matched after border removal; queued for review (...)"."""
+        from scanner.decision import describe_hit
+
+        return describe_hit(self.variant, self.action)
 
 
 @dataclass(frozen=True)
@@ -750,6 +760,8 @@ def _hits(session: Session, match_ids: list[int]) -> dict[int, list[HitDetail]]:
                 entry.hash_hex,
                 hit.distance,
                 hit.threshold,
+                hit.variant,
+                hit.action,
             )
         )
     return found

@@ -101,6 +101,13 @@ def describe_variant(variant: str) -> str:
     return "matched " + ", ".join(words) if words else "matched as uploaded"
 
 
+def describe_hit(variant: str, action: str) -> str:
+    """How a recorded hit matched and what it did, for analysts."""
+    text = describe_variant(variant)
+    why = _WHY.get(Action(action)) if action in Action.__members__.values() else action
+    return f"{text}; queued for review ({why})" if why else text
+
+
 def decide(
     hits: Sequence[MatchHit],
     configs: Mapping[int, ListConfig],

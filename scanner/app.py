@@ -27,6 +27,7 @@ from reporting.worker import Worker
 from scanner.audit_service import AuditReader
 from scanner.auth import TokenVerifier
 from scanner.engine import MatcherHolder, ScanEngine, Verdict
+from scanner.flood import FloodGuard
 from scanner.journal import AlreadyRecorded, Journal, JournalRecord, JournalSink
 from scanner.metrics import IndexCollector, JournalCollector, MetricsEndpoint, OutboxCollector, OutboxStats
 from scanner.rescan.hashlog import HashLogFlusher
@@ -162,6 +163,7 @@ def build_app(settings: Settings, reporting: ReportingSettings | None = None) ->
         store,
         journal=journal,
         degraded_verdict=Verdict(settings.degraded_verdict),
+        flood=FloodGuard(settings.flood),
     )
     engine, hash_log = attach_hash_log(scan_engine, store)
     auth, audit_reader = access(settings, store)

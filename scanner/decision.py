@@ -79,11 +79,13 @@ _WHY = {
     Action.BLOCK: "",
 }
 
+# A variant names what turns the upload back into the listed image (rot90: the upload's hash
+# after a 90° counter-clockwise turn matched), so the upload itself was turned the other way.
 _VARIANT_WORDS = {
     "original": "",
-    "rot90": "rotated 90°",
+    "rot90": "rotated 90° clockwise",
     "rot180": "rotated 180°",
-    "rot270": "rotated 270°",
+    "rot270": "rotated 90° counter-clockwise",
     "flip_vertical": "flipped vertically",
     "flip_horizontal": "flipped horizontally",
     "flip_plus1": "mirrored across the main diagonal",

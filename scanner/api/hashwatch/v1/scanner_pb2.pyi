@@ -216,8 +216,10 @@ class Match(_message.Message):
     """The threshold the distance was compared with (inclusive)."""
     variant: _builtins.str
     """Which form of the content matched: "" as uploaded; a PDQ rotation or mirror ("rot90",
-    "rot180", "rot270", "flip_vertical", "flip_horizontal", "flip_plus1", "flip_minus1");
-    "deborder" (the image inside a uniform border or letterbox); or both ("deborder+rot90").
+    "rot180", "rot270", "flip_vertical", "flip_horizontal", "flip_plus1", "flip_minus1": the
+    operation, counter-clockwise, that turns the upload back into the listed image, so "rot90"
+    means the upload is the listed image turned 90° clockwise); "deborder" (the image inside a
+    uniform border or letterbox); or both ("deborder+rot90").
     """
     action: _builtins.str
     """What the hit did: "block", or why it was queued for review instead: "review_band" (distance

@@ -24,6 +24,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -112,8 +113,8 @@ def main() -> int:
                         _cpu_ms(lambda c=content: hash_content(c, DEFAULT_ALGORITHMS, DEFAULT), args.repeats)
                     )
                 else:
-                    a.append(_cpu_ms(lambda c=content, e=engine_plain: e.scan(c, context), args.repeats))
-                    b.append(_cpu_ms(lambda c=content, e=engine_default: e.scan(c, context), args.repeats))
+                    a.append(_cpu_ms(partial(engine_plain.scan, content, context), args.repeats))
+                    b.append(_cpu_ms(partial(engine_default.scan, content, context), args.repeats))
             ma, mb = statistics.median(a), statistics.median(b)
             cells += [f"{ma:.2f}", f"{mb:.2f}", f"{mb / ma:.2f}x"]
         print(f"| {label} | {len(contents)} | " + " | ".join(cells) + " |", flush=True)

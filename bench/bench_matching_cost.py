@@ -42,7 +42,6 @@ from scanner.recording import InMemoryRecorder, ScanContext  # noqa: E402
 IMAGES = ROOT / "tests" / "data" / "images"
 PLAIN = HashingConfig(dihedral=False, deborder=False)
 DEFAULT = HashingConfig()
-ALGORITHMS = DEFAULT_ALGORITHMS
 
 
 def _cpu_ms(call: Callable[[], object], repeats: int) -> float:
@@ -106,11 +105,9 @@ def main() -> int:
             a, b = [], []
             for content in contents:
                 if engine_plain is None or engine_default is None:
-                    a.append(
-                        _cpu_ms(lambda c=content: hash_content(c, DEFAULT_ALGORITHMS, PLAIN), args.repeats)
-                    )
+                    a.append(_cpu_ms(partial(hash_content, content, DEFAULT_ALGORITHMS, PLAIN), args.repeats))
                     b.append(
-                        _cpu_ms(lambda c=content: hash_content(c, DEFAULT_ALGORITHMS, DEFAULT), args.repeats)
+                        _cpu_ms(partial(hash_content, content, DEFAULT_ALGORITHMS, DEFAULT), args.repeats)
                     )
                 else:
                     a.append(_cpu_ms(partial(engine_plain.scan, content, context), args.repeats))

@@ -138,7 +138,16 @@ class ScanEngine:
                     )
                 else:
                     reason = "match for review could not be recorded"
-                    log.error("review match not recorded", error=str(exc), request_id=context.request_id)
+                    log.error(
+                        "review match not recorded",
+                        error=str(exc),
+                        request_id=context.request_id,
+                        customer_id=context.customer_id,
+                        url=context.url,
+                        hits=[
+                            (h.list_name, h.entry_id, str(h.algorithm), h.distance, h.action) for h in hits
+                        ],
+                    )
         elapsed_us = int((time.perf_counter() - started) * 1e6)
         return ScanResult(verdict, outcome, hits, match_id, elapsed_us, reason)
 

@@ -77,7 +77,8 @@ class ScanEngine:
         # Where a match goes when the recorder fails, and the answer given meanwhile.
         self.journal = journal
         self.degraded_verdict = degraded_verdict
-        self.flood = flood or FloodGuard()
+        # Flood protection is the server's (scanner.app); rescans and embedders go without.
+        self.flood = flood
 
     def hash(self, content: bytes, algorithms: Collection[Algorithm] = ()) -> HashOutcome:
         return hash_content(content, algorithms or self.algorithms, self.hashing)
@@ -96,8 +97,11 @@ class ScanEngine:
         if not found:
             return Decision()
         configs = matcher.configs()
-        self.flood.observe(found, _content_key(outcome, content), configs)
-        decision = decide(found, configs, self.flood.held)
+        if self.flood is None:
+            decision = decide(found, configs)
+        else:
+            self.flood.observe(found, _content_key(outcome, content), configs)
+            decision = decide(found, configs, self.flood.held)
         if decision.suppressed:
             metrics.SUPPRESSED.inc(len(decision.suppressed))
             log.info(

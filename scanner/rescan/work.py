@@ -65,7 +65,8 @@ class ItemWorker:
             return ItemResult(item, exc.outcome, exc.reason)
         sha256 = hashlib.sha256(content).hexdigest()
         outcome = self.engine.hash(content)
-        hits = tuple(self.engine.match(outcome.hashes)) if outcome.outcome.hashed else ()
+        # The scan's own matching step: rotations, de-bordered copy, each list's policy.
+        hits = self.engine.decide(outcome, content).kept
         return ItemResult(
             item,
             outcome.outcome.value,

@@ -102,7 +102,9 @@ def _cli(running: Running, *args: str) -> str:
     return result.stdout
 
 
-def test_rotated_mirrored_and_letterboxed_copies_are_blocked_and_say_how(served: Running) -> None:
+def test_rotated_mirrored_and_letterboxed_copies_are_blocked_and_say_how(
+    served: Running, tmp_path: Path
+) -> None:
     chelsea, coffee = _image("skimage_chelsea.png"), _image("skimage_coffee.png")
     _import(served.app, "known", {"chelsea": _listed(chelsea), "coffee": _listed(coffee)})
 
@@ -128,6 +130,11 @@ def test_rotated_mirrored_and_letterboxed_copies_are_blocked_and_say_how(served:
     assert recorded["https://site.example/box.jpg"].verdict == "block"
     out = _cli(served, "matches", "list")
     assert "rot270" in out and "deborder" in out
+    turned_file = tmp_path / "turned.jpg"
+    turned_file.write_bytes(_encode(chelsea.rotate(90, expand=True)))
+    result = runner.invoke(cli, ["scan", "--server", served.address, "--json", str(turned_file)])
+    assert result.exit_code == 0, result.stderr
+    assert {m.get("variant") for m in json.loads(result.stdout)["matches"]} == {"rot270"}
     # A plain scan of an unlisted image still answers ALLOW with nothing recorded.
     other = _scan(served, _encode(_image("skimage_astronaut.png")))
     assert other.verdict == pb.VERDICT_ALLOW and not other.matches and other.match_id == 0

@@ -37,6 +37,7 @@ from reporting.db import session_factory
 from reporting.list_changes import set_entry_status
 from reporting.policy import ActionPolicy, ReportWhen
 from scanner.auth import PermissionDenied
+from scanner.decision import describe_hit
 from scanner.errors import HashwatchError, InvalidRequest, NotFound, Unavailable
 
 
@@ -150,8 +151,6 @@ class HitDetail:
     @property
     def how(self) -> str:
         """ "matched rotated 90°", "matched after border removal; queued for review (...)"."""
-        from scanner.decision import describe_hit
-
         return describe_hit(self.variant, self.action)
 
 

@@ -78,6 +78,8 @@ def read_lines(path: str) -> Iterator[str]:
 HASH_COLUMNS = ("signal_value", "hash", "hash_value", "value")
 TYPE_COLUMNS = ("signal_type", "hash_type", "algorithm", "type")
 ID_COLUMNS = ("external_id", "signal_id", "id", "content_id")
+# PDQ quality (0-100) as the list maker's hasher printed it: below 50 the entry is flagged.
+QUALITY_COLUMNS = ("quality", "pdq_quality", "signal_quality")
 # signal_type values (ThreatExchange and HMA names included) to algorithms.
 SIGNAL_TYPES = {
     "pdq": Algorithm.PDQ,
@@ -105,13 +107,13 @@ def _column(header: list[str], names: tuple[str, ...]) -> int | None:
 def parse_csv(lines: Iterable[str], source: str = "<input>", skip_bad: bool = False) -> ParseReport:
     """A CSV list whose first row (after blank and ``#`` lines) is a header naming the hash
     column (``signal_value`` or ``hash``), optionally the type (``signal_type``) and an id
-    (``external_id``, ``signal_id`` or ``id``). Other columns are ignored. Line numbers are the
-    file's, counting the header."""
+    (``external_id``, ``signal_id`` or ``id``) and a PDQ quality (``quality``). Other columns are
+    ignored. Line numbers are the file's, counting the header."""
     report = ParseReport()
     # strict: a stray quote is an error with a line number, not a field that swallows the file.
     reader = csv.reader(_csv_lines(lines), strict=True)
     header: list[str] | None = None
-    hash_at = type_at = id_at = None
+    hash_at = type_at = id_at = quality_at = None
     for row in _rows(reader, source):
         number = reader.line_num
         if not any(field.strip() for field in row):
@@ -120,6 +122,7 @@ def parse_csv(lines: Iterable[str], source: str = "<input>", skip_bad: bool = Fa
             header = [field.strip().lower().lstrip("\ufeff") for field in row]
             hash_at = _column(header, HASH_COLUMNS)
             type_at, id_at = _column(header, TYPE_COLUMNS), _column(header, ID_COLUMNS)
+            quality_at = _column(header, QUALITY_COLUMNS)
             if hash_at is None:
                 # A header is never skipped: without it no line can be read.
                 raise ListFormatError(
@@ -131,7 +134,7 @@ def parse_csv(lines: Iterable[str], source: str = "<input>", skip_bad: bool = Fa
             continue
         assert hash_at is not None
         try:
-            report.entries.append(_csv_entry(row, number, hash_at, type_at, id_at))
+            report.entries.append(_csv_entry(row, number, hash_at, type_at, id_at, quality_at))
         except (InvalidHash, _BadRow) as exc:
             error = ListFormatError(source, number, str(exc))
             if not skip_bad:
@@ -154,7 +157,12 @@ def _rows(reader: Any, source: str) -> Iterator[list[str]]:
 
 
 def _csv_entry(
-    row: list[str], number: int, hash_at: int, type_at: int | None, id_at: int | None
+    row: list[str],
+    number: int,
+    hash_at: int,
+    type_at: int | None,
+    id_at: int | None,
+    quality_at: int | None = None,
 ) -> ParsedEntry:
     if hash_at >= len(row):
         raise _BadRow(f"{len(row)} fields; the hash is field {hash_at + 1}")
@@ -172,7 +180,13 @@ def _csv_entry(
             )
         algorithm = found
     external_id = row[id_at].strip() if id_at is not None and id_at < len(row) else ""
-    return ParsedEntry(Hash.from_hex(algorithm, value), external_id, number)
+    quality = None
+    text = row[quality_at].strip() if quality_at is not None and quality_at < len(row) else ""
+    if text and algorithm is Algorithm.PDQ:
+        if not text.isdigit() or int(text) > 100:
+            raise _BadRow(f"quality {text[:20]!r} is not a whole number from 0 to 100")
+        quality = int(text)
+    return ParsedEntry(Hash.from_hex(algorithm, value, quality), external_id, number)
 
 
 def _csv_lines(lines: Iterable[str]) -> Iterator[str]:

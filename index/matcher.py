@@ -11,6 +11,7 @@ during an update is the size of the change, not a second copy of the index.
 
 from __future__ import annotations
 
+import enum
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,21 @@ DEFAULT_THRESHOLDS: Mapping[Algorithm, int] = {
 }
 
 
+class ListKind(enum.StrEnum):
+    # Known material: a hit blocks (or queues for review, as the list's policy says).
+    MATCH = "match"
+    # Known-benign hashes: a hit suppresses perceptual-hash hits on other lists for that content.
+    NEGATIVE = "negative"
+
+
+class Combine(enum.StrEnum):
+    # One algorithm within its threshold is enough.
+    ANY = "any"
+    # Hits within threshold from at least two distinct algorithms (an exact MD5/SHA-1 hit is
+    # enough alone: it is the same file, not a look-alike).
+    AT_LEAST_TWO = "at_least_two"
+
+
 @dataclass(frozen=True)
 class ListConfig:
     list_id: int
@@ -40,9 +56,20 @@ class ListConfig:
     thresholds: Mapping[Algorithm, int] = field(default_factory=dict)
     # The list's version in the database when this index was built or last brought up to date.
     version: int = 0
+    # Per algorithm, the upper end (inclusive) of the review band above the threshold: a hit at
+    # threshold < distance <= review is recorded and queued for an analyst, never blocks.
+    review: Mapping[Algorithm, int] = field(default_factory=dict)
+    combine: Combine = Combine.ANY
+    kind: ListKind = ListKind.MATCH
+    # Entries held by flood protection: their hits are queued for review instead of blocking.
+    held: frozenset[int] = frozenset()
 
     def threshold(self, algorithm: Algorithm) -> int:
         return self.thresholds.get(algorithm, DEFAULT_THRESHOLDS[algorithm])
+
+    def reach(self, algorithm: Algorithm) -> int:
+        """How far a search goes: the threshold, or the end of the review band beyond it."""
+        return max(self.threshold(algorithm), self.review.get(algorithm, 0))
 
 
 @dataclass(frozen=True)
@@ -55,6 +82,23 @@ class MatchHit:
     threshold: int
     # The content hash that matched (which frame, for animated images).
     query: Hash
+    # Which form of the content matched: "" the image as uploaded, else a PDQ rotation or mirror
+    # (``scanner.hashing.pdq.DIHEDRAL_NAMES``), "deborder" (the image inside a uniform border),
+    # or both ("deborder+rot90").
+    variant: str = ""
+    # What the scan's policy made of the hit (``scanner.decision.Action``): "block", or one of
+    # the reasons it was queued for review instead.
+    action: str = "block"
+
+    @property
+    def in_review_band(self) -> bool:
+        return self.distance > self.threshold
+
+
+@dataclass(frozen=True)
+class Query:
+    hash: Hash
+    variant: str = ""
 
 
 # Per algorithm, entry ids (int64, unique) and their codes ((n, bits/8) uint8): what a full
@@ -101,27 +145,40 @@ class _ListIndex:
         for index in self.indexes.values():
             index.remove(ids)
 
-    def match(self, hashes: Sequence[Hash]) -> list[MatchHit]:
+    def search(self, queries: Sequence[Query], *, review_band: bool) -> list[MatchHit]:
+        """Hits within each algorithm's threshold (and its review band, with ``review_band``);
+        each algorithm's queries go to its index in one batch."""
+        config = self.config
         hits: list[MatchHit] = []
-        for query in hashes:
-            algorithm = query.algorithm
+        by_algorithm: dict[Algorithm, list[Query]] = {}
+        for query in queries:
+            by_algorithm.setdefault(query.hash.algorithm, []).append(query)
+        for algorithm, batch in by_algorithm.items():
             index = self.indexes.get(algorithm)
             if index is None:
                 continue
-            threshold = self.config.threshold(algorithm)
-            for entry_id, distance in index.search(pack([query.value], algorithm.bits), threshold)[0]:
-                hits.append(
+            threshold = config.threshold(algorithm)
+            radius = config.reach(algorithm) if review_band else threshold
+            found = index.search(pack([q.hash.value for q in batch], algorithm.bits), radius)
+            for query, results in zip(batch, found, strict=True):
+                hits.extend(
                     MatchHit(
-                        self.config.list_id,
-                        self.config.name,
+                        config.list_id,
+                        config.name,
                         entry_id,
                         algorithm,
                         distance,
                         threshold,
-                        query,
+                        query.hash,
+                        query.variant,
                     )
+                    for entry_id, distance in results
                 )
         return hits
+
+
+def _nearest_first(hit: MatchHit) -> tuple[int, str, int, int]:
+    return (hit.distance, hit.list_name, hit.entry_id, len(hit.variant))
 
 
 def entry_arrays(
@@ -147,9 +204,24 @@ class Matcher:
         self._write = threading.Lock()
 
     def match(self, hashes: Sequence[Hash]) -> list[MatchHit]:
-        """Every (list, entry) within its list's threshold of any of ``hashes``, nearest first."""
-        hits = [hit for index in list(self._lists.values()) for hit in index.match(hashes)]
-        return sorted(hits, key=lambda h: (h.distance, h.list_name, h.entry_id))
+        """Every (list, entry) of a ``match`` list within its list's threshold of any of
+        ``hashes``, nearest first (no review band, no negative lists: see ``search``)."""
+        queries = [Query(h) for h in hashes]
+        hits = [
+            hit
+            for index in list(self._lists.values())
+            if index.config.kind is ListKind.MATCH
+            for hit in index.search(queries, review_band=False)
+        ]
+        return sorted(hits, key=_nearest_first)
+
+    def search(self, queries: Sequence[Query]) -> list[MatchHit]:
+        """Every (list, entry) of every list, negative ones included, within its threshold or
+        its review band of any query, nearest first; what the scan's policy step decides on."""
+        hits = [
+            hit for index in list(self._lists.values()) for hit in index.search(queries, review_band=True)
+        ]
+        return sorted(hits, key=_nearest_first)
 
     def sizes(self) -> dict[str, dict[Algorithm, int]]:
         """Entries per list and algorithm."""

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from index.hashes import Algorithm, Hash
-from index.matcher import EntryArrays, ListConfig, Matcher
+from index.matcher import Combine, EntryArrays, ListConfig, ListKind, Matcher
 from reporting import audit, models
 from reporting.db import session_factory
 
@@ -41,10 +41,27 @@ def bump_version(session: Session, list_id: int) -> int:
     return int(version)
 
 
-def list_config(row: models.HashList) -> ListConfig:
+def list_config(row: models.HashList, held: frozenset[int] = frozenset()) -> ListConfig:
     return ListConfig(
-        row.id, row.name, {Algorithm(k): int(v) for k, v in row.thresholds.items()}, row.version
+        row.id,
+        row.name,
+        {Algorithm(k): int(v) for k, v in row.thresholds.items()},
+        row.version,
+        review={Algorithm(k): int(v) for k, v in (row.review or {}).items()},
+        combine=Combine(row.combine or Combine.ANY),
+        kind=ListKind(row.kind or ListKind.MATCH),
+        held=held,
     )
+
+
+def held_entries(session: Session) -> dict[int, frozenset[int]]:
+    """Per list, the entries flood protection holds (``models.EntryHold``)."""
+    held: dict[int, set[int]] = {}
+    for list_id, entry_id in session.execute(
+        select(models.EntryHold.list_id, models.EntryHold.entry_id).where(models.EntryHold.state == "held")
+    ):
+        held.setdefault(list_id, set()).add(entry_id)
+    return {list_id: frozenset(ids) for list_id, ids in held.items()}
 
 
 @dataclass(frozen=True)
@@ -76,10 +93,15 @@ def changes_since(engine: Engine, known: Mapping[int, ListConfig]) -> Changes:
     deltas: list[ListDelta] = []
     with session_factory(engine)() as session:
         rows = list(session.scalars(select(models.HashList).where(models.HashList.enabled.is_(True))))
+        holds = held_entries(session)
         for row in rows:
-            config = list_config(row)
+            config = list_config(row, holds.get(row.id, frozenset()))
             held = known.get(row.id)
             if held is not None and held.version == config.version:
+                if held != config:
+                    # Same entries, other matching policy (a server started from a snapshot,
+                    # whose manifest keeps only thresholds): the config alone is replaced.
+                    deltas.append(ListDelta(config, False))
                 continue
             full = (
                 held is None

@@ -17,6 +17,7 @@ from index.hashes import Algorithm, Hash
 from index.matcher import ListConfig, MatchHit
 from reporting import models
 from reporting.db import session_factory
+from reporting.list_changes import list_config
 from reporting.store import Store
 from scanner.recording import RecordingFailed, ScanContext
 from scanner.rescan.ports import LoggedScan
@@ -162,10 +163,8 @@ class RescanStore:
                     )
                 ]
                 if entries:
-                    config = ListConfig(
-                        row.id, row.name, {Algorithm(k): int(v) for k, v in row.thresholds.items()}
-                    )
-                    inputs.append((config, entries))
+                    # With its kind: a negative list's entries are not matches (Matcher.match).
+                    inputs.append((list_config(row), entries))
         return inputs
 
     def newest_entry_added_at(self) -> datetime | None:

@@ -37,6 +37,7 @@ from reporting.db import session_factory
 from reporting.list_changes import set_entry_status
 from reporting.policy import ActionPolicy, ReportWhen
 from scanner.auth import PermissionDenied
+from scanner.decision import describe_hit
 from scanner.errors import HashwatchError, InvalidRequest, NotFound, Unavailable
 
 
@@ -143,6 +144,14 @@ class HitDetail:
     hash_hex: str
     distance: int
     threshold: int
+    # Which form of the content matched ("rot90", "deborder", ...) and what the hit did.
+    variant: str = ""
+    action: str = "block"
+
+    @property
+    def how(self) -> str:
+        """ "matched rotated 90°", "matched after border removal; queued for review (...)"."""
+        return describe_hit(self.variant, self.action)
 
 
 @dataclass(frozen=True)
@@ -750,6 +759,8 @@ def _hits(session: Session, match_ids: list[int]) -> dict[int, list[HitDetail]]:
                 entry.hash_hex,
                 hit.distance,
                 hit.threshold,
+                hit.variant,
+                hit.action,
             )
         )
     return found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,12 +12,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from index.hashes import Algorithm, Hash
-from index.matcher import ListConfig, MatchHit
+from index.matcher import ListConfig, ListKind, MatchHit
 from reporting import actions, audit, models
 from reporting.db import session_factory
 from reporting.evidence import EvidenceBox
-from reporting.list_changes import bump_version, list_config
-from reporting.policy import ActionPolicy
+from reporting.list_changes import bump_version, held_entries, list_config
+from reporting.matching_admin import hold_entries
+from reporting.policy import ActionPolicy, ReportWhen
 from scanner.recording import BlockStatus, RecordingFailed, ScanContext
 
 _IMPORT_BATCH = 5000
@@ -39,6 +40,13 @@ class ListInfo:
     thresholds: dict[str, int]
     entries: dict[str, int]
     created_at: datetime
+    # "match" or "negative"; the review band per algorithm; "any" or "at_least_two".
+    kind: str = "match"
+    review: dict[str, int] = field(default_factory=dict)
+    combine: str = "any"
+    # Active PDQ entries of quality below 50, and entries held by flood protection.
+    low_quality: int = 0
+    held: int = 0
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,8 @@ class ImportResult:
     list_name: str
     added: int
     duplicates: int
+    # Of those added: PDQ entries of quality below 50, flagged (``ListEntry.low_quality``).
+    low_quality: int = 0
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,8 @@ class HitView:
     algorithm: str
     distance: int
     threshold: int
+    variant: str = ""
+    action: str = "block"
 
 
 @dataclass(frozen=True)
@@ -92,12 +104,18 @@ class Store:
 
     # --- lists -----------------------------------------------------------------------------
 
-    def ensure_list(self, name: str, source: str = "", thresholds: dict[str, int] | None = None) -> ListInfo:
+    def ensure_list(
+        self, name: str, source: str = "", thresholds: dict[str, int] | None = None, kind: str = "match"
+    ) -> ListInfo:
+        """The list, created if missing (of ``kind``: "match" or "negative")."""
         with self._sessions.begin() as session:
             row = session.scalar(select(models.HashList).where(models.HashList.name == name))
             if row is None:
                 row = models.HashList(
-                    name=name, source=source, thresholds=_check_thresholds(thresholds or {})
+                    name=name,
+                    source=source,
+                    thresholds=_check_thresholds(thresholds or {}),
+                    kind=str(ListKind(kind)),
                 )
                 session.add(row)
                 session.flush()
@@ -135,6 +153,7 @@ class Store:
                         "algorithm": str(entry.hash.algorithm),
                         "hash_hex": entry.hash.hex,
                         "quality": entry.hash.quality,
+                        "low_quality": not entry.hash.trustworthy,
                         "external_id": entry.external_id,
                         "note": entry.note,
                         "status": "active",
@@ -160,15 +179,33 @@ class Store:
                 or 0
             )
             duplicates = submitted - added
+            low_quality = int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(models.ListEntry)
+                    .where(
+                        models.ListEntry.list_id == hash_list.id,
+                        models.ListEntry.changed_version == version,
+                        models.ListEntry.low_quality.is_(True),
+                    )
+                )
+                or 0
+            )
             hash_list.updated_at = models.utcnow()
             audit.record(
                 session,
                 actor,
                 "list.import",
                 list_name,
-                {"added": added, "duplicates": duplicates, "source": source, "version": version},
+                {
+                    "added": added,
+                    "duplicates": duplicates,
+                    "low_quality": low_quality,
+                    "source": source,
+                    "version": version,
+                },
             )
-        return ImportResult(list_name, added, duplicates)
+        return ImportResult(list_name, added, duplicates, low_quality)
 
     def set_policy(self, list_name: str, changes: dict[str, Any], actor: str = "system") -> ActionPolicy:
         with self._sessions.begin() as session:
@@ -191,6 +228,15 @@ class Store:
                 .group_by(models.ListEntry.list_id, models.ListEntry.algorithm)
             ):
                 counts.setdefault(list_id, {})[algorithm] = count
+            low: dict[int, int] = {
+                list_id: count
+                for list_id, count in session.execute(
+                    select(models.ListEntry.list_id, func.count())
+                    .where(models.ListEntry.status == "active", models.ListEntry.low_quality.is_(True))
+                    .group_by(models.ListEntry.list_id)
+                )
+            }
+            holds = held_entries(session)
             return [
                 ListInfo(
                     row.id,
@@ -200,6 +246,11 @@ class Store:
                     dict(row.thresholds),
                     counts.get(row.id, {}),
                     row.created_at,
+                    row.kind,
+                    dict(row.review or {}),
+                    row.combine,
+                    int(low.get(row.id, 0)),
+                    len(holds.get(row.id, ())),
                 )
                 for row in session.scalars(select(models.HashList).order_by(models.HashList.name))
             ]
@@ -208,8 +259,9 @@ class Store:
         """Every enabled list with its active entries, ready for ``index.matcher.Matcher``."""
         result = []
         with self._sessions() as session:
+            holds = held_entries(session)
             for row in session.scalars(select(models.HashList).where(models.HashList.enabled.is_(True))):
-                config = list_config(row)
+                config = list_config(row, holds.get(row.id, frozenset()))
                 entries = [
                     (entry_id, Hash.from_hex(algorithm, hex_value))
                     for entry_id, algorithm, hex_value in session.execute(
@@ -244,7 +296,8 @@ class Store:
                     client_ip=context.client_ip,
                     content_type=context.content_type,
                     hashes=_hash_summary(hashes),
-                    verdict="block",
+                    # "review": nothing blocked, queued for an analyst (scanner.decision).
+                    verdict="block" if any(h.action == "block" for h in hits) else "review",
                     source=context.source,
                 )
                 match.hits = [
@@ -254,6 +307,8 @@ class Store:
                         algorithm=str(hit.algorithm),
                         distance=hit.distance,
                         threshold=hit.threshold,
+                        variant=hit.variant,
+                        action=hit.action,
                     )
                     for hit in hits
                 ]
@@ -265,7 +320,8 @@ class Store:
                         select(models.HashList).where(models.HashList.id.in_({h.list_id for h in hits}))
                     )
                 }
-                policy = ActionPolicy.strongest(ActionPolicy.from_json(row.policy) for row in lists.values())
+                policy = _policy_for(hits, lists)
+                hold_entries(session, match.id, hits)
                 actions.on_match(
                     session,
                     match,
@@ -339,6 +395,8 @@ class Store:
                             hit.algorithm,
                             hit.distance,
                             hit.threshold,
+                            hit.variant,
+                            hit.action,
                         )
                         for hit in row.hits
                     ),
@@ -346,6 +404,19 @@ class Store:
                 )
                 for row in rows
             ]
+
+
+def _policy_for(hits: Sequence[MatchHit], lists: dict[int, models.HashList]) -> ActionPolicy:
+    """The strongest policy of the lists hit that block; a match only queued for review blocks
+    nothing and tells no customer, and a report waits for an analyst's confirmation."""
+    blocking = {h.list_id for h in hits if h.action == "block"}
+    if blocking:
+        return ActionPolicy.strongest(ActionPolicy.from_json(lists[i].policy) for i in blocking if i in lists)
+    strongest = ActionPolicy.strongest(ActionPolicy.from_json(row.policy) for row in lists.values())
+    report = ReportWhen.NEVER if strongest.report is ReportWhen.NEVER else ReportWhen.AFTER_REVIEW
+    return ActionPolicy(
+        block=False, notify=False, report=report, partner=strongest.partner, preserve=strongest.preserve
+    )
 
 
 def _insert_new(session: Session, rows: list[dict[str, Any]]) -> None:

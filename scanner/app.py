@@ -28,6 +28,7 @@ from scanner.audit_service import AuditReader
 from scanner.auth import TokenVerifier
 from scanner.engine import MatcherHolder, ScanEngine, Verdict
 from scanner.hashpool.pool import HashPool
+from scanner.flood import FloodGuard
 from scanner.journal import AlreadyRecorded, Journal, JournalRecord, JournalSink
 from scanner.metrics import (
     INDEX_SNAPSHOTS_REFUSED,
@@ -172,6 +173,7 @@ def build_app(settings: Settings, reporting: ReportingSettings | None = None) ->
         journal=journal,
         degraded_verdict=Verdict(settings.degraded_verdict),
         hash_function=pool.hash if pool is not None else None,
+        flood=FloodGuard(settings.flood),
     )
     engine, hash_log = attach_hash_log(scan_engine, store)
     auth, audit_reader = access(settings, store)

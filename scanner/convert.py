@@ -71,6 +71,8 @@ def hit_to_pb(hit: MatchHit) -> pb.Match:
         algorithm=ALGORITHM_TO_PB[hit.algorithm],
         distance=hit.distance,
         threshold=hit.threshold,
+        variant=hit.variant,
+        action=hit.action,
     )
 
 
@@ -94,6 +96,7 @@ def scan_response(request_id: str, result: ScanResult) -> pb.ScanResponse:
         elapsed_us=result.elapsed_us,
         reason=result.reason,
         match_id=result.match_id,
+        queued_for_review=bool(result.match_id) and result.verdict is Verdict.ALLOW,
     )
 
 

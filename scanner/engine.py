@@ -6,6 +6,7 @@ No database is touched unless something matched; a match is recorded before BLOC
 from __future__ import annotations
 
 import enum
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -15,8 +16,12 @@ import structlog
 
 from index.hashes import Algorithm, Hash
 from index.matcher import Matcher, MatchHit
+from scanner import metrics
+from scanner.decision import Decision, decide
+from scanner.flood import FloodGuard
 from scanner.journal import Journal
 from scanner.pipeline import DEFAULT_ALGORITHMS, HashingConfig, HashOutcome, hash_content
+from scanner.queries import scan_queries
 from scanner.recording import MatchRecorder, RecordingFailed, ScanContext
 from scanner.stages import stage
 
@@ -70,6 +75,7 @@ class ScanEngine:
         journal: Journal | None = None,
         degraded_verdict: Verdict = Verdict.BLOCK,
         hash_function: HashFunction | None = None,
+        flood: FloodGuard | None = None,
     ) -> None:
         self.hashing = hashing
         self.hash_function = hash_function
@@ -79,6 +85,8 @@ class ScanEngine:
         # Where a match goes when the recorder fails, and the answer given meanwhile.
         self.journal = journal
         self.degraded_verdict = degraded_verdict
+        # Flood protection is the server's (scanner.app); rescans and embedders go without.
+        self.flood = flood
 
     def hash(self, content: bytes, algorithms: Collection[Algorithm] = ()) -> HashOutcome:
         if self.hash_function is not None:
@@ -89,23 +97,50 @@ class ScanEngine:
         # A PDQ hash of a near-flat image matches unrelated near-flat images: not evidence.
         return self.matchers.current.match([h for h in hashes if h.trustworthy])
 
+    def decide(self, outcome: HashOutcome, content: bytes) -> Decision:
+        """The policy step: search every form of the content (``scanner.queries``) and apply
+        the lists' matching policy, negative lists and flood protection (``scanner.decision``)."""
+        if not outcome.outcome.hashed:
+            return Decision()
+        matcher = self.matchers.current
+        found = matcher.search(scan_queries(outcome))
+        if not found:
+            return Decision()
+        configs = matcher.configs()
+        if self.flood is None:
+            decision = decide(found, configs)
+        else:
+            self.flood.observe(found, _content_key(outcome, content), configs)
+            decision = decide(found, configs, self.flood.held)
+        if decision.suppressed:
+            metrics.SUPPRESSED.inc(len(decision.suppressed))
+            log.info(
+                "hits suppressed by a negative list",
+                negative=[(h.list_name, h.entry_id) for h in decision.negative],
+                suppressed=[(h.list_name, h.entry_id, str(h.algorithm)) for h in decision.suppressed],
+            )
+        return decision
+
     def scan(self, content: bytes, context: ScanContext) -> ScanResult:
         started = time.perf_counter()
         with stage("scan.hash"):  # decode included
             outcome = self.hash(content)
         with stage("scan.match"):
-            hits = tuple(self.match(outcome.hashes)) if outcome.outcome.hashed else ()
-        verdict, match_id, reason = Verdict.ALLOW, 0, outcome.reason
+            decision = self.decide(outcome, content)
+        hits = decision.kept
+        verdict, match_id = Verdict.ALLOW, 0
+        reason = "; ".join(filter(None, [outcome.reason, decision.reason()]))
         if hits:
-            verdict = Verdict.BLOCK
+            verdict = Verdict.BLOCK if decision.block else Verdict.ALLOW
             try:
                 with stage("scan.record"):
                     match_id = self.recorder.record_match(context, outcome.hashes, hits, content)
             except RecordingFailed as exc:
-                reason = self._spool(context, outcome, hits, content, exc)
-                if reason:
-                    verdict = self.degraded_verdict
-                else:
+                spooled = self._spool(context, outcome, hits, content, exc)
+                if spooled:
+                    reason = spooled
+                    verdict = self.degraded_verdict if decision.block else Verdict.ALLOW
+                elif decision.block:
                     # Still BLOCK: serving known abuse material is the worse failure. The full
                     # match goes to the log so it can be recovered by hand.
                     reason = "match could not be recorded"
@@ -117,6 +152,18 @@ class ScanEngine:
                         url=context.url,
                         hashes={str(h.algorithm): h.hex for h in outcome.hashes},
                         hits=[(h.list_name, h.entry_id, str(h.algorithm), h.distance) for h in hits],
+                    )
+                else:
+                    reason = "match for review could not be recorded"
+                    log.error(
+                        "review match not recorded",
+                        error=str(exc),
+                        request_id=context.request_id,
+                        customer_id=context.customer_id,
+                        url=context.url,
+                        hits=[
+                            (h.list_name, h.entry_id, str(h.algorithm), h.distance, h.action) for h in hits
+                        ],
                     )
         elapsed_us = int((time.perf_counter() - started) * 1e6)
         return ScanResult(verdict, outcome, hits, match_id, elapsed_us, reason)
@@ -146,3 +193,9 @@ class ScanEngine:
             verdict=self.degraded_verdict.value,
         )
         return f"match spooled to the local journal ({journal_id}): the database is unavailable"
+
+
+def _content_key(outcome: HashOutcome, content: bytes) -> str:
+    """Tells distinct contents apart for flood protection: the MD5 when it was computed."""
+    md5 = outcome.get(Algorithm.MD5)
+    return md5.hex if md5 is not None else hashlib.sha1(content, usedforsecurity=False).hexdigest()

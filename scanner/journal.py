@@ -248,6 +248,8 @@ def _hit_json(hit: MatchHit) -> dict[str, Any]:
         "distance": hit.distance,
         "threshold": hit.threshold,
         "query": _hash_json(hit.query),
+        "variant": hit.variant,
+        "action": hit.action,
     }
 
 
@@ -260,4 +262,6 @@ def _hit_from_json(data: dict[str, Any]) -> MatchHit:
         int(data["distance"]),
         int(data["threshold"]),
         _hash_from_json(data["query"]),
+        str(data.get("variant", "")),
+        str(data.get("action", "block")),
     )

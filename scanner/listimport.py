@@ -40,6 +40,11 @@ def collect(path: Path, list_format: str, skip_bad: bool = False) -> Collected:
         report = parse_hash_lines(read_lines(str(path)), TEXT_FORMATS[list_format], str(path), skip_bad)
     collected = Collected([Candidate(e.hash, e.external_id) for e in report.entries])
     collected.skipped = [str(e) for e in report.skipped]
+    collected.warnings = [
+        f"{path}:{e.line_number}: PDQ quality {e.hash.quality} is below 50; the entry is flagged low quality"
+        for e in report.entries
+        if not e.hash.trustworthy
+    ]
     return collected
 
 

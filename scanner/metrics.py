@@ -40,6 +40,10 @@ DEADLINE_EXCEEDED = Counter(
     "Requests dropped without work because their deadline had passed.",
     ["method"],
 )
+SUPPRESSED = Counter(
+    "hashwatch_hits_suppressed",
+    "Perceptual-hash hits suppressed because the content also hit a negative (known-benign) list.",
+)
 JOURNAL_SPOOLED = Counter(
     "hashwatch_journal_spooled", "Matches spooled to the local journal because the database failed."
 )

@@ -20,15 +20,19 @@ import dataclasses
 import enum
 import traceback
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import structlog
+from PIL import Image
 
 from index.hashes import Algorithm, Hash
 from scanner.decode import Decoded, DecodeLimits, DecodeRefused, decode
-from scanner.hashing import pdq, registry
+from scanner.hashing import registry
 from scanner.hashing.base import Hasher
+from scanner.hashing.letterbox import crop_pixels, find_content_box
+from scanner.hashing.pdq_rotations import pixel_dihedral_from_pixels
 from scanner.hashing.pixels import Pixels
 from scanner.outcomes import Outcome
 
@@ -55,8 +59,13 @@ class HashOutcome:
     # Frames in the file (animations are sampled: see the ``frame`` of each hash).
     frame_count: int = 0
     # With ``HashingConfig.dihedral``: 8 PDQ hashes per hashed frame, in
-    # ``scanner.hashing.pdq.DIHEDRAL_NAMES`` order (the first of each 8 is the plain PDQ hash).
+    # ``scanner.hashing.pdq.DIHEDRAL_NAMES`` order (the first of each 8 is the plain PDQ hash),
+    # each the hash of that rotation's pixels (``scanner.hashing.pdq_rotations``).
     dihedral: tuple[Hash, ...] = ()
+    # With ``HashingConfig.deborder``, for frames with a uniform border (letterbox, padding):
+    # the perceptual hashes of the frame inside it, and its 8 PDQ variants when ``dihedral``.
+    debordered: tuple[Hash, ...] = ()
+    debordered_dihedral: tuple[Hash, ...] = ()
 
     def get(self, algorithm: Algorithm) -> Hash | None:
         """The first frame's hash for ``algorithm``."""
@@ -71,8 +80,11 @@ class HashOutcome:
 class HashingConfig:
     limits: DecodeLimits = field(default_factory=DecodeLimits)
     mode: HashMode = HashMode.FAST
-    # Also compute PDQ's 8 dihedral variants (cheap in fast mode: no second pass over pixels).
-    dihedral: bool = False
+    # Also compute PDQ's 8 dihedral variants, each from its own decimation of the already
+    # decoded luma (about three PDQ kernels; no second decode): rotated and mirrored copies match.
+    dihedral: bool = True
+    # Also hash the frame inside a uniform border, when one is found: letterboxed copies match.
+    deborder: bool = True
 
 
 def hash_content(
@@ -91,7 +103,7 @@ def hash_content(
         byte_hashes = [h.hash_bytes(content) for h in hashers if not h.needs_pixels]
         pixel_hashers = [h for h in hashers if h.needs_pixels]
         want_dihedral = config.dihedral and Algorithm.PDQ in algorithms
-        if not pixel_hashers and not want_dihedral:
+        if not pixel_hashers:
             return HashOutcome(Outcome.SCANNED, tuple(byte_hashes))
         fast = config.mode is HashMode.FAST
         decoded = decode(content, config.limits, jpeg_scale=0 if fast else None)
@@ -99,7 +111,9 @@ def hash_content(
             # Pillow warns when converting a palette image whose transparency is per-entry
             # (tRNS bytes) to RGB or L, as the references do; the pixels are what we want.
             warnings.simplefilter("ignore")
-            pixel_hashes, dihedral = _hash_frames(decoded, pixel_hashers, fast=fast, dihedral=want_dihedral)
+            frames = _hash_frames(
+                decoded, pixel_hashers, fast=fast, dihedral=want_dihedral, deborder=config.deborder
+            )
     except DecodeRefused as refused:
         return HashOutcome(refused.outcome, reason=refused.reason)
     except MemoryError:
@@ -110,7 +124,7 @@ def hash_content(
         trace = "".join(traceback.format_exception(exc))
         log.error("hashing failed", error=f"{type(exc).__name__}: {exc}"[:500], traceback=trace)
         return HashOutcome(Outcome.INTERNAL_ERROR, reason=f"hashing failed: {type(exc).__name__}")
-    hashes = tuple(pixel_hashes + byte_hashes)
+    hashes = tuple(frames.hashes + byte_hashes)
     outcome, reason = _judge(hashes)
     if len(decoded.frames) < decoded.frame_count:
         sampled = ", ".join(str(f.index) for f in decoded.frames)
@@ -124,26 +138,57 @@ def hash_content(
         decoded.height,
         decoded.format,
         decoded.frame_count,
-        dihedral,
+        tuple(frames.dihedral),
+        tuple(frames.debordered),
+        tuple(frames.debordered_dihedral),
     )
 
 
+@dataclass
+class _Frames:
+    hashes: list[Hash] = field(default_factory=list)
+    dihedral: list[Hash] = field(default_factory=list)
+    debordered: list[Hash] = field(default_factory=list)
+    debordered_dihedral: list[Hash] = field(default_factory=list)
+
+
 def _hash_frames(
-    decoded: Decoded, hashers: list[Hasher], *, fast: bool, dihedral: bool
-) -> tuple[list[Hash], tuple[Hash, ...]]:
-    hashes: list[Hash] = []
-    variants: list[Hash] = []
+    decoded: Decoded, hashers: list[Hasher], *, fast: bool, dihedral: bool, deborder: bool
+) -> _Frames:
+    out = _Frames()
     for frame in decoded.frames:
+        pixels: Pixels | None
+        inner: Pixels | None
+
+        def tag(found: Sequence[Hash], index: int = frame.index) -> list[Hash]:
+            return [dataclasses.replace(h, frame=index) for h in found]
+
         if fast:
             pixels = Pixels.from_image(frame.image, decoded.width, decoded.height, frame.scale)
-            computed = [h.hash_pixels(pixels) for h in hashers]
-            found = pdq.dihedral_from_pixels(pixels) if dihedral else ()
+            out.hashes += tag([h.hash_pixels(pixels) for h in hashers])
+            inner = crop_pixels(pixels) if deborder else None
+            if inner is not None:
+                out.debordered += tag([h.hash_pixels(inner) for h in hashers])
         else:
-            computed = [h.hash_image(frame.image) for h in hashers]
-            found = pdq.dihedral_from_image(frame.image) if dihedral else ()
-        hashes.extend(dataclasses.replace(h, frame=frame.index) for h in computed)
-        variants.extend(dataclasses.replace(h, frame=frame.index) for h in found)
-    return hashes, tuple(variants)
+            out.hashes += tag([h.hash_image(frame.image) for h in hashers])
+            # The kernel on full-resolution luma is pdqhash bit for bit, rotations included.
+            pixels = _full_resolution(frame.image) if dihedral else None
+            box = find_content_box(frame.image) if deborder else None
+            inner = None
+            if box is not None:
+                cropped = frame.image.crop(box)
+                inner = _full_resolution(cropped) if dihedral else None
+                out.debordered += tag([h.hash_image(cropped) for h in hashers])
+        if dihedral and pixels is not None:
+            out.dihedral += tag(pixel_dihedral_from_pixels(pixels))
+            if inner is not None:
+                out.debordered_dihedral += tag(pixel_dihedral_from_pixels(inner))
+    return out
+
+
+def _full_resolution(image: Image.Image) -> Pixels:
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return Pixels(rgb.width, rgb.height, 1, np.asarray(rgb.convert("F")), rgb.convert("L"))
 
 
 def _judge(hashes: tuple[Hash, ...]) -> tuple[Outcome, str]:

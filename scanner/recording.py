@@ -84,7 +84,9 @@ class InMemoryRecorder:
     def block_status(self, customer_id: str, urls: Sequence[str]) -> list[BlockStatus]:
         with self._lock:
             blocked = {
-                m.context.url: m.match_id for m in self.matches if m.context.customer_id == customer_id
+                m.context.url: m.match_id
+                for m in self.matches
+                if m.context.customer_id == customer_id and any(h.action == "block" for h in m.hits)
             }
         return [
             BlockStatus(url, "active", "matched", blocked[url])

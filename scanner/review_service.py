@@ -222,6 +222,8 @@ def _case(case: CaseDetail) -> pb.Case:
                 hash=h.hash_hex,
                 distance=h.distance,
                 threshold=h.threshold,
+                variant=h.variant,
+                action=h.action,
             )
             for h in case.hits
         ],

@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scanner.decode import DecodeLimits
+from scanner.flood import FloodRules
 from scanner.pipeline import HashingConfig, HashMode
 
 MiB = 1024 * 1024
@@ -80,6 +81,12 @@ class Settings(BaseSettings):
     # <data_dir>/journal and recorded when it returns). "block" fails closed: known abuse
     # material is not served because a database is down.
     degraded_verdict: Literal["block", "allow"] = "block"
+    # Flood protection (docs/matching.md): an entry that matched at least flood_min_distinct
+    # distinct contents in the last flood_window_seconds, and flood_factor times the median of
+    # its list's other matching entries, is held: its matches are queued for review, not blocked.
+    flood_window_seconds: Annotated[float, Field(gt=0)] = 3600.0
+    flood_factor: Annotated[float, Field(ge=1)] = 20.0
+    flood_min_distinct: Annotated[int, Field(ge=1)] = 25
     # Prometheus metrics on http://<metrics_host or host>:<metrics_port>/metrics; 0 turns it off.
     metrics_host: str = ""
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9464
@@ -103,6 +110,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'hashwatch.db').resolve()}"
+
+    @property
+    def flood(self) -> FloodRules:
+        return FloodRules(self.flood_window_seconds, self.flood_factor, self.flood_min_distinct)
 
     @property
     def hashing(self) -> HashingConfig:

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from index.hashes import PDQ_MIN_QUALITY, Algorithm, Hash
-from index.matcher import DEFAULT_THRESHOLDS
+from index.matcher import DEFAULT_THRESHOLDS, ListConfig, Matcher, Query
+from scanner.decision import decide
 from scanner.hashing.pdq import DIHEDRAL_NAMES
+from scanner.queries import scan_queries
 
 from .signatures import Signature
 
@@ -81,7 +83,9 @@ def _debordered(algorithm: Algorithm) -> Callable[[Signature, Signature], Score]
 
 def _policy(*, pixel_variants: bool) -> Callable[[Signature, Signature], Score]:
     def variants(s: Signature) -> tuple[Hash, ...]:
-        return s.pixel_variants if pixel_variants else s.dct_variants
+        # (The pipeline no longer computes DCT-domain variants of the de-bordered copy: its
+        # plain PDQ stands in for them.)
+        return s.pixel_variants if pixel_variants else (s.dct_variants or (s.plain[Algorithm.PDQ],))
 
     def one(entry: Signature, query: Signature) -> bool:
         pdq_ok = _trusted(query) and _nearest(variants(query), entry.plain[Algorithm.PDQ])[0] <= PDQ_T
@@ -95,6 +99,36 @@ def _policy(*, pixel_variants: bool) -> Callable[[Signature, Signature], Score]:
     return score
 
 
+class _Service:
+    """The service's own rule: ``Matcher.search`` of ``scanner.queries.scan_queries`` then
+    ``scanner.decision.decide``, exactly as ``ScanEngine.decide`` runs them, against a list
+    holding the entry's PDQ and pHash hashes at the default list settings (thresholds PDQ 31,
+    pHash 10; combine any; no review band). BLOCK counts as a match."""
+
+    def __init__(self) -> None:
+        self._matchers: dict[int, tuple[Matcher, dict[int, ListConfig]]] = {}
+        self._queries: dict[int, list[Query]] = {}
+
+    def __call__(self, entry: Signature, query: Signature) -> Score:
+        matcher, configs = self._matcher(entry)
+        queries = self._queries.get(id(query))
+        if queries is None:
+            assert query.outcome is not None
+            queries = self._queries[id(query)] = scan_queries(query.outcome)
+        return Score(None, decide(matcher.search(queries), configs).block)
+
+    def _matcher(self, entry: Signature) -> tuple[Matcher, dict[int, ListConfig]]:
+        held = self._matchers.get(id(entry))
+        if held is None:
+            config = ListConfig(1, "list")
+            values = [entry.plain[Algorithm.PDQ], entry.plain[Algorithm.PHASH]]
+            matcher = Matcher([(config, list(enumerate(values, start=1)))])
+            held = self._matchers[id(entry)] = (matcher, matcher.configs())
+        return held
+
+
+SERVICE = "service"
+
 COLUMNS: tuple[Column, ...] = (
     Column("PDQ", f"PDQ <= {PDQ_T}, quality >= {PDQ_MIN_QUALITY}", _plain(Algorithm.PDQ)),
     Column("pHash", f"pHash <= {PHASH_T}", _plain(Algorithm.PHASH)),
@@ -103,12 +137,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("wHash", f"wHash <= {DEFAULT_THRESHOLDS[Algorithm.WHASH]}", _plain(Algorithm.WHASH)),
     Column(
         "PDQ dih DCT",
-        f"nearest of the query's 8 DCT-domain PDQ variants (pipeline's dihedral=True) <= {PDQ_T}",
+        f"nearest of the query's 8 DCT-domain PDQ variants (pdqhash.compute_dihedral's way) <= {PDQ_T}",
         _dihedral(lambda s: s.dct_variants),
     ),
     Column(
         "PDQ dih pixel",
-        f"nearest of the query's 8 pixel-domain PDQ variants (scanner.hashing.pdq_rotations) <= {PDQ_T}",
+        f"nearest of the query's 8 pixel-domain PDQ variants (the pipeline's, pdq_rotations) <= {PDQ_T}",
         _dihedral(lambda s: s.pixel_variants),
     ),
     Column(
@@ -131,5 +165,11 @@ COLUMNS: tuple[Column, ...] = (
         "policy pixel",
         "combined: the same with the pixel-domain PDQ variants",
         _policy(pixel_variants=True),
+    ),
+    Column(
+        SERVICE,
+        "the service's matching (ScanEngine.decide: PDQ's 8 variants and the de-bordered copy's "
+        "hashes at quality >= 50, pHash, scanner.decision.decide) at the default list settings",
+        _Service(),
     ),
 )

@@ -153,3 +153,58 @@ def false_table(results: Sequence[tuple[str, FalsePairs]], markdown: bool) -> st
             )
             rows.append([label, c.name, str(fp.pairs), str(fp.matches[c.name]), *stats])
     return table(header, rows, markdown)
+
+
+# (label, families, target) for the done-when list; None: measured and reported only.
+TARGETS: tuple[tuple[str, tuple[str, ...], float | None], ...] = (
+    ("re-encode / resize / colour", EDIT_FAMILIES, 99.0),
+    ("rotations and flips (lossless and JPEG)", ("dihedral", "dihedral_jpeg"), 95.0),
+    ("letterboxed / padded", ("pad",), 90.0),
+    ("crops 5-10%", ("crop",), None),
+    ("small rotations 2-10 degrees", ("small_rotation",), None),
+    ("overlays", ("overlay",), None),
+)
+
+
+def targets_table(
+    pairs: Sequence[TruePair],
+    distinct: FalsePairs,
+    edited: FalsePairs,
+    markdown: bool,
+    column: str = "service",
+) -> str:
+    header = ["target", "n", f"{column} recall %", "plain PDQ %", "pHash %", "target", "met"]
+    rows = []
+    for label, families, goal in TARGETS:
+        members = [p for p in pairs if p.family in families]
+        if not members:
+            continue
+        recall = 100 * sum(p.scores[column].matched for p in members) / len(members)
+        rows.append(
+            [
+                label,
+                str(len(members)),
+                f"{recall:.1f}",
+                _pct(sum(p.scores["PDQ"].matched for p in members), len(members)),
+                _pct(sum(p.scores["pHash"].matched for p in members), len(members)),
+                f">= {goal:.0f}%" if goal is not None else "measured",
+                ("yes" if recall >= goal else "NO") if goal is not None else "-",
+            ]
+        )
+    for label, fp in (
+        ("false positives, distinct images", distinct),
+        ("false positives, edited copies vs strangers", edited),
+    ):
+        count = fp.matches[column]
+        rows.append(
+            [
+                label,
+                str(fp.pairs),
+                str(count),
+                str(fp.matches["PDQ"]),
+                str(fp.matches["pHash"]),
+                "0",
+                "yes" if count == 0 else "NO",
+            ]
+        )
+    return table(header, rows, markdown)

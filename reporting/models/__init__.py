@@ -4,7 +4,7 @@ migrations in ``reporting/migrations``; these classes must agree with them (a te
 from reporting.models.access import Analyst, ApiToken, AuditHead, AuditRecord, RecoveryCode
 from reporting.models.actions import Block, Delivery, Destination, Event
 from reporting.models.base import Base, BigId, UtcDateTime, utcnow
-from reporting.models.lists import HashList, ListEntry
+from reporting.models.lists import EntryHold, HashList, ListEntry
 from reporting.models.matches import Match, MatchHit
 from reporting.models.reports import Evidence, EvidenceAccess, Report
 from reporting.models.rescans import RescanSeen, ScanHashLog
@@ -29,6 +29,7 @@ __all__ = [
     "Delivery",
     "Destination",
     "EntryFlag",
+    "EntryHold",
     "Event",
     "Evidence",
     "EvidenceAccess",

@@ -47,5 +47,9 @@ class MatchHit(Base):
     algorithm: Mapped[str] = mapped_column(String(16))
     distance: Mapped[int] = mapped_column(Integer)
     threshold: Mapped[int] = mapped_column(Integer)
+    # Which form of the content matched ("" as uploaded, "rot90", "deborder", ...).
+    variant: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # What the hit did: "block", or why it was queued for review (``scanner.decision.Action``).
+    action: Mapped[str] = mapped_column(String(16), default="block", server_default="block")
 
     match: Mapped[Match] = relationship(back_populates="hits")

@@ -50,9 +50,15 @@ def import_list(
         typer.echo(f"skipped: {line}", err=True)
     for line in collected.warnings:
         typer.echo(f"warning: {line}", err=True)
+    low = (
+        f", {result.low_quality} flagged low quality (PDQ quality below 50: they match only "
+        "unrelated flat images' PDQ, see hashwatch lists list)"
+        if result.low_quality
+        else ""
+    )
     typer.echo(
         f"list {list_name!r}: {result.added} added, {result.duplicates} already present, "
-        f"{len(collected.skipped)} skipped"
+        f"{len(collected.skipped)} skipped{low}"
     )
 
 
@@ -76,6 +82,11 @@ def list_lists(
                         "thresholds": info.thresholds,
                         "entries": info.entries,
                         "created_at": info.created_at.isoformat(),
+                        "kind": info.kind,
+                        "review": info.review,
+                        "combine": info.combine,
+                        "low_quality": info.low_quality,
+                        "held": info.held,
                     }
                 )
             )
@@ -85,7 +96,94 @@ def list_lists(
     for info in lists:
         counts = ", ".join(f"{n} {a}" for a, n in sorted(info.entries.items())) or "empty"
         state = "" if info.enabled else " (disabled)"
-        typer.echo(f"{info.name}{state}: {counts}")
+        kind = " [negative]" if info.kind == "negative" else ""
+        notes = [
+            f"{info.low_quality} low quality" if info.low_quality else "",
+            f"{info.held} held by flood protection" if info.held else "",
+            f"review band {_pairs(info.review)}" if info.review else "",
+            "needs two algorithms" if info.combine == "at_least_two" else "",
+        ]
+        extra = "; ".join(filter(None, notes))
+        typer.echo(f"{info.name}{kind}{state}: {counts}" + (f" ({extra})" if extra else ""))
+
+
+def _pairs(values: dict[str, int]) -> str:
+    return ", ".join(f"{k}<={v}" for k, v in sorted(values.items()))
+
+
+def _parse_pairs(option: str, given: list[str] | None) -> dict[str, int]:
+    parsed = {}
+    for text in given or []:
+        name, _, value = text.partition("=")
+        try:
+            parsed[name.strip().lower()] = int(value)
+        except ValueError:
+            raise fail(f"{option} {text!r}: write it as ALGORITHM=N, e.g. pdq=40", 2) from None
+    return parsed
+
+
+@app.command("create")
+def create(
+    list_name: Annotated[str, typer.Argument(help="The list.")],
+    kind: Annotated[
+        str, typer.Option(help="match (known material) or negative (known-benign hashes).")
+    ] = "match",
+    source: Annotated[str, typer.Option(help="Where the list came from.")] = "",
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an empty list. A negative list's hits suppress perceptual-hash hits on other lists."""
+    with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
+        if any(info.name == list_name for info in store.lists()):
+            raise fail(f"list {list_name!r} already exists", 2)
+        try:
+            info = store.ensure_list(list_name, source=source, kind=kind)
+        except ValueError as exc:
+            raise fail(f"--kind {kind!r}: {exc}", 2) from None
+    typer.echo(f"list {info.name!r} created ({info.kind})")
+
+
+@app.command("holds")
+def holds(
+    show_all: Annotated[bool, typer.Option("--all", help="Released holds too.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Entries held by flood protection: their matches are queued for review, not blocked."""
+    from reporting.matching_admin import MatchingAdmin
+
+    with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
+        found = MatchingAdmin(store.engine).holds(None if show_all else "held")
+    if not found:
+        typer.echo("no entries held")
+    for hold in found:
+        released = (
+            f", released by {hold.released_by} at {hold.released_at:%Y-%m-%d %H:%M}"
+            if hold.released_at
+            else ""
+        )
+        typer.echo(
+            f"{hold.list_name} entry {hold.entry_id} {hold.external_id}: {hold.state} since "
+            f"{hold.held_at:%Y-%m-%d %H:%M} UTC (first held match {hold.match_id}){released}"
+        )
+
+
+@app.command("release")
+def release(
+    entry: Annotated[int, typer.Option("--entry", help="The held entry's id.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Release an entry held by flood protection: its matches block again. Servers follow on
+    their next list poll."""
+    from reporting.matching_admin import MatchingAdmin
+
+    with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
+        try:
+            hold = MatchingAdmin(store.engine).release(entry, actor=actor_name())
+        except LookupError as exc:
+            raise fail(str(exc), 2) from None
+    typer.echo(f"{hold.list_name} entry {hold.entry_id} released")
 
 
 @app.command("policy")
@@ -96,19 +194,52 @@ def set_policy(
     notify: Annotated[bool | None, typer.Option("--notify/--no-notify", help="Notify the customer.")] = None,
     partner: Annotated[str | None, typer.Option(help="Who reports go to (cybertipline).")] = None,
     preserve: Annotated[bool | None, typer.Option("--preserve/--no-preserve", help="Keep evidence.")] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(help="ALGORITHM=N: block at distance <= N (repeatable), e.g. pdq=31."),
+    ] = None,
+    review: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="ALGORITHM=N: queue hits above the threshold up to N for review, not blocking "
+            "(repeatable), e.g. pdq=40; =0 removes the band."
+        ),
+    ] = None,
+    combine: Annotated[
+        str | None, typer.Option(help="any (one algorithm is enough) or at_least_two.")
+    ] = None,
+    kind: Annotated[str | None, typer.Option(help="match or negative.")] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Show or change what a match on a list sets in motion."""
+    """Show or change what a match on a list sets in motion, and how the list matches. Running
+    servers follow within seconds."""
+    from reporting.matching_admin import MatchingAdmin
+
     changes = {"report": report, "block": block, "notify": notify, "partner": partner, "preserve": preserve}
+    thresholds = _parse_pairs("--threshold", threshold)
+    bands = _parse_pairs("--review", review)
     with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
         try:
             policy = store.set_policy(
                 list_name, {k: v for k, v in changes.items() if v is not None}, actor=actor_name()
             )
+            if thresholds:
+                store.ensure_list(list_name, thresholds=thresholds)
+            admin = MatchingAdmin(store.engine)
+            if bands or combine is not None or kind is not None:
+                matching = admin.set_matching(
+                    list_name, kind=kind, review=bands or None, combine=combine, actor=actor_name()
+                )
+            else:
+                matching = admin.matching(list_name)
         except (LookupError, ValueError) as exc:
             raise fail(str(exc), 2) from None
     typer.echo(f"{list_name}: {json.dumps(policy.to_json())}")
+    typer.echo(
+        f"{list_name} matching: kind {matching.kind}, thresholds {_pairs(matching.thresholds) or 'default'}, "
+        f"review band {_pairs(matching.review) or 'none'}, combine {matching.combine}"
+    )
 
 
 def _change_entries(

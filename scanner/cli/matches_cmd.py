@@ -30,8 +30,15 @@ def list_matches(
             record["created_at"] = match.created_at.isoformat()
             typer.echo(json.dumps(record))
             continue
-        hits = "; ".join(f"{h.list}#{h.entry_id} {h.algorithm} d={h.distance}" for h in match.hits)
+        hits = "; ".join(
+            f"{h.list}#{h.entry_id} {h.algorithm} d={h.distance}"
+            + (f" {h.variant}" if h.variant else "")
+            + ("" if h.action == "block" else f" {h.action}")
+            for h in match.hits
+        )
         found = "" if match.source == "scan" else f" ({match.source})"
+        if match.verdict == "review":
+            found += " (queued for review, not blocked)"
         typer.echo(
             f"{match.id} {match.created_at:%Y-%m-%d %H:%M:%S} {match.customer_id} {match.url}{found} [{hits}]"
         )

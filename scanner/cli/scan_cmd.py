@@ -68,15 +68,20 @@ def scan_command(
                 raise fail(f"{server}: {exc.code().name}: {exc.details()}") from None
             verdict = pb.Verdict.Name(response.verdict).removeprefix("VERDICT_")
             outcome = pb.Outcome.Name(response.outcome).removeprefix("OUTCOME_")
-            matches = [
-                {
+            matches: list[dict[str, object]] = []
+            for m in response.matches:
+                found: dict[str, object] = {
                     "list": m.list,
                     "entry_id": m.entry_id,
                     "algorithm": pb.Algorithm.Name(m.algorithm).removeprefix("ALGORITHM_").lower(),
                     "distance": m.distance,
                 }
-                for m in response.matches
-            ]
+                # Only when they say something: how it matched, and a hit that did not block.
+                if m.variant:
+                    found["variant"] = m.variant
+                if m.action and m.action != "block":
+                    found["action"] = m.action
+                matches.append(found)
             if as_json:
                 record: dict[str, object] = {
                     "path": str(path),
@@ -88,13 +93,17 @@ def scan_command(
                     record["reason"] = response.reason
                 if response.match_id:
                     record["match_id"] = response.match_id
+                if response.queued_for_review:
+                    record["queued_for_review"] = True
                 typer.echo(json.dumps(record))
                 continue
             line = f"{path}: {verdict} ({outcome}"
             line += f": {response.reason})" if response.reason else ")"
-            for m in matches:
+            for shown in matches:
                 line += (
-                    f"\n    matched list {m['list']!r} entry {m['entry_id']}"
-                    f" by {m['algorithm']} at distance {m['distance']}"
+                    f"\n    matched list {shown['list']!r} entry {shown['entry_id']}"
+                    f" by {shown['algorithm']} at distance {shown['distance']}"
+                    + (f" ({shown['variant']})" if "variant" in shown else "")
+                    + (f", {shown['action']}" if "action" in shown else "")
                 )
             typer.echo(line)

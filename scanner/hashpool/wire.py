@@ -48,13 +48,17 @@ def encode_outcome(outcome: HashOutcome, seconds: float) -> bytes:
             outcome.format,
             outcome.frame_count,
             _hashes(outcome.dihedral),
+            _hashes(outcome.debordered),
+            _hashes(outcome.debordered_dihedral),
         ],
         separators=(",", ":"),
     ).encode()
 
 
 def decode_outcome(data: bytes) -> tuple[HashOutcome, float]:
-    seconds, value, hashes, reason, width, height, format_, frame_count, dihedral = json.loads(data)
+    (seconds, value, hashes, reason, width, height, format_, frame_count, dihedral, debordered, debordered_dihedral) = (
+        json.loads(data)
+    )
     outcome = HashOutcome(
         Outcome(value),
         _from_hashes(hashes),
@@ -64,15 +68,24 @@ def decode_outcome(data: bytes) -> tuple[HashOutcome, float]:
         format_,
         frame_count,
         _from_hashes(dihedral),
+        _from_hashes(debordered),
+        _from_hashes(debordered_dihedral),
     )
     return outcome, float(seconds)
 
 
 def encode_config(config: HashingConfig) -> str:
-    plain = {"limits": asdict(config.limits), "mode": str(config.mode), "dihedral": config.dihedral}
+    plain = {
+        "limits": asdict(config.limits),
+        "mode": str(config.mode),
+        "dihedral": config.dihedral,
+        "deborder": config.deborder,
+    }
     return json.dumps(plain)
 
 
 def decode_config(text: str) -> HashingConfig:
     data = json.loads(text)
-    return HashingConfig(DecodeLimits(**data["limits"]), HashMode(data["mode"]), bool(data["dihedral"]))
+    return HashingConfig(
+        DecodeLimits(**data["limits"]), HashMode(data["mode"]), bool(data["dihedral"]), bool(data["deborder"])
+    )

@@ -89,6 +89,7 @@ class HashLoggingEngine(ScanEngine):
             journal=engine.journal,
             degraded_verdict=engine.degraded_verdict,
             hash_function=engine.hash_function,
+            flood=engine.flood,
         )
         self.buffer = buffer
 

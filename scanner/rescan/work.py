@@ -1,6 +1,6 @@
 """The per-item work, run in worker processes (or Ray actors): read, hash, match. No database.
 
-Hashing and matching go through ``ScanEngine.hash`` and ``ScanEngine.match``, the very code the
+Hashing and matching go through ``ScanEngine.hash`` and ``ScanEngine.decide``, the very code the
 service runs, so a rescan finds what a scan of the same bytes would. Recording stays in the
 parent, which owns the database.
 """
@@ -90,7 +90,8 @@ class ItemWorker:
             return (exc.outcome, exc.reason, "", (), (), b"")
         sha256 = hashlib.sha256(content).hexdigest()
         outcome = self.engine.hash(content)
-        hits = tuple(self.engine.match(outcome.hashes)) if outcome.outcome.hashed else ()
+        # The scan's own matching step: rotations, de-bordered copy, each list's policy.
+        hits = self.engine.decide(outcome, content).kept
         return (
             outcome.outcome.value,
             outcome.reason,

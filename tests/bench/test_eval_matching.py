@@ -35,3 +35,8 @@ def test_harness_runs_and_reports(tmp_path: Path) -> None:
     cells = [c.strip() for c in dihedral.strip("|").split("|")]
     assert cells[2] == "0.0"  # PDQ
     assert cells[8] == "100.0"  # PDQ dih pixel
+    assert cells[13] == "100.0"  # service: the engine's own matching step
+    pad = next(line for line in out.splitlines() if line.startswith("| pad | 9 |"))
+    assert [c.strip() for c in pad.strip("|").split("|")][13] == "100.0"
+    assert "### Against the issue's targets" in out
+    assert "| rotations and flips (lossless and JPEG) | 7 | 100.0 | 0.0 |" in out

@@ -99,3 +99,22 @@ def test_cli_imports_a_csv_whole_or_not_at_all(tmp_path: Path) -> None:
     assert "bad.csv:3:" in result.stderr
     assert "te: 1 md5, 1 pdq" in runner.invoke(cli, ["lists", "list", *where]).stdout
     assert next(iter(read_lines(str(bad)))) == "signal_type,signal_value\n"
+
+
+def test_a_quality_column_is_kept_for_pdq_and_checked(tmp_path: Path) -> None:
+    report = parse_csv(
+        ["signal_type,signal_value,quality\n", f"pdq,{PDQ},30\n", f"md5,{MD5},30\n", f"pdq,{PDQ},\n"]
+    )
+    assert [e.hash.quality for e in report.entries] == [30, None, None]
+    assert not report.entries[0].hash.trustworthy
+    with pytest.raises(ListFormatError, match="<input>:2: quality 'high' is not a whole number"):
+        parse_csv(["hash,quality\n", f"{PDQ},high\n"])
+    listed = tmp_path / "list.csv"
+    listed.write_text(f"hash,quality,id\n{PDQ},12,a\n{'1' * 64},90,b\n")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    result = CliRunner().invoke(
+        cli, ["lists", "import", str(listed), "--list", "q", "--format", "csv", "--database-url", url]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "2 added, 0 already present, 0 skipped, 1 flagged low quality" in result.stdout
+    assert "list.csv:2: PDQ quality 12 is below 50" in result.stderr

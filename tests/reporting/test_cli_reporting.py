@@ -60,13 +60,15 @@ def test_lists_policy_round_trip(report: str, tmp_path: Path) -> None:
     assert invoke("lists", "import", str(pdq), "--list", "ncmec", "--format", "pdq", *where)[0] == 0
     code, out, _ = invoke("lists", "policy", "ncmec", "--report", report, "--no-notify", *where)
     assert code == 0
-    assert json.loads(out.split(": ", 1)[1]) == {
+    actions, matching = out.splitlines()
+    assert json.loads(actions.split(": ", 1)[1]) == {
         "block": True,
         "notify": False,
         "report": report,
         "partner": "cybertipline",
         "preserve": True,
     }
+    assert matching == "ncmec matching: kind match, thresholds default, review band none, combine any"
     code, _, err = invoke("lists", "policy", "nope", "--report", report, *where)
     assert code == 2 and "no list named" in err
 

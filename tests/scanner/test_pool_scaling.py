@@ -27,6 +27,17 @@ def _animation() -> bytes:
     return buffer.getvalue()
 
 
+def _letterboxed(path: Path) -> bytes:
+    # A photograph inside black bars: the pipeline hashes the inner picture too (``debordered``).
+    with Image.open(path) as image:
+        inner = image.convert("RGB")
+    framed = Image.new("RGB", (inner.width, inner.height * 2), "black")
+    framed.paste(inner, (0, inner.height // 2))
+    buffer = io.BytesIO()
+    framed.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def _cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
@@ -34,9 +45,11 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def test_pooled_answers_are_the_in_process_answers() -> None:
-    contents = [p.read_bytes() for p in sorted((IMAGES / "images").glob("*.*g"))[:6]]
-    contents += [_animation(), (IMAGES / "hostile" / "truncated-tail.gif").read_bytes(), b"", b"not an image"]
-    for config in (HashingConfig(dihedral=True), HashingConfig(mode=HashMode.EXACT)):
+    photos = sorted((IMAGES / "images").glob("*.*g"))[:6]
+    contents = [p.read_bytes() for p in photos]
+    contents += [_letterboxed(photos[0]), _animation(), (IMAGES / "hostile" / "truncated-tail.gif").read_bytes(), b"", b"not an image"]
+    configs = (HashingConfig(), HashingConfig(mode=HashMode.EXACT), HashingConfig(dihedral=False, deborder=False))
+    for config in configs:
         assert wire.decode_config(wire.encode_config(config)) == config
         pool = HashPool(1, config)
         pool.start()
@@ -50,6 +63,8 @@ def test_pooled_answers_are_the_in_process_answers() -> None:
                     (h.quality, h.frame) for h in expected.hashes
                 ]
                 assert [h.frame for h in got.dihedral] == [h.frame for h in expected.dihedral]
+            # The letterboxed copy crossed the pipe with its inner picture's hashes.
+            assert pool.hash(contents[len(photos)], tuple(Algorithm)).debordered or not config.deborder
         finally:
             pool.close()
 

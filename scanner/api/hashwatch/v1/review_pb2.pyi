@@ -160,6 +160,8 @@ class CaseHit(_message.Message):
     HASH_FIELD_NUMBER: _builtins.int
     DISTANCE_FIELD_NUMBER: _builtins.int
     THRESHOLD_FIELD_NUMBER: _builtins.int
+    VARIANT_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
     list_id: _builtins.int
     list_name: _builtins.str
     entry_id: _builtins.int
@@ -172,6 +174,11 @@ class CaseHit(_message.Message):
     """The entry's hash, lower-case hex."""
     distance: _builtins.int
     threshold: _builtins.int
+    variant: _builtins.str
+    """Which form of the content matched ("" as uploaded, "rot90", "deborder", ...), and what the
+    hit did ("block", "review_band", "review_combine", "review_held"); see scanner.proto Match.
+    """
+    action: _builtins.str
     def __init__(
         self,
         *,
@@ -184,10 +191,12 @@ class CaseHit(_message.Message):
         hash: _builtins.str = ...,
         distance: _builtins.int = ...,
         threshold: _builtins.int = ...,
+        variant: _builtins.str = ...,
+        action: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "distance", b"distance", "entry_id", b"entry_id", "entry_status", b"entry_status", "external_id", b"external_id", "hash", b"hash", "list_id", b"list_id", "list_name", b"list_name", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "algorithm", b"algorithm", "distance", b"distance", "entry_id", b"entry_id", "entry_status", b"entry_status", "external_id", b"external_id", "hash", b"hash", "list_id", b"list_id", "list_name", b"list_name", "threshold", b"threshold", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -213,6 +213,8 @@ class Match(_message.Message):
     ALGORITHM_FIELD_NUMBER: _builtins.int
     DISTANCE_FIELD_NUMBER: _builtins.int
     THRESHOLD_FIELD_NUMBER: _builtins.int
+    VARIANT_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
     list: _builtins.str
     """Name of the hash list the entry belongs to."""
     entry_id: _builtins.int
@@ -222,6 +224,18 @@ class Match(_message.Message):
     """Hamming distance between the content's hash and the entry's (0 for MD5/SHA-1)."""
     threshold: _builtins.int
     """The threshold the distance was compared with (inclusive)."""
+    variant: _builtins.str
+    """Which form of the content matched: "" as uploaded; a PDQ rotation or mirror ("rot90",
+    "rot180", "rot270", "flip_vertical", "flip_horizontal", "flip_plus1", "flip_minus1": the
+    operation, counter-clockwise, that turns the upload back into the listed image, so "rot90"
+    means the upload is the listed image turned 90° clockwise); "deborder" (the image inside a
+    uniform border or letterbox); or both ("deborder+rot90").
+    """
+    action: _builtins.str
+    """What the hit did: "block", or why it was queued for review instead: "review_band" (distance
+    above the threshold, within the list's review band), "review_combine" (the list needs two
+    algorithms to agree), "review_held" (the entry is held by flood protection).
+    """
     def __init__(
         self,
         *,
@@ -230,10 +244,12 @@ class Match(_message.Message):
         algorithm: Global___Algorithm.ValueType = ...,
         distance: _builtins.int = ...,
         threshold: _builtins.int = ...,
+        variant: _builtins.str = ...,
+        action: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "distance", b"distance", "entry_id", b"entry_id", "list", b"list", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "algorithm", b"algorithm", "distance", b"distance", "entry_id", b"entry_id", "list", b"list", "threshold", b"threshold", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -291,6 +307,7 @@ class ScanResponse(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     MATCH_ID_FIELD_NUMBER: _builtins.int
     RETRY_AFTER_MS_FIELD_NUMBER: _builtins.int
+    QUEUED_FOR_REVIEW_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     verdict: Global___Verdict.ValueType
     outcome: Global___Outcome.ValueType
@@ -299,9 +316,15 @@ class ScanResponse(_message.Message):
     reason: _builtins.str
     """A human-readable reason for an outcome other than OUTCOME_SCANNED."""
     match_id: _builtins.int
-    """The id of the recorded match when the verdict is VERDICT_BLOCK."""
+    """The id of the recorded match when the verdict is VERDICT_BLOCK, or when the match was
+    recorded and queued for review without blocking (verdict VERDICT_ALLOW, queued_for_review).
+    """
     retry_after_ms: _builtins.int
     """With OUTCOME_OVERLOADED: how long to wait before sending the content again."""
+    queued_for_review: _builtins.bool
+    """The content matched only in ways that need an analyst (review band, two algorithms
+    required, entry held): allowed, recorded and queued for review.
+    """
     @_builtins.property
     def hashes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hash]: ...
     @_builtins.property
@@ -318,10 +341,11 @@ class ScanResponse(_message.Message):
         reason: _builtins.str = ...,
         match_id: _builtins.int = ...,
         retry_after_ms: _builtins.int = ...,
+        queued_for_review: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["elapsed_us", b"elapsed_us", "hashes", b"hashes", "match_id", b"match_id", "matches", b"matches", "outcome", b"outcome", "reason", b"reason", "request_id", b"request_id", "retry_after_ms", b"retry_after_ms", "verdict", b"verdict"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["elapsed_us", b"elapsed_us", "hashes", b"hashes", "match_id", b"match_id", "matches", b"matches", "outcome", b"outcome", "queued_for_review", b"queued_for_review", "reason", b"reason", "request_id", b"request_id", "retry_after_ms", b"retry_after_ms", "verdict", b"verdict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -15,7 +15,9 @@ import structlog
 
 from index.hashes import Algorithm, Hash
 from index.matcher import Matcher, MatchHit
+from scanner.customer_policy import CustomerPolicies
 from scanner.journal import Journal
+from scanner.outcomes import Outcome
 from scanner.pipeline import DEFAULT_ALGORITHMS, HashingConfig, HashOutcome, hash_content
 from scanner.recording import MatchRecorder, RecordingFailed, ScanContext
 
@@ -63,6 +65,7 @@ class ScanEngine:
         algorithms: Sequence[Algorithm] = DEFAULT_ALGORITHMS,
         journal: Journal | None = None,
         degraded_verdict: Verdict = Verdict.BLOCK,
+        customers: CustomerPolicies | None = None,
     ) -> None:
         self.hashing = hashing
         self.matchers = matchers
@@ -71,6 +74,8 @@ class ScanEngine:
         # Where a match goes when the recorder fails, and the answer given meanwhile.
         self.journal = journal
         self.degraded_verdict = degraded_verdict
+        # Per-customer settings (scanner/customer_policy.py); without them every scan is alike.
+        self.customers = customers or CustomerPolicies()
 
     def hash(self, content: bytes, algorithms: Collection[Algorithm] = ()) -> HashOutcome:
         return hash_content(content, algorithms or self.algorithms, self.hashing)
@@ -81,8 +86,12 @@ class ScanEngine:
 
     def scan(self, content: bytes, context: ScanContext) -> ScanResult:
         started = time.perf_counter()
+        policy = self.customers.policy(context.customer_id)
+        if policy.refused:
+            refused = HashOutcome(Outcome.UNKNOWN_CUSTOMER, reason="customer_id names no enabled customer")
+            return ScanResult(Verdict.ALLOW, refused, (), 0, 0, refused.reason)
         outcome = self.hash(content)
-        hits = tuple(self.match(outcome.hashes)) if outcome.outcome.hashed else ()
+        hits = policy.filter(self.match(outcome.hashes)) if outcome.outcome.hashed else ()
         verdict, match_id, reason = Verdict.ALLOW, 0, outcome.reason
         if hits:
             verdict = Verdict.BLOCK
@@ -91,7 +100,7 @@ class ScanEngine:
             except RecordingFailed as exc:
                 reason = self._spool(context, outcome, hits, content, exc)
                 if reason:
-                    verdict = self.degraded_verdict
+                    verdict = Verdict(policy.degraded_verdict or self.degraded_verdict.value)
                 else:
                     # Still BLOCK: serving known abuse material is the worse failure. The full
                     # match goes to the log so it can be recovered by hand.

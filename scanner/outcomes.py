@@ -15,6 +15,8 @@ class Outcome(enum.Enum):
     LOW_QUALITY = "low_quality"
     TIMEOUT = "timeout"
     INTERNAL_ERROR = "internal_error"
+    # Not scanned: the customer_id names no enabled customer (HASHWATCH_UNKNOWN_CUSTOMER=reject).
+    UNKNOWN_CUSTOMER = "unknown_customer"
 
     @property
     def hashed(self) -> bool:

@@ -12,7 +12,15 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from index.hashes import InvalidHash
-from scanner.errors import InvalidRequest, NotFound, PermissionDenied, Unauthenticated, Unavailable
+from scanner.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 from scanner.interceptors.handlers import rewrap
 
 log = structlog.get_logger(__name__)
@@ -41,6 +49,10 @@ def status_for(exc: BaseException, method: str) -> grpc.Status:
         return _status(code_pb2.PERMISSION_DENIED, str(exc))
     if isinstance(exc, NotFound):
         return _status(code_pb2.NOT_FOUND, str(exc))
+    if isinstance(exc, AlreadyExists):
+        return _status(code_pb2.ALREADY_EXISTS, str(exc))
+    if isinstance(exc, FailedPrecondition):
+        return _status(code_pb2.FAILED_PRECONDITION, str(exc))
     if isinstance(exc, Unavailable):
         return _status(code_pb2.UNAVAILABLE, str(exc), error_details_pb2.RetryInfo())
     log.error("unhandled error in handler", method=method, exc_info=exc)

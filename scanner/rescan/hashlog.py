@@ -88,6 +88,7 @@ class HashLoggingEngine(ScanEngine):
             engine.algorithms,
             journal=engine.journal,
             degraded_verdict=engine.degraded_verdict,
+            customers=engine.customers,
         )
         self.buffer = buffer
 

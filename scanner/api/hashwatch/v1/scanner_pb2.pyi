@@ -70,6 +70,10 @@ class _OutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Outcome.Value
     """Decoding or hashing took longer than the configured limit."""
     OUTCOME_INTERNAL_ERROR: _Outcome.ValueType  # 9
     """hashwatch failed on this content; the details are in the server log under the request id."""
+    OUTCOME_UNKNOWN_CUSTOMER: _Outcome.ValueType  # 10
+    """Not scanned: the customer_id names no enabled customer and the server is configured to
+    refuse those (HASHWATCH_UNKNOWN_CUSTOMER=reject; docs/customers.md).
+    """
 
 class Outcome(_Outcome, metaclass=_OutcomeEnumTypeWrapper):
     """Whether the content was scanned, and if not, why not."""
@@ -93,6 +97,10 @@ OUTCOME_TIMEOUT: Outcome.ValueType  # 8
 """Decoding or hashing took longer than the configured limit."""
 OUTCOME_INTERNAL_ERROR: Outcome.ValueType  # 9
 """hashwatch failed on this content; the details are in the server log under the request id."""
+OUTCOME_UNKNOWN_CUSTOMER: Outcome.ValueType  # 10
+"""Not scanned: the customer_id names no enabled customer and the server is configured to
+refuse those (HASHWATCH_UNKNOWN_CUSTOMER=reject; docs/customers.md).
+"""
 Global___Outcome: _TypeAlias = Outcome  # noqa: Y015
 
 class _Algorithm:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 import structlog
@@ -41,15 +41,16 @@ class CustomerPolicy:
 
     def filter(self, hits: Iterable[MatchHit]) -> tuple[MatchHit, ...]:
         """The hits this customer's settings keep: lists it chose, distances within
-        min(list threshold, customer threshold) (the matcher already applied the list's)."""
+        min(list threshold, customer threshold). A kept hit carries the threshold it met, so
+        the recorded match says which one applied."""
         kept = []
         for hit in hits:
             if self.lists is not None and hit.list_name not in self.lists:
                 continue
-            limit = self.thresholds.get(hit.algorithm)
-            if limit is not None and hit.distance > min(limit, hit.threshold):
+            limit = min(self.thresholds.get(hit.algorithm, hit.threshold), hit.threshold)
+            if hit.distance > limit:
                 continue
-            kept.append(hit)
+            kept.append(hit if limit == hit.threshold else replace(hit, threshold=limit))
         return tuple(kept)
 
 

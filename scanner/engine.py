@@ -75,7 +75,7 @@ class ScanEngine:
         self.journal = journal
         self.degraded_verdict = degraded_verdict
         # Per-customer settings (scanner/customer_policy.py); without them every scan is alike.
-        self.customers = customers or CustomerPolicies()
+        self.customers = customers if customers is not None else CustomerPolicies()
 
     def hash(self, content: bytes, algorithms: Collection[Algorithm] = ()) -> HashOutcome:
         return hash_content(content, algorithms or self.algorithms, self.hashing)

@@ -223,7 +223,11 @@ def test_policy_changes_follow_enabled_customers(customers: CustomerStore, sink:
     customers.set_enabled("shop", None, True)
     changes = customers.policy_changes(changes.version)
     [policy] = changes.upserts
-    assert (policy.customer_id, policy.lists, policy.degraded_verdict) == ("shop", {"csam"}, "allow")
+    assert (policy.customer_id, policy.lists, policy.degraded_verdict) == (
+        "shop",
+        frozenset({"csam"}),
+        "allow",
+    )
     assert customers.policy_version() == changes.version
     customers.delete("shop", None)
     assert customers.policy_changes(changes.version).removed == ("shop",)

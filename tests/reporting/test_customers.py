@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -257,3 +257,43 @@ def test_delete_keeps_matches_blocks_and_evidence_and_the_id(store: Store, custo
     assert (status.state, status.match_id) == ("active", match_id)
     with session_factory(store.engine)() as session:
         assert session.query(models.Evidence).filter_by(match_id=match_id).count() == 1
+
+
+def test_notices_go_to_the_verified_address_immediately_or_in_a_digest(
+    store: Store, customers: CustomerStore, sink: SmtpSink
+) -> None:
+    from reporting.settings import ReportingSettings
+    from reporting.worker import Worker
+    from tests.reporting.test_customers_support import one_hit
+
+    store.import_entries("csam", [NewEntry(PDQ)])
+    for customer_id, notify in (("now", "immediate"), ("later", "digest")):
+        customers.create(customer_id, None, settings=CustomerSettings(notify=notify))
+        customers.set_email(customer_id, None, f"{customer_id}@example.org")
+        customers.verify_email(customer_id, None, code_in(sink, len(sink.messages)))
+    codes_sent = len(sink.messages)
+    for customer_id in ("now", "later"):
+        store.record_match(
+            ScanContext(customer_id=customer_id, url=f"https://{customer_id}.example/a.jpg"),
+            [PDQ],
+            [one_hit(store)],
+        )
+    settings = ReportingSettings(smtp_host=sink.host, smtp_port=sink.port, digest_period_seconds=60)
+    clock = _Clock()
+    worker = Worker(store.engine, settings, clock=clock)
+    worker.drain()
+    [notice] = sink.wait_for(codes_sent + 1)[codes_sent:]
+    assert notice.rcpt_tos == ("now@example.org",)
+    assert worker.run_digests() == 0  # the digest period has not passed
+    clock.now += timedelta(seconds=61)
+    assert worker.run_digests() == 1
+    [digest] = sink.wait_for(codes_sent + 2)[codes_sent + 1 :]
+    assert digest.rcpt_tos == ("later@example.org",) and "digest" in str(digest.message["Subject"]).lower()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = models.utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now

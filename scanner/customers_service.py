@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from reporting.customers import CustomerSettings, CustomerView, DeleteResult
 
 DEFAULT_PAGE = 50
+MAX_PAGE = 500
 
 _EMAIL_STATES = {
     "unverified": pb.EMAIL_STATE_UNVERIFIED,
@@ -160,7 +161,9 @@ class CustomersService(pb_grpc.CustomersServicer):
         _, partner = _caller(context)
         if request.page_size < 0:
             raise InvalidRequest("page_size must not be negative", "page_size")
-        views, token = self.backend.list_page(partner, request.page_size or DEFAULT_PAGE, request.page_token)
+        views, token = self.backend.list_page(
+            partner, min(request.page_size or DEFAULT_PAGE, MAX_PAGE), request.page_token
+        )
         return pb.ListCustomersResponse(customers=[_customer(v) for v in views], next_page_token=token)
 
     def DeleteCustomer(

@@ -53,6 +53,7 @@ class Served:
     channel: grpc.Channel
     tokens: TokenStore
     sink: SmtpSink
+    scan_token: Metadata = ()
 
     def auth(self, *scopes: str, partner: str | None = None) -> Metadata:
         secret = self.tokens.create(scopes, name="-".join(scopes), actor="test", partner_id=partner).secret
@@ -65,7 +66,8 @@ class Served:
             url=url or f"https://{customer_id}.example/a.jpg",
             content=content,
         )
-        response: pb.ScanResponse = self.scanner.Scan(request, metadata=self.auth("scan"), timeout=30)
+        self.scan_token = self.scan_token or self.auth("scan")
+        response: pb.ScanResponse = self.scanner.Scan(request, metadata=self.scan_token, timeout=30)
         return response
 
     def code(self, count: int) -> str:

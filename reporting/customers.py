@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, select, update
@@ -33,6 +32,18 @@ from index.hashes import Algorithm
 from index.matcher import DEFAULT_THRESHOLDS
 from reporting import audit, models
 from reporting.customer_email import VerificationMailer
+from reporting.customer_values import (
+    DEGRADED_VERDICTS,
+    NOTIFY_MODES,
+    CustomerSettings,
+    CustomerView,
+    DeleteResult,
+    check_customer_id,
+    check_email,
+    check_host,
+    check_name,
+    mask_email,
+)
 from reporting.db import session_factory
 from scanner.customer_policy import CustomerPolicy, PolicyChanges
 from scanner.errors import (
@@ -43,9 +54,6 @@ from scanner.errors import (
     Unavailable,
 )
 
-EMAIL_STATES = ("unverified", "pending", "verified")
-NOTIFY_MODES = ("immediate", "digest")
-DEGRADED_VERDICTS = ("block", "allow")
 CODE_TTL = timedelta(hours=24)
 CODE_ATTEMPTS = 5
 MAX_PAGE = 500
@@ -53,107 +61,12 @@ MAX_PAGE = 500
 # SHA-256 cannot be reversed by trying every code before it expires.
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 _CODE_LEN = 12
-_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 # The notice destination created for a verified address (``reporting.models.Destination.name``).
 EMAIL_DESTINATION = "customer-email"
 
 
 class CustomerNotFound(NotFound):
     pass
-
-
-@dataclass(frozen=True)
-class CustomerSettings:
-    # List names that apply; empty: every list.
-    lists: tuple[str, ...] = ()
-    # Largest distance per algorithm, never above the lists' own thresholds.
-    thresholds: Mapping[str, int] = field(default_factory=dict)
-    # "block" | "allow" | "" (the server's HASHWATCH_DEGRADED_VERDICT)
-    degraded_verdict: str = ""
-    notify: str = "immediate"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "lists": list(self.lists),
-            "thresholds": dict(self.thresholds),
-            "degraded_verdict": self.degraded_verdict,
-            "notify": self.notify,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CustomerSettings:
-        return cls(
-            tuple(data.get("lists", ())),
-            {str(k): int(v) for k, v in dict(data.get("thresholds", {})).items()},
-            str(data.get("degraded_verdict", "")),
-            str(data.get("notify", "immediate")),
-        )
-
-
-@dataclass(frozen=True)
-class CustomerView:
-    """A customer as every API answer shows it: the email only ever masked."""
-
-    customer_id: str
-    partner_id: str | None
-    name: str
-    email: str
-    email_state: str
-    enabled: bool
-    settings: CustomerSettings
-    sites: tuple[str, ...]
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class DeleteResult:
-    customer_id: str
-    matches_kept: int
-    blocks_kept: int
-    evidence_kept: int
-    destinations_disabled: int
-
-
-def mask_email(address: str | None) -> str:
-    """``alice@example.org`` → ``a***@example.org``; "" when none is set."""
-    if not address:
-        return ""
-    local, _, domain = address.rpartition("@")
-    return f"{local[:1]}***@{domain}"
-
-
-def check_email(address: str) -> str:
-    from reporting.destinations.email import EmailConfig
-
-    address = address.strip()
-    try:
-        EmailConfig(to=(address,))
-    except ValueError:
-        raise InvalidRequest(
-            f"{mask_email(address) or 'the email'} is not a plain email address", "email"
-        ) from None
-    return address
-
-
-def check_host(host: str) -> str:
-    """A hostname (``shop.example``) or a zone (``*.example.org``), lower-case, no trailing dot."""
-    name = host.strip().lower().rstrip(".")
-    bare = name.removeprefix("*.")
-    labels = bare.split(".")
-    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        raise InvalidRequest(f"{host!r} is not a hostname or a zone (*.example.org)", "host")
-    return name
-
-
-def _check_customer_id(customer_id: str) -> str:
-    if not _CUSTOMER_ID.match(customer_id):
-        raise InvalidRequest(
-            "customer_id: 1-200 characters of letters, digits and . _ : - (starting with a letter or digit)",
-            "customer_id",
-        )
-    return customer_id
 
 
 def _code_hash(customer_pk: int, code: str) -> str:
@@ -249,7 +162,7 @@ class CustomerStore:
                     "a partner token creates customers for its own partner only", "partner_id"
                 )
             owner = partner
-        customer_id = _check_customer_id(customer_id) if customer_id else f"cus_{secrets.token_hex(8)}"
+        customer_id = check_customer_id(customer_id) if customer_id else f"cus_{secrets.token_hex(8)}"
         hosts = sorted({check_host(h) for h in sites})
         try:
             with self._sessions.begin() as session:
@@ -259,7 +172,7 @@ class CustomerStore:
                 row = models.Customer(
                     customer_id=customer_id,
                     partner_id=owner or None,
-                    name=_check_name(name),
+                    name=check_name(name),
                     email_state="unverified",
                     enabled=False,
                     settings=checked.to_json(),
@@ -306,7 +219,7 @@ class CustomerStore:
                     raise InvalidRequest(f"unknown setting(s) {', '.join(unknown)}", "settings")
                 after = self._check_settings(session, replace(before, **dict(settings)))
             if name is not None:
-                row.name = _check_name(name)
+                row.name = check_name(name)
             row.settings = after.to_json()
             if after.notify != before.notify:
                 _set_notify_mode(session, row.customer_id, after.notify)
@@ -623,12 +536,6 @@ def _bump(session: Session) -> int:
     return int(version)
 
 
-def _check_name(name: str) -> str:
-    if len(name) > 200 or not all(ch.isprintable() for ch in name):
-        raise InvalidRequest("name: at most 200 printable characters", "name")
-    return name
-
-
 def _count(session: Session, model: Any, *where: Any) -> int:
     return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
@@ -702,3 +609,18 @@ def _set_notify_mode(session: Session, customer_id: str, notify: str) -> None:
         destination.config = {**destination.config, "mode": notify}
         # The first digest covers one full period from the change.
         destination.last_digest_at = models.utcnow() if notify == "digest" else None
+
+
+# The value types are re-exported: callers of the store name them from here.
+__all__ = [
+    "CODE_ATTEMPTS",
+    "CODE_TTL",
+    "CustomerNotFound",
+    "CustomerSettings",
+    "CustomerStore",
+    "CustomerView",
+    "DeleteResult",
+    "WrongCode",
+    "mask_email",
+    "policy_of",
+]

@@ -56,6 +56,8 @@ from scanner.errors import (
 
 CODE_TTL = timedelta(hours=24)
 CODE_ATTEMPTS = 5
+# The least time between two codes sent for one customer.
+RESEND_AFTER = timedelta(seconds=60)
 MAX_PAGE = 500
 # Unambiguous characters (no 0/O, 1/I/L): 12 of them carry 60 bits, enough that the stored
 # SHA-256 cannot be reversed by trying every code before it expires.
@@ -88,11 +90,13 @@ class CustomerStore:
         mailer: VerificationMailer | None = None,
         code_ttl: timedelta = CODE_TTL,
         code_attempts: int = CODE_ATTEMPTS,
+        resend_after: timedelta = RESEND_AFTER,
     ) -> None:
         self.engine = engine
         self.mailer = mailer
         self.code_ttl = code_ttl
         self.code_attempts = code_attempts
+        self.resend_after = resend_after
         self._sessions = session_factory(engine)
 
     # --- reading ---------------------------------------------------------------------------
@@ -331,7 +335,20 @@ class CustomerStore:
         expires = models.utcnow() + self.code_ttl
         # Sent before anything is stored, and outside the transaction (SMTP may take seconds):
         # a code that never left is never stored; one whose storing failed is simply useless.
-        shown = self.get(customer_id, partner)
+        with self._sessions() as session:
+            row = self._find(session, customer_id, partner)
+            shown = _view(session, row)
+            last = session.scalar(
+                select(models.EmailVerification.created_at).where(
+                    models.EmailVerification.customer_pk == row.id
+                )
+            )
+        if last is not None and models.utcnow() - last < self.resend_after:
+            # Otherwise anyone with a token could make hashwatch mail any address without pause.
+            raise FailedPrecondition(
+                f"a code was sent less than {int(self.resend_after.total_seconds())} s ago; "
+                "wait before asking again"
+            )
         sent = self.mailer.send_code(address, shown.name or shown.customer_id, _spaced(code), expires)
         if not sent.ok:
             raise Unavailable(f"the verification email could not be sent: {sent.detail}")

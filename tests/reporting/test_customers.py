@@ -35,7 +35,9 @@ def sink() -> Iterator[SmtpSink]:
 def customers(store: Store, sink: SmtpSink) -> CustomerStore:
     store.ensure_list("csam", thresholds={"pdq": 31})
     store.ensure_list("ncii", thresholds={"pdq": 20})
-    return CustomerStore(store.engine, SmtpVerificationMailer(SmtpSettings(sink.host, sink.port)))
+    return CustomerStore(
+        store.engine, SmtpVerificationMailer(SmtpSettings(sink.host, sink.port)), resend_after=timedelta(0)
+    )
 
 
 def code_in(sink: SmtpSink, count: int) -> str:
@@ -297,3 +299,18 @@ class _Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def test_codes_are_not_sent_again_within_a_minute(store: Store, sink: SmtpSink) -> None:
+    customers = CustomerStore(store.engine, SmtpVerificationMailer(SmtpSettings(sink.host, sink.port)))
+    customers.create("shop", None)
+    customers.set_email("shop", None, "alice@example.org")
+    with pytest.raises(FailedPrecondition, match="wait"):
+        customers.set_email("shop", None, "victim@example.org")
+    assert len(sink.wait_for(1)) == 1
+    with session_factory(store.engine).begin() as session:
+        session.execute(
+            update(models.EmailVerification).values(created_at=models.utcnow() - timedelta(seconds=61))
+        )
+    customers.set_email("shop", None, "alice@example.org")
+    assert len(sink.wait_for(2)) == 2

@@ -37,7 +37,7 @@ from sqlalchemy import Engine, select, update
 from reporting import audit
 from reporting.db import session_factory
 from reporting.models import ApiToken, utcnow
-from scanner.auth import Principal, Unauthenticated, check_scopes, parse_networks
+from scanner.auth import Principal, Unauthenticated, check_partner, check_scopes, parse_networks
 
 PREFIX = "hw"
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -182,6 +182,7 @@ class TokenStore:
         partner_id: str | None = None,
     ) -> NewToken:
         scope_list = sorted(check_scopes(scopes))
+        partner_id = check_partner(scope_list, partner_id)
         cidr_list = [str(n) for n in parse_networks(cidrs)]
         if ttl is not None and ttl <= timedelta(0):
             raise TokenError("the TTL must be positive")

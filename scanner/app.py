@@ -26,6 +26,8 @@ from reporting.store import ActionConfig, Store
 from reporting.worker import Worker
 from scanner.audit_service import AuditReader
 from scanner.auth import TokenVerifier
+from scanner.customer_policy import CustomerPolicies
+from scanner.customers_service import CustomersService
 from scanner.engine import MatcherHolder, ScanEngine, Verdict
 from scanner.hashpool.pool import HashPool
 from scanner.flood import FloodGuard
@@ -104,6 +106,25 @@ def review_service(store: Store, matchers: MatcherHolder) -> ReviewService:
     return ReviewService(Review(store.engine, on_lists_changed=follow), Reviewer)
 
 
+def customers_service(store: Store, reporting: ReportingSettings) -> CustomersService:
+    """The Customers service; verification codes go out through the notices' SMTP server."""
+    from reporting.customer_email import SmtpVerificationMailer
+    from reporting.customers import CustomerSettings, CustomerStore
+    from reporting.destinations.email import SmtpSettings
+
+    mailer = SmtpVerificationMailer(SmtpSettings.from_settings(reporting))
+    return CustomersService(CustomerStore(store.engine, mailer), CustomerSettings)
+
+
+def customer_policies(settings: Settings, store: Store) -> CustomerPolicies:
+    """The enabled customers' scan settings, loaded now; ``App.watch_customers`` keeps them current."""
+    from reporting.customers import CustomerStore
+
+    policies = CustomerPolicies(settings.unknown_customer)
+    policies.refresh(CustomerStore(store.engine))
+    return policies
+
+
 @dataclass
 class App:
     settings: Settings
@@ -116,6 +137,14 @@ class App:
     hash_log: HashLogFlusher | None = None
     # Where matches wait while the database is away (scanner/journal.py).
     journal: Journal | None = None
+    customers: CustomerPolicies | None = None
+
+    def watch_customers(self, stop: threading.Event) -> None:
+        """Follow customer changes every ``customer_poll_seconds`` until ``stop``."""
+        from reporting.customers import CustomerStore
+
+        if self.customers is not None:
+            self.customers.watch(CustomerStore(self.store.engine), self.settings.customer_poll_seconds, stop)
 
     def replay_journal(self, stop: threading.Event) -> None:
         """Record spooled matches as the database comes back, until ``stop``."""
@@ -166,6 +195,7 @@ def build_app(settings: Settings, reporting: ReportingSettings | None = None) ->
     matchers = MatcherHolder(build_matcher(store, index_dir(settings.data_dir)))
     journal = Journal(settings.data_dir / "journal", store.actions.evidence)
     pool = hash_pool(settings)
+    customers = customer_policies(settings, store)
     scan_engine = ScanEngine(
         settings.hashing,
         matchers,
@@ -174,14 +204,23 @@ def build_app(settings: Settings, reporting: ReportingSettings | None = None) ->
         degraded_verdict=Verdict(settings.degraded_verdict),
         hash_function=pool.hash if pool is not None else None,
         flood=FloodGuard(settings.flood),
+        customers=customers,
     )
     engine, hash_log = attach_hash_log(scan_engine, store)
     auth, audit_reader = access(settings, store)
     review = review_service(store, matchers) if auth is not None else None
+    customers_api = customers_service(store, reporting) if auth is not None else None
     server = create_server(
-        settings, engine, store, auth=auth, audit_reader=audit_reader, review=review, pool=pool
+        settings,
+        engine,
+        store,
+        auth=auth,
+        audit_reader=audit_reader,
+        review=review,
+        customers=customers_api,
+        pool=pool,
     )
-    return App(settings, reporting, store, matchers, engine, server, hash_log, journal)
+    return App(settings, reporting, store, matchers, engine, server, hash_log, journal, customers)
 
 
 def hash_pool(settings: Settings) -> HashPool | None:
@@ -242,6 +281,10 @@ def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) 
         target=app.watch_lists, args=(worker_stop,), name="list-watcher", daemon=True
     )
     lists_thread.start()
+    customers_thread = threading.Thread(
+        target=app.watch_customers, args=(worker_stop,), name="customer-watcher", daemon=True
+    )
+    customers_thread.start()
     replay_thread = threading.Thread(target=app.replay_journal, args=(worker_stop,), name="journal-replay")
     replay_thread.start()
     metrics = None

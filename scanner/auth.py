@@ -26,13 +26,32 @@ LISTS_WRITE = "lists:write"
 REVIEW_READ = "review:read"
 REVIEW_WRITE = "review:write"
 AUDIT_READ = "audit:read"
+CUSTOMERS_READ = "customers:read"
+CUSTOMERS_WRITE = "customers:write"
+# Bound to one partner (the token's partner_id): manages that partner's customers, nothing else.
+PARTNER = "partner"
 ADMIN = "admin"
-SCOPES = frozenset({SCAN, LISTS_READ, LISTS_WRITE, REVIEW_READ, REVIEW_WRITE, AUDIT_READ, ADMIN})
+SCOPES = frozenset(
+    {
+        SCAN,
+        LISTS_READ,
+        LISTS_WRITE,
+        REVIEW_READ,
+        REVIEW_WRITE,
+        AUDIT_READ,
+        CUSTOMERS_READ,
+        CUSTOMERS_WRITE,
+        PARTNER,
+        ADMIN,
+    }
+)
 # "write" means full create/read/update/delete, as in Cloudflare's "Edit"; admin means everything.
 _IMPLIES: Mapping[str, frozenset[str]] = {
     LISTS_WRITE: frozenset({LISTS_READ}),
     REVIEW_WRITE: frozenset({REVIEW_READ}),
-    ADMIN: SCOPES,
+    CUSTOMERS_WRITE: frozenset({CUSTOMERS_READ}),
+    # Not the partner scope: admin sees every customer, a partner token only its own.
+    ADMIN: SCOPES - {PARTNER},
 }
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -46,6 +65,20 @@ def check_scopes(scopes: Iterable[str]) -> frozenset[str]:
     if not given:
         raise ValueError("at least one scope is needed")
     return given
+
+
+def check_partner(scopes: Iterable[str], partner_id: str | None) -> str | None:
+    """A partner token carries the partner scope and nothing else, and names its partner;
+    any other token names none. So a partner token can never reach another service's data."""
+    given = frozenset(scopes)
+    partner_id = (partner_id or "").strip() or None
+    if PARTNER in given and partner_id is None:
+        raise ValueError("the partner scope needs the partner it is bound to (--partner ID)")
+    if partner_id is not None and given != {PARTNER}:
+        raise ValueError("a token bound to a partner carries the partner scope only")
+    if partner_id is not None and (len(partner_id) > 200 or not partner_id.isprintable()):
+        raise ValueError("the partner id: at most 200 printable characters")
+    return partner_id
 
 
 def effective_scopes(scopes: Iterable[str]) -> frozenset[str]:

@@ -15,11 +15,14 @@ from dataclasses import dataclass
 import structlog
 
 from index.hashes import Algorithm, Hash
-from index.matcher import Matcher, MatchHit
+from index.matcher import ListKind, Matcher, MatchHit
 from scanner import metrics
 from scanner.decision import Decision, decide
 from scanner.flood import FloodGuard
+from scanner.customer_policy import DEFAULT as DEFAULT_POLICY
+from scanner.customer_policy import CustomerPolicies, CustomerPolicy
 from scanner.journal import Journal
+from scanner.outcomes import Outcome
 from scanner.pipeline import DEFAULT_ALGORITHMS, HashingConfig, HashOutcome, hash_content
 from scanner.queries import scan_queries
 from scanner.recording import MatchRecorder, RecordingFailed, ScanContext
@@ -76,6 +79,7 @@ class ScanEngine:
         degraded_verdict: Verdict = Verdict.BLOCK,
         hash_function: HashFunction | None = None,
         flood: FloodGuard | None = None,
+        customers: CustomerPolicies | None = None,
     ) -> None:
         self.hashing = hashing
         self.hash_function = hash_function
@@ -87,6 +91,8 @@ class ScanEngine:
         self.degraded_verdict = degraded_verdict
         # Flood protection is the server's (scanner.app); rescans and embedders go without.
         self.flood = flood
+        # Per-customer settings (scanner/customer_policy.py); without them every scan is alike.
+        self.customers = customers if customers is not None else CustomerPolicies()
 
     def hash(self, content: bytes, algorithms: Collection[Algorithm] = ()) -> HashOutcome:
         if self.hash_function is not None:
@@ -97,9 +103,10 @@ class ScanEngine:
         # A PDQ hash of a near-flat image matches unrelated near-flat images: not evidence.
         return self.matchers.current.match([h for h in hashes if h.trustworthy])
 
-    def decide(self, outcome: HashOutcome, content: bytes) -> Decision:
-        """The policy step: search every form of the content (``scanner.queries``) and apply
-        the lists' matching policy, negative lists and flood protection (``scanner.decision``)."""
+    def decide(self, outcome: HashOutcome, content: bytes, customer: CustomerPolicy = DEFAULT_POLICY) -> Decision:
+        """The policy step: search every form of the content (``scanner.queries``), keep what the
+        customer's settings keep (``scanner.customer_policy``), and apply the lists' matching
+        policy, negative lists and flood protection (``scanner.decision``)."""
         if not outcome.outcome.hashed:
             return Decision()
         matcher = self.matchers.current
@@ -107,6 +114,9 @@ class ScanEngine:
         if not found:
             return Decision()
         configs = matcher.configs()
+        if customer.lists is not None or customer.thresholds:
+            negative = {list_id for list_id, config in configs.items() if config.kind is ListKind.NEGATIVE}
+            found = list(customer.filter(found, negative))
         if self.flood is None:
             decision = decide(found, configs)
         else:
@@ -123,10 +133,14 @@ class ScanEngine:
 
     def scan(self, content: bytes, context: ScanContext) -> ScanResult:
         started = time.perf_counter()
+        policy = self.customers.policy(context.customer_id)
+        if policy.refused:
+            refused = HashOutcome(Outcome.UNKNOWN_CUSTOMER, reason="customer_id names no enabled customer")
+            return ScanResult(Verdict.ALLOW, refused, (), 0, 0, refused.reason)
         with stage("scan.hash"):  # decode included
             outcome = self.hash(content)
         with stage("scan.match"):
-            decision = self.decide(outcome, content)
+            decision = self.decide(outcome, content, policy)
         hits = decision.kept
         verdict, match_id = Verdict.ALLOW, 0
         reason = "; ".join(filter(None, [outcome.reason, decision.reason()]))
@@ -139,7 +153,8 @@ class ScanEngine:
                 spooled = self._spool(context, outcome, hits, content, exc)
                 if spooled:
                     reason = spooled
-                    verdict = self.degraded_verdict if decision.block else Verdict.ALLOW
+                    degraded = Verdict(policy.degraded_verdict or self.degraded_verdict.value)
+                    verdict = degraded if decision.block else Verdict.ALLOW
                 elif decision.block:
                     # Still BLOCK: serving known abuse material is the worse failure. The full
                     # match goes to the log so it can be recovered by hand.

@@ -5,6 +5,8 @@
     ├── Unauthenticated         → UNAUTHENTICATED (no credential, or one that is not valid)
     ├── PermissionDenied        → PERMISSION_DENIED (a valid credential that does not allow this)
     ├── NotFound                → NOT_FOUND
+    ├── AlreadyExists           → ALREADY_EXISTS
+    ├── FailedPrecondition      → FAILED_PRECONDITION (not in the state this needs, e.g. unverified)
     ├── Unavailable             → UNAVAILABLE (retry later)
     ├── Overloaded              → RESOURCE_EXHAUSTED with RetryInfo (queue full, rate limit)
     └── DeadlineExceeded        → DEADLINE_EXCEEDED (it passed while the request waited)
@@ -36,6 +38,14 @@ class PermissionDenied(HashwatchError):
 
 
 class NotFound(HashwatchError):
+    pass
+
+
+class AlreadyExists(HashwatchError):
+    pass
+
+
+class FailedPrecondition(HashwatchError):
     pass
 
 

@@ -17,6 +17,8 @@ class Outcome(enum.Enum):
     INTERNAL_ERROR = "internal_error"
     # Not scanned for want of room (a full queue, a rate limit): ScanStream's per-item answer.
     OVERLOADED = "overloaded"
+    # Not scanned: the customer_id names no enabled customer (HASHWATCH_UNKNOWN_CUSTOMER=reject).
+    UNKNOWN_CUSTOMER = "unknown_customer"
 
     @property
     def hashed(self) -> bool:

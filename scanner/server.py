@@ -9,11 +9,19 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from scanner.api.hashwatch.v1 import audit_pb2, audit_pb2_grpc, review_pb2, review_pb2_grpc
+from scanner.api.hashwatch.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    customers_pb2,
+    customers_pb2_grpc,
+    review_pb2,
+    review_pb2_grpc,
+)
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.audit_service import AuditReader, AuditService
 from scanner.auth import TokenVerifier
+from scanner.customers_service import CustomersService
 from scanner.engine import ScanEngine
 from scanner.hashpool.pool import HashPool
 from scanner.interceptors.auth import AuthInterceptor
@@ -72,6 +80,7 @@ def create_server(
     audit_reader: AuditReader | None = None,
     review: ReviewService | None = None,
     pool: HashPool | None = None,
+    customers: CustomersService | None = None,
 ) -> Server:
     """With ``auth``, every RPC but health and reflection needs a token with the right scope
     (``scanner.interceptors.auth``). The audit log is only ever served behind it."""
@@ -79,6 +88,8 @@ def create_server(
         raise ValueError("the Audit service is only served with authentication on")
     if review is not None and auth is None:
         raise ValueError("the Review service is only served with authentication on")
+    if customers is not None and auth is None:
+        raise ValueError("the Customers service is only served with authentication on")
     credentials = server_credentials(settings)  # before anything is started: a bad file stops here
     workers = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="scan")
     tracing = Tracing.from_settings(settings)
@@ -116,6 +127,9 @@ def create_server(
     if review is not None:
         review_pb2_grpc.add_ReviewServicer_to_server(review, grpc_server)
         services.append(review_pb2.DESCRIPTOR.services_by_name["Review"].full_name)
+    if customers is not None:
+        customers_pb2_grpc.add_CustomersServicer_to_server(customers, grpc_server)
+        services.append(customers_pb2.DESCRIPTOR.services_by_name["Customers"].full_name)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     reflection.enable_server_reflection(

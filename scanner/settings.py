@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     flood_window_seconds: Annotated[float, Field(gt=0)] = 3600.0
     flood_factor: Annotated[float, Field(ge=1)] = 20.0
     flood_min_distinct: Annotated[int, Field(ge=1)] = 25
+    # A scan whose customer_id names no enabled customer (docs/customers.md): "scan" it with
+    # every list and the lists' thresholds, or "reject" it (not scanned, outcome UNKNOWN_CUSTOMER).
+    unknown_customer: Literal["scan", "reject"] = "scan"
+    # Seconds between looks at the database for customer changes (settings, enabled).
+    customer_poll_seconds: Annotated[float, Field(gt=0)] = 2.0
     # Prometheus metrics on http://<metrics_host or host>:<metrics_port>/metrics; 0 turns it off.
     metrics_host: str = ""
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9464

@@ -4,6 +4,7 @@ migrations in ``reporting/migrations``; these classes must agree with them (a te
 from reporting.models.access import Analyst, ApiToken, AuditHead, AuditRecord, RecoveryCode
 from reporting.models.actions import Block, Delivery, Destination, Event
 from reporting.models.base import Base, BigId, UtcDateTime, utcnow
+from reporting.models.customers import Customer, CustomersHead, CustomerSite, EmailVerification
 from reporting.models.lists import EntryHold, HashList, ListEntry
 from reporting.models.matches import Match, MatchHit
 from reporting.models.reports import Evidence, EvidenceAccess, Report
@@ -26,8 +27,12 @@ __all__ = [
     "BigId",
     "Block",
     "CaseReview",
+    "Customer",
+    "CustomerSite",
+    "CustomersHead",
     "Delivery",
     "Destination",
+    "EmailVerification",
     "EntryFlag",
     "EntryHold",
     "Event",

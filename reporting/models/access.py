@@ -24,7 +24,7 @@ class ApiToken(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     # CIDRs the token may be used from; empty means anywhere.
     allowed_cidrs: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # Reserved for the "partner" scope bound to one partner (issue 10).
+    # The partner a token with the "partner" scope is bound to (scanner.auth.check_partner).
     partner_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

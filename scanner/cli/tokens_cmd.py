@@ -33,8 +33,9 @@ def _when(at: datetime | None, never: str = "never") -> str:
 
 def _describe(info: TokenInfo, now: datetime) -> str:
     where = ",".join(info.allowed_cidrs) or "any address"
+    bound = f"partner={info.partner_id}  " if info.partner_id else ""
     return (
-        f"{info.public_id}  {info.status(now):8} {info.name or '-'}  scopes={','.join(info.scopes)}  "
+        f"{info.public_id}  {info.status(now):8} {info.name or '-'}  scopes={','.join(info.scopes)}  {bound}"
         f"from={where}  expires={_when(info.expires_at)}  last_used={_when(info.last_used_at)}"
     )
 
@@ -45,13 +46,22 @@ def create(
         list[str],
         typer.Option(
             "--scope",
-            help="scan, lists:read, lists:write, review:read, review:write, audit:read or admin; repeat.",
+            help=(
+                "scan, lists:read, lists:write, review:read, review:write, audit:read, "
+                "customers:read, customers:write, partner (with --partner) or admin; repeat."
+            ),
         ),
     ],
     name: Annotated[str, typer.Option(help="What the token is for, e.g. edge-fra1.")] = "",
     ttl: Annotated[str | None, typer.Option(help="Lifetime, e.g. 90d, 12h; default: no expiry.")] = None,
     ip: Annotated[
         list[str] | None, typer.Option("--ip", help="Address or CIDR the token may be used from; repeat.")
+    ] = None,
+    partner: Annotated[
+        str | None,
+        typer.Option(
+            "--partner", help="The partner a --scope partner token is bound to (its customers only)."
+        ),
     ] = None,
     actor: Actor = None,
     data_dir: DataDir = None,
@@ -64,7 +74,9 @@ def create(
     try:
         lifetime = parse_ttl(ttl) if ttl else None
         with _tokens(data_dir, database_url) as tokens:
-            new = tokens.create(scope, name=name, ttl=lifetime, cidrs=ip or [], actor=actor_name(actor))
+            new = tokens.create(
+                scope, name=name, ttl=lifetime, cidrs=ip or [], actor=actor_name(actor), partner_id=partner
+            )
     except (ValueError, TokenError) as exc:
         raise fail(str(exc), 2) from None
     typer.echo(f"created {_describe(new.info, utcnow())}")

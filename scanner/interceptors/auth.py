@@ -21,8 +21,11 @@ import structlog
 
 from scanner.auth import (
     AUDIT_READ,
+    CUSTOMERS_READ,
+    CUSTOMERS_WRITE,
     LISTS_READ,
     LISTS_WRITE,
+    PARTNER,
     REVIEW_READ,
     REVIEW_WRITE,
     SCAN,
@@ -57,6 +60,25 @@ METHOD_SCOPES: Mapping[str, frozenset[str]] = {
     "/hashwatch.v1.Review/Decide": frozenset({REVIEW_WRITE}),
     "/hashwatch.v1.Review/RequestReview": frozenset({REVIEW_WRITE}),
     "/hashwatch.v1.Audit/ListAuditLog": frozenset({AUDIT_READ}),
+    # A partner token reaches these too, for its own customers only (scanner/customers_service.py).
+    **{
+        f"/hashwatch.v1.Customers/{name}": frozenset({CUSTOMERS_READ, PARTNER})
+        for name in ("GetCustomer", "ListCustomers")
+    },
+    **{
+        f"/hashwatch.v1.Customers/{name}": frozenset({CUSTOMERS_WRITE, PARTNER})
+        for name in (
+            "CreateCustomer",
+            "UpdateCustomer",
+            "DeleteCustomer",
+            "AddSite",
+            "RemoveSite",
+            "SetEmail",
+            "VerifyEmail",
+            "EnableCustomer",
+            "DisableCustomer",
+        )
+    },
 }
 
 # Services whose methods follow the read/write naming rule: List*/Get* need the read scope,
@@ -146,6 +168,10 @@ class AuthInterceptor(grpc.ServerInterceptor):
             raise PermissionDenied(
                 f"{principal.actor} lacks the scope {' or '.join(sorted(required))} needed for {method}"
             )
+        if principal.partner_id is not None and PARTNER not in required:
+            # A partner token sees its own customers' data through the methods made for it,
+            # never through a service that answers for every customer.
+            raise PermissionDenied(f"{principal.actor} is bound to a partner and may not call {method}")
         return principal
 
 

@@ -13,7 +13,9 @@ from grpc_status import rpc_status
 
 from index.hashes import InvalidHash
 from scanner.errors import (
+    AlreadyExists,
     DeadlineExceeded,
+    FailedPrecondition,
     InvalidRequest,
     NotFound,
     Overloaded,
@@ -49,6 +51,10 @@ def status_for(exc: BaseException, method: str) -> grpc.Status:
         return _status(code_pb2.PERMISSION_DENIED, str(exc))
     if isinstance(exc, NotFound):
         return _status(code_pb2.NOT_FOUND, str(exc))
+    if isinstance(exc, AlreadyExists):
+        return _status(code_pb2.ALREADY_EXISTS, str(exc))
+    if isinstance(exc, FailedPrecondition):
+        return _status(code_pb2.FAILED_PRECONDITION, str(exc))
     if isinstance(exc, Unavailable):
         return _status(code_pb2.UNAVAILABLE, str(exc), error_details_pb2.RetryInfo())
     if isinstance(exc, Overloaded):

@@ -90,6 +90,7 @@ class HashLoggingEngine(ScanEngine):
             degraded_verdict=engine.degraded_verdict,
             hash_function=engine.hash_function,
             flood=engine.flood,
+            customers=engine.customers,
         )
         self.buffer = buffer
 

@@ -75,6 +75,10 @@ class _OutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Outcome.Value
     customer is over its rate limit); the verdict is unspecified. Send it again after
     retry_after_ms. Scan answers RESOURCE_EXHAUSTED with a RetryInfo detail instead.
     """
+    OUTCOME_UNKNOWN_CUSTOMER: _Outcome.ValueType  # 11
+    """Not scanned: the customer_id names no enabled customer and the server is configured to
+    refuse those (HASHWATCH_UNKNOWN_CUSTOMER=reject; docs/customers.md).
+    """
 
 class Outcome(_Outcome, metaclass=_OutcomeEnumTypeWrapper):
     """Whether the content was scanned, and if not, why not."""
@@ -102,6 +106,10 @@ OUTCOME_OVERLOADED: Outcome.ValueType  # 10
 """ScanStream only: not scanned, the server had no room for it (its queue was full, or the
 customer is over its rate limit); the verdict is unspecified. Send it again after
 retry_after_ms. Scan answers RESOURCE_EXHAUSTED with a RetryInfo detail instead.
+"""
+OUTCOME_UNKNOWN_CUSTOMER: Outcome.ValueType  # 11
+"""Not scanned: the customer_id names no enabled customer and the server is configured to
+refuse those (HASHWATCH_UNKNOWN_CUSTOMER=reject; docs/customers.md).
 """
 Global___Outcome: _TypeAlias = Outcome  # noqa: Y015
 

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from index.matcher import Matcher
+from reporting.analytics import DailyCountStore
 from reporting.db import make_engine, migrate
 from reporting.evidence import EvidenceBox
 from reporting.index_snapshots import index_dir, matcher_from_database, start_matcher
@@ -24,6 +25,8 @@ from reporting.list_changes import apply_changes, changes_since
 from reporting.settings import ReportingSettings
 from reporting.store import ActionConfig, Store
 from reporting.worker import Worker
+from scanner.analytics.counter import CountFlusher, ScanCounter
+from scanner.analytics.service import AnalyticsService, VisibleCustomers, operators_only
 from scanner.audit_service import AuditReader
 from scanner.auth import TokenVerifier
 from scanner.engine import MatcherHolder, ScanEngine, Verdict
@@ -107,6 +110,8 @@ class App:
     hash_log: HashLogFlusher | None = None
     # Where matches wait while the database is away (scanner/journal.py).
     journal: Journal | None = None
+    # Writes the per-customer scan counts every ``analytics_flush_seconds``.
+    counts: CountFlusher | None = None
 
     def replay_journal(self, stop: threading.Event) -> None:
         """Record spooled matches as the database comes back, until ``stop``."""
@@ -151,7 +156,12 @@ class App:
                 log.exception("could not compact the indexes")
 
 
-def build_app(settings: Settings, reporting: ReportingSettings | None = None) -> App:
+def build_app(
+    settings: Settings,
+    reporting: ReportingSettings | None = None,
+    visible_customers: VisibleCustomers = operators_only,
+) -> App:
+    """``visible_customers`` says which customers' analytics a caller may read (None: all)."""
     reporting = reporting or load(ReportingSettings)
     store = open_store(settings, reporting)
     matchers = MatcherHolder(build_matcher(store, index_dir(settings.data_dir)))
@@ -166,8 +176,20 @@ def build_app(settings: Settings, reporting: ReportingSettings | None = None) ->
     engine, hash_log = attach_hash_log(scan_engine, store)
     auth, audit_reader = access(settings, store)
     review = review_service(store, matchers) if auth is not None else None
-    server = create_server(settings, engine, store, auth=auth, audit_reader=audit_reader, review=review)
-    return App(settings, reporting, store, matchers, engine, server, hash_log, journal)
+    counter = ScanCounter()
+    counts = DailyCountStore(store.engine)
+    server = create_server(
+        settings,
+        engine,
+        store,
+        auth=auth,
+        audit_reader=audit_reader,
+        review=review,
+        analytics=AnalyticsService(counts, visible_customers),
+        scan_counter=counter,
+    )
+    flusher = CountFlusher(counter, counts, settings.analytics_flush_seconds)
+    return App(settings, reporting, store, matchers, engine, server, hash_log, journal, flusher)
 
 
 def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) -> None:
@@ -213,6 +235,11 @@ def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) 
     lists_thread.start()
     replay_thread = threading.Thread(target=app.replay_journal, args=(worker_stop,), name="journal-replay")
     replay_thread.start()
+    counts_thread = None
+    if app.counts is not None:
+        # Stopped only after the server drained: the last flush holds every scan answered.
+        counts_thread = threading.Thread(target=app.counts.run, args=(worker_stop,), name="scan-counts")
+        counts_thread.start()
     metrics = None
     if settings.metrics_port:
         try:
@@ -245,6 +272,8 @@ def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) 
         worker_thread.join(timeout=settings.grace_seconds)
     if app.hash_log is not None:
         hash_log_thread.join(timeout=settings.grace_seconds)
+    if counts_thread is not None:
+        counts_thread.join(timeout=settings.grace_seconds)
     log.info("stopped")
 
 

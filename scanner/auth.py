@@ -26,8 +26,13 @@ LISTS_WRITE = "lists:write"
 REVIEW_READ = "review:read"
 REVIEW_WRITE = "review:write"
 AUDIT_READ = "audit:read"
+ANALYTICS_READ = "analytics:read"
+# A token bound to one partner (its partner_id): sees that partner's customers only.
+PARTNER = "partner"
 ADMIN = "admin"
-SCOPES = frozenset({SCAN, LISTS_READ, LISTS_WRITE, REVIEW_READ, REVIEW_WRITE, AUDIT_READ, ADMIN})
+SCOPES = frozenset(
+    {SCAN, LISTS_READ, LISTS_WRITE, REVIEW_READ, REVIEW_WRITE, AUDIT_READ, ANALYTICS_READ, PARTNER, ADMIN}
+)
 # "write" means full create/read/update/delete, as in Cloudflare's "Edit"; admin means everything.
 _IMPLIES: Mapping[str, frozenset[str]] = {
     LISTS_WRITE: frozenset({LISTS_READ}),

@@ -9,7 +9,16 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from scanner.api.hashwatch.v1 import audit_pb2, audit_pb2_grpc, review_pb2, review_pb2_grpc
+from scanner.analytics.counter import ScanCounter
+from scanner.analytics.service import AnalyticsService
+from scanner.api.hashwatch.v1 import (
+    analytics_pb2,
+    analytics_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
+    review_pb2,
+    review_pb2_grpc,
+)
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.audit_service import AuditReader, AuditService
@@ -60,6 +69,8 @@ def create_server(
     auth: TokenVerifier | None = None,
     audit_reader: AuditReader | None = None,
     review: ReviewService | None = None,
+    analytics: AnalyticsService | None = None,
+    scan_counter: ScanCounter | None = None,
 ) -> Server:
     """With ``auth``, every RPC but health and reflection needs a token with the right scope
     (``scanner.interceptors.auth``). The audit log is only ever served behind it."""
@@ -84,7 +95,9 @@ def create_server(
         # A ScanStream holds a thread for its life; this bounds how many run at once.
         maximum_concurrent_rpcs=settings.threads * 64,
     )
-    pb_grpc.add_ScannerServicer_to_server(ScannerService(engine, blocks, workers), grpc_server)
+    pb_grpc.add_ScannerServicer_to_server(
+        ScannerService(engine, blocks, workers, counter=scan_counter), grpc_server
+    )
     services = [SCANNER_SERVICE]
     if audit_reader is not None:
         audit_pb2_grpc.add_AuditServicer_to_server(AuditService(audit_reader), grpc_server)
@@ -92,6 +105,9 @@ def create_server(
     if review is not None:
         review_pb2_grpc.add_ReviewServicer_to_server(review, grpc_server)
         services.append(review_pb2.DESCRIPTOR.services_by_name["Review"].full_name)
+    if analytics is not None:
+        analytics_pb2_grpc.add_AnalyticsServicer_to_server(analytics, grpc_server)
+        services.append(analytics_pb2.DESCRIPTOR.services_by_name["Analytics"].full_name)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     reflection.enable_server_reflection(

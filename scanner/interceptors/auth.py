@@ -20,9 +20,11 @@ import grpc
 import structlog
 
 from scanner.auth import (
+    ANALYTICS_READ,
     AUDIT_READ,
     LISTS_READ,
     LISTS_WRITE,
+    PARTNER,
     REVIEW_READ,
     REVIEW_WRITE,
     SCAN,
@@ -57,6 +59,9 @@ METHOD_SCOPES: Mapping[str, frozenset[str]] = {
     "/hashwatch.v1.Review/Decide": frozenset({REVIEW_WRITE}),
     "/hashwatch.v1.Review/RequestReview": frozenset({REVIEW_WRITE}),
     "/hashwatch.v1.Audit/ListAuditLog": frozenset({AUDIT_READ}),
+    # A partner's token passes here; the service narrows it to the partner's own customers.
+    "/hashwatch.v1.Analytics/GetDailyCounts": frozenset({ANALYTICS_READ, PARTNER}),
+    "/hashwatch.v1.Analytics/ExportDailyCounts": frozenset({ANALYTICS_READ, PARTNER}),
 }
 
 # Services whose methods follow the read/write naming rule: List*/Get* need the read scope,

@@ -4,6 +4,7 @@ what was scanned, a partner sees its own customers only, exports resume from a c
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -250,3 +251,27 @@ def test_a_customer_the_partner_may_not_see_is_not_found_and_bad_requests_are_in
     with pytest.raises(grpc.RpcError) as no_day:
         list(served.analytics.ExportDailyCounts(apb.ExportDailyCountsRequest(), metadata=served.auth("p1")))
     assert no_day.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_the_cli_reads_a_partners_customers_from_the_server(served: Served) -> None:
+    from typer.testing import CliRunner
+
+    from scanner.cli.main import app
+
+    served.scan("cust-001", CAMERA)
+    served.scan("cust-002", b"")
+    served.scan("not-theirs", CAMERA)
+    assert served.app.counts is not None
+    served.app.counts.flush()
+    remote = ["--server", f"127.0.0.1:{served.app.server.port}", "--token", served.tokens["p1"]]
+    runner = CliRunner()
+    result = runner.invoke(app, ["analytics", "export", "--from", _today(), *remote])
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["customer_id"], r["scans"], r["scans_by_outcome"]) for r in lines] == [
+        ("cust-001", 1, {"scanned": 1}),
+        ("cust-002", 1, {"empty": 1}),
+    ]
+    result = runner.invoke(app, ["analytics", "show", "--customer", "not-theirs", *remote])
+    assert result.exit_code == 2
+    assert "NOT_FOUND" in result.stderr

@@ -11,14 +11,9 @@ from grpc_reflection.v1alpha import reflection
 
 from scanner.analytics.counter import ScanCounter
 from scanner.analytics.service import AnalyticsService
-from scanner.api.hashwatch.v1 import (
-    analytics_pb2,
-    analytics_pb2_grpc,
-    audit_pb2,
-    audit_pb2_grpc,
-    review_pb2,
-    review_pb2_grpc,
-)
+from scanner.api.hashwatch.v1 import analytics_pb2 as analytics_pb
+from scanner.api.hashwatch.v1 import analytics_pb2_grpc as analytics_pb_grpc
+from scanner.api.hashwatch.v1 import audit_pb2, audit_pb2_grpc, review_pb2, review_pb2_grpc
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.audit_service import AuditReader, AuditService
@@ -106,8 +101,8 @@ def create_server(
         review_pb2_grpc.add_ReviewServicer_to_server(review, grpc_server)
         services.append(review_pb2.DESCRIPTOR.services_by_name["Review"].full_name)
     if analytics is not None:
-        analytics_pb2_grpc.add_AnalyticsServicer_to_server(analytics, grpc_server)
-        services.append(analytics_pb2.DESCRIPTOR.services_by_name["Analytics"].full_name)
+        analytics_pb_grpc.add_AnalyticsServicer_to_server(analytics, grpc_server)
+        services.append(analytics_pb.DESCRIPTOR.services_by_name["Analytics"].full_name)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     reflection.enable_server_reflection(

@@ -132,6 +132,7 @@ class ScannerService(pb_grpc.ScannerServicer):
                 reason="internal error; see the server log",
             )
         if self.counter is not None:
+            # ``_value_`` is the plain attribute behind ``.value``, a Python-level property.
             self.counter.count(request.customer_id, result.hashing.outcome._value_, result.verdict._value_)
         return convert.scan_response(request.request_id, result)
 

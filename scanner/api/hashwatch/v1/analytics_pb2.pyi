@@ -179,7 +179,9 @@ class ExportDailyCountsRequest(_message.Message):
     cursor: _builtins.str
     """The cursor of the last row received, to resume an interrupted export after it."""
     page_size: _builtins.int
-    """Rows the server reads from the database at a time (default 500, at most 5000)."""
+    """A hint: about how many rows the server reads from the database at a time (default 500,
+    at most 5000).
+    """
     def __init__(
         self,
         *,

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, String, any_, bindparam, func, select, tuple_
+from sqlalchemy import Engine, String, any_, bindparam, delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from reporting import models
@@ -63,6 +63,32 @@ def _upsert(session: Session, deltas: Iterable[CountDelta]) -> None:
     session.execute(statement, rows)
 
 
+# Batch ids are kept this long: far longer than any server keeps retrying one batch.
+BATCH_RETENTION = timedelta(days=2)
+
+
+def _first_time(session: Session, batch_id: str) -> bool:
+    """Record the batch; False when it was recorded before. Old ids are dropped on the way."""
+    table: Any = models.CountBatch.__table__
+    now = models.utcnow()
+    session.execute(delete(models.CountBatch).where(models.CountBatch.added_at < now - BATCH_RETENTION))
+    if session.connection().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        statement: Any = postgresql.insert(table)
+    else:
+        from sqlalchemy.dialects import sqlite
+
+        statement = sqlite.insert(table)
+    # RETURNING, not rowcount: drivers do not all report a row count for an INSERT.
+    added = session.scalar(
+        statement.values(id=batch_id, added_at=now)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(table.c.id)
+    )
+    return added is not None
+
+
 class DailyCountStore:
     """``ScanCountSink`` and ``AnalyticsReader`` (``scanner.analytics.ports``) over the database."""
 
@@ -70,8 +96,10 @@ class DailyCountStore:
         self._engine = engine
         self._sessions = session_factory(engine)
 
-    def add_counts(self, deltas: Sequence[CountDelta]) -> None:
+    def add_counts(self, deltas: Sequence[CountDelta], batch_id: str = "") -> None:
         with self._sessions.begin() as session:
+            if batch_id and not _first_time(session, batch_id):
+                return
             _upsert(session, deltas)
 
     def days(self, customer_id: str, first: date, last: date) -> list[DayCounts]:

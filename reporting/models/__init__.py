@@ -3,7 +3,7 @@ migrations in ``reporting/migrations``; these classes must agree with them (a te
 
 from reporting.models.access import Analyst, ApiToken, AuditHead, AuditRecord, RecoveryCode
 from reporting.models.actions import Block, Delivery, Destination, Event
-from reporting.models.analytics import DailyCount
+from reporting.models.analytics import CountBatch, DailyCount
 from reporting.models.base import Base, BigId, UtcDateTime, utcnow
 from reporting.models.lists import HashList, ListEntry
 from reporting.models.matches import Match, MatchHit
@@ -27,6 +27,7 @@ __all__ = [
     "BigId",
     "Block",
     "CaseReview",
+    "CountBatch",
     "DailyCount",
     "Delivery",
     "Destination",

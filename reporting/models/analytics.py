@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, Date, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from reporting.models.base import Base
+from reporting.models.base import Base, utcnow
 
 
 class DailyCount(Base):
@@ -27,3 +27,13 @@ class DailyCount(Base):
     # "notifications_failed" (scanner.analytics.ports).
     metric: Mapped[str] = mapped_column(String(64), primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CountBatch(Base):
+    """A batch of scan counts already added. A server that lost the answer to its commit sends
+    the same batch again; finding its id here, the store adds nothing the second time."""
+
+    __tablename__ = "count_batches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

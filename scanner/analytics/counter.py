@@ -3,14 +3,15 @@
 ``count`` is one dictionary update under a lock (bench/bench_analytics.py measures it); the
 database is only touched by ``CountFlusher``, on its own thread, every ``interval`` seconds
 and once more on shutdown. A crash loses what was counted since the last flush: at most one
-interval. A flush that fails puts its counts back, so a database outage delays counts but does
-not drop them.
+interval. A flush that fails keeps its batch and sends it again, so a database outage delays
+counts but neither drops nor doubles them.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
 
@@ -44,11 +45,6 @@ class ScanCounter:
             taken, self._counts = self._counts, {}
         return taken
 
-    def put_back(self, counts: dict[Key, int]) -> None:
-        with self._lock:
-            for key, n in counts.items():
-                self._counts[key] = self._counts.get(key, 0) + n
-
     def pending(self) -> int:
         with self._lock:
             return sum(self._counts.values())
@@ -63,24 +59,36 @@ def deltas(counts: dict[Key, int]) -> list[CountDelta]:
 
 
 class CountFlusher:
+    """Writes the counter out in batches. A batch whose write failed is sent again, unchanged and
+    under the same id, before anything newer: if the failure came after the database committed
+    it (the connection broke during the commit), the store recognises the id and adds nothing."""
+
     def __init__(self, counter: ScanCounter, sink: ScanCountSink, interval: float = 10.0) -> None:
         self.counter, self.sink, self.interval = counter, sink, interval
         # One flush at a time: the periodic thread and an explicit flush (tests, shutdown).
         self._flushing = threading.Lock()
+        self._unsent: tuple[str, dict[Key, int]] | None = None
 
     def flush(self) -> int:
         """Write what was counted; return how many scans that was (0 when the write failed)."""
         with self._flushing:
-            counts = self.counter.take()
-            if not counts:
-                return 0
-            try:
-                self.sink.add_counts(deltas(counts))
-            except Exception as exc:  # the database may be away: keep the counts for next time
-                self.counter.put_back(counts)
-                log.error("scan counts not written; kept for the next flush", error=str(exc)[:300])
-                return 0
-            return sum(counts.values())
+            written = 0
+            # A batch left by a failed flush goes first, then what was counted since.
+            for batch in (self._unsent, None) if self._unsent is not None else (None,):
+                if batch is None:
+                    counts = self.counter.take()
+                    if not counts:
+                        break
+                    batch = (uuid.uuid4().hex, counts)
+                self._unsent = batch
+                try:
+                    self.sink.add_counts(deltas(batch[1]), batch[0])
+                except Exception as exc:  # the database may be away: keep the batch for next time
+                    log.error("scan counts not written; kept for the next flush", error=str(exc)[:300])
+                    return written
+                self._unsent = None
+                written += sum(batch[1].values())
+            return written
 
     def run(self, stop: threading.Event) -> None:
         """Flush every ``interval`` seconds until ``stop``, then once more."""

@@ -70,8 +70,9 @@ class DayCounts:
 
 
 class ScanCountSink(Protocol):
-    def add_counts(self, deltas: Sequence[CountDelta]) -> None:
-        """Add every delta in one transaction: all of them or, raising, none."""
+    def add_counts(self, deltas: Sequence[CountDelta], batch_id: str = "") -> None:
+        """Add every delta in one transaction: all of them or, raising, none. A ``batch_id``
+        seen before (a retry whose first try did commit) adds nothing."""
         ...
 
 

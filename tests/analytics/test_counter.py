@@ -18,15 +18,24 @@ NOV_26 = 1_795_651_200.0  # 2026-11-26 00:00:00 UTC
 
 
 class KeepingSink:
+    """Keeps what it is given, as the store does: once per batch id. ``fail`` refuses a batch;
+    ``fail_after_commit`` keeps it and still raises, as a connection lost during the commit."""
+
     def __init__(self) -> None:
         self.kept: Counter[tuple[date, str, str]] = Counter()
+        self.batches: set[str] = set()
         self.fail = False
+        self.fail_after_commit = False
 
-    def add_counts(self, deltas: Sequence[CountDelta]) -> None:
+    def add_counts(self, deltas: Sequence[CountDelta], batch_id: str = "") -> None:
         if self.fail:
             raise ConnectionError("database away")
-        for d in deltas:
-            self.kept[(d.day, d.customer_id, d.metric)] += d.n
+        if batch_id not in self.batches:
+            self.batches.add(batch_id)
+            for d in deltas:
+                self.kept[(d.day, d.customer_id, d.metric)] += d.n
+        if self.fail_after_commit:
+            raise ConnectionError("connection lost during the commit")
 
 
 def test_counts_fall_on_the_utc_day_of_the_scan() -> None:
@@ -78,12 +87,27 @@ def test_a_failed_flush_keeps_the_counts_for_the_next_one() -> None:
     counter.count("shop", "scanned", "allow")
     sink.fail = True
     assert flusher.flush() == 0
+    assert flusher.flush() == 0
     counter.count("shop", "scanned", "allow")
-    assert counter.pending() == 2
     sink.fail = False
     assert flusher.flush() == 2
     assert sum(sink.kept.values()) == 2
-    assert counter.pending() == 0
+    assert counter.pending() == 0 and flusher.flush() == 0
+
+
+def test_a_batch_whose_commit_was_not_confirmed_is_not_counted_twice() -> None:
+    counter = ScanCounter()
+    sink = KeepingSink()
+    flusher = CountFlusher(counter, sink)
+    for _ in range(3):
+        counter.count("shop", "scanned", "allow")
+    sink.fail_after_commit = True
+    assert flusher.flush() == 0
+    counter.count("shop", "empty", "allow")
+    sink.fail_after_commit = False
+    assert flusher.flush() == 4  # the unconfirmed batch again (ignored by the sink), then the new one
+    assert sum(sink.kept.values()) == 4
+    assert len(sink.batches) == 2
 
 
 def test_run_flushes_once_more_when_stopped() -> None:

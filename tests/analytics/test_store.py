@@ -129,3 +129,13 @@ def test_an_empty_range_has_no_rows(store: Store, customers: list[str] | None) -
     counts = DailyCountStore(store.engine)
     counts.add_counts([CountDelta(DAY, "cust-001", "matches", 1)])
     assert list(counts.export(DAY + timedelta(1), DAY + timedelta(9), None, customers, 10)) == []
+
+
+def test_a_batch_sent_again_is_added_once(store: Store) -> None:
+    counts = DailyCountStore(store.engine)
+    batch = [CountDelta(DAY, "shop", "scans:scanned:allow", 3)]
+    counts.add_counts(batch, "batch-1")
+    counts.add_counts(batch, "batch-1")
+    counts.add_counts(batch, "batch-2")
+    [row] = counts.export(DAY, DAY, None, None, 10)
+    assert row.scans == 6

@@ -28,7 +28,16 @@ def upgrade() -> None:
         sa.Column("n", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("day", "customer_id", "metric"),
     )
+    op.create_table(
+        "count_batches",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_count_batches_added_at", "count_batches", ["added_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_count_batches_added_at", table_name="count_batches")
+    op.drop_table("count_batches")
     op.drop_table("daily_counts")

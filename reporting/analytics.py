@@ -63,7 +63,7 @@ def _upsert(session: Session, deltas: Iterable[CountDelta]) -> None:
     session.execute(statement, rows)
 
 
-# Batch ids are kept this long: far longer than any server keeps retrying one batch.
+# Batch ids are kept this long; a server sends a batch again at its next flush, seconds later.
 BATCH_RETENTION = timedelta(days=2)
 
 

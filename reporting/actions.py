@@ -17,9 +17,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from reporting import models
+from reporting import analytics, models
 from reporting.evidence import EvidenceBox
 from reporting.policy import ActionPolicy, ReportWhen
+from scanner.analytics.ports import BLOCKS, MATCHES
 
 OPERATORS = "_operators"
 # Event kinds a digest destination collects instead of sending one by one.
@@ -85,9 +86,11 @@ def on_match(
     block_hook: bool,
 ) -> None:
     """Everything a match triggers, inside the caller's transaction (``match`` is flushed)."""
-    block_state = "none"
+    block_state, placed = "none", False
     if policy.block and match.url:
-        block_state = _block(session, match, sorted({list_names[h.list_id] for h in hits}), block_hook)
+        block_state, placed = _block(
+            session, match, sorted({list_names[h.list_id] for h in hits}), block_hook
+        )
     if policy.preserve and evidence is not None and content:
         now = models.utcnow()
         session.add(
@@ -109,20 +112,27 @@ def on_match(
         fan_out(session, event)
     if policy.report is ReportWhen.IMMEDIATELY:
         request_report(session, match.id, policy.partner, match.customer_id)
+    # Last, so the counter row stays locked for as short a time as possible before the commit.
+    analytics.add(
+        session, match.customer_id, analytics.utc_day(match.created_at), {MATCHES: 1, BLOCKS: int(placed)}
+    )
 
 
-def _block(session: Session, match: models.Match, lists: list[str], block_hook: bool) -> str:
+def _block(session: Session, match: models.Match, lists: list[str], block_hook: bool) -> tuple[str, bool]:
+    """Block the match's URL; return the block's state and whether the URL is newly blocked
+    (it was not, or its block had been resolved)."""
     block = session.scalar(
         select(models.Block).where(
             models.Block.customer_id == match.customer_id, models.Block.url == match.url
         )
     )
     reason = f"matched hash list {', '.join(lists)} (match {match.id})"
+    placed = block is None or block.state == "resolved"
     if block is None:
         block = models.Block(customer_id=match.customer_id, url=match.url, match_id=match.id, reason=reason)
         session.add(block)
     elif block.state == "active":
-        return block.state
+        return block.state, False
     else:
         block.match_id, block.reason, block.resolved_at = match.id, reason, None
     block.state = "pending" if block_hook else "active"
@@ -132,7 +142,7 @@ def _block(session: Session, match: models.Match, lists: list[str], block_hook: 
         )
         session.flush()
         session.add(models.Delivery(event_id=event.id, target="block", state="pending"))
-    return block.state
+    return block.state, placed
 
 
 def match_payload(

@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from reporting import models
+from reporting import analytics, models
 from reporting.actions import OPERATORS, fan_out, new_event
 from reporting.db import session_factory
+from scanner.analytics.ports import NOTIFICATIONS_FAILED, NOTIFICATIONS_SENT
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,13 @@ class Outbox:
         return claimed
 
     def delivered(self, claim: Claimed, worker_id: str, now: datetime) -> bool:
-        return self._settle(claim, worker_id, state="delivered", delivered_at=now, last_error="")
+        with self.sessions.begin() as session:
+            if not self._settle_in(
+                session, claim, worker_id, state="delivered", delivered_at=now, last_error=""
+            ):
+                return False
+            count_notifications(session, claim.target, claim.customer_id, now, NOTIFICATIONS_SENT)
+            return True
 
     def retry(self, claim: Claimed, worker_id: str, at: datetime, error: str) -> bool:
         return self._settle(claim, worker_id, state="pending", next_attempt_at=at, last_error=error[:2000])
@@ -92,6 +99,9 @@ class Outbox:
         with self.sessions.begin() as session:
             if not self._settle_in(session, claim, worker_id, state="dead", last_error=error[:2000]):
                 return False
+            count_notifications(
+                session, claim.target, claim.customer_id, models.utcnow(), NOTIFICATIONS_FAILED
+            )
             payload = {
                 "delivery_id": claim.delivery_id,
                 "target": claim.target,
@@ -127,6 +137,16 @@ class Outbox:
             .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def count_notifications(
+    session: Session, target: str, customer_id: str, at: datetime, metric: str, n: int = 1
+) -> None:
+    """Count deliveries to a customer's own destinations, in the transaction that settles them.
+    Block hooks, partner reports and the operators' own notifications are not notifications
+    of the customer."""
+    if target.startswith("destination:") and customer_id != OPERATORS:
+        analytics.add(session, customer_id, analytics.utc_day(at), {metric: n})
 
 
 def backoff(

@@ -13,8 +13,9 @@ from posixpath import basename
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
 
-from reporting import audit, models
+from reporting import analytics, audit, models
 from reporting.db import session_factory
 from reporting.events import DeliveryResult, Event
 from reporting.evidence import EvidenceBox
@@ -31,6 +32,7 @@ from reporting.partners.cybertipline import (
 from reporting.partners.cybertipline.config import client_from_settings
 from reporting.partners.partner_webhook import PartnerWebhookConfig, PartnerWebhookReporter
 from reporting.settings import ReportingSettings
+from scanner.analytics.ports import REPORTS_FILED
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,16 @@ def list_reports(engine: Engine, limit: int = 100) -> list[ReportView]:
             )
             for r in session.scalars(select(models.Report).order_by(models.Report.id.desc()).limit(limit))
         ]
+
+
+def _count_filed(session: Session, report_id: int, at: datetime) -> None:
+    customer_id = session.scalar(
+        select(models.Match.customer_id)
+        .join(models.Report, models.Report.match_id == models.Match.id)
+        .where(models.Report.id == report_id)
+    )
+    if customer_id is not None:
+        analytics.add(session, customer_id, analytics.utc_day(at), {REPORTS_FILED: 1})
 
 
 class ReportConflict(PartnerError):
@@ -178,15 +190,20 @@ class ReportFiler:
             report_id = report.id
         result = PartnerWebhookReporter(config).report(event, document)
         if result.ok:
+            now = models.utcnow()
             with self._sessions.begin() as session:
-                row = session.get(models.Report, report_id)
-                assert row is not None
-                row.step, row.partner_report_id, row.finished_at = (
-                    "finished",
-                    result.external_id,
-                    models.utcnow(),
+                # Only the first worker to finish the report records it (and counts it).
+                finished = session.execute(
+                    update(models.Report)
+                    .where(models.Report.id == report_id, models.Report.step != "finished")
+                    .values(step="finished", partner_report_id=result.external_id, finished_at=now)
+                    .execution_options(synchronize_session=False)
                 )
-                audit.record(session, "worker", "report.filed", f"report:{report_id}", {"partner": partner})
+                if finished.rowcount == 1:  # type: ignore[attr-defined]
+                    audit.record(
+                        session, "worker", "report.filed", f"report:{report_id}", {"partner": partner}
+                    )
+                    _count_filed(session, report_id, now)
         else:
             self._note_error(report_id, result.detail)
         return result
@@ -216,6 +233,7 @@ class ReportFiler:
             if state.step == ReportStep.FINISHED:
                 details = {"partner_report_id": state.report_id}
                 audit.record(session, "worker", "report.filed", f"report:{report_id}", details)
+                _count_filed(session, report_id, now)
         token[0] = now
 
     def _note_error(self, report_id: int, error: str) -> None:

@@ -28,9 +28,10 @@ from reporting.destinations import build_destination
 from reporting.events import DeliveryResult, Event
 from reporting.evidence import EvidenceBox
 from reporting.evidence_store import EvidenceStore
-from reporting.outbox import Claimed, Outbox, backoff
+from reporting.outbox import Claimed, Outbox, backoff, count_notifications
 from reporting.reports import ReportFiler
 from reporting.settings import ReportingSettings
+from scanner.analytics.ports import NOTIFICATIONS_SENT
 
 log = structlog.get_logger(__name__)
 
@@ -141,11 +142,19 @@ class Worker:
         ids = [delivery_id for delivery_id, _ in rows]
         with self.outbox.sessions.begin() as session:
             if result.ok:
-                session.execute(
+                sent = session.execute(
                     update(models.Delivery)
                     .where(models.Delivery.id.in_(ids), models.Delivery.state == "digest")
                     .values(state="delivered", delivered_at=now, attempts=models.Delivery.attempts + 1)
                     .execution_options(synchronize_session=False)
+                )
+                count_notifications(
+                    session,
+                    f"destination:{destination_id}",
+                    customer_id,
+                    now,
+                    NOTIFICATIONS_SENT,
+                    int(sent.rowcount),  # type: ignore[attr-defined]
                 )
             else:
                 retry_at = now - period + timedelta(seconds=self.settings.worker_backoff_max_seconds / 12)

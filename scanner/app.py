@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import structlog
 
 from index.matcher import Matcher
+from reporting.analytics import DailyCountStore
 from reporting.db import make_engine, migrate
 from reporting.evidence import EvidenceBox
 from reporting.index_snapshots import index_dir, matcher_from_database, start_matcher
@@ -24,8 +26,10 @@ from reporting.list_changes import apply_changes, changes_since
 from reporting.settings import ReportingSettings
 from reporting.store import ActionConfig, Store
 from reporting.worker import Worker
+from scanner.analytics.counter import CountFlusher, ScanCounter
+from scanner.analytics.service import AnalyticsService, VisibleCustomers, operators_only
 from scanner.audit_service import AuditReader
-from scanner.auth import TokenVerifier
+from scanner.auth import Principal, TokenVerifier
 from scanner.customer_policy import CustomerPolicies
 from scanner.customers_service import CustomersService
 from scanner.engine import MatcherHolder, ScanEngine, Verdict
@@ -138,6 +142,8 @@ class App:
     # Where matches wait while the database is away (scanner/journal.py).
     journal: Journal | None = None
     customers: CustomerPolicies | None = None
+    # Writes the per-customer scan counts every ``analytics_flush_seconds``.
+    counts: CountFlusher | None = None
 
     def watch_customers(self, stop: threading.Event) -> None:
         """Follow customer changes every ``customer_poll_seconds`` until ``stop``."""
@@ -189,7 +195,13 @@ class App:
                 log.exception("could not compact the indexes")
 
 
-def build_app(settings: Settings, reporting: ReportingSettings | None = None) -> App:
+def build_app(
+    settings: Settings,
+    reporting: ReportingSettings | None = None,
+    visible_customers: VisibleCustomers | None = None,
+) -> App:
+    """``visible_customers`` says which customers' analytics a caller may read (default:
+    ``partner_customers``)."""
     reporting = reporting or load(ReportingSettings)
     store = open_store(settings, reporting)
     matchers = MatcherHolder(build_matcher(store, index_dir(settings.data_dir)))
@@ -210,6 +222,8 @@ def build_app(settings: Settings, reporting: ReportingSettings | None = None) ->
     auth, audit_reader = access(settings, store)
     review = review_service(store, matchers) if auth is not None else None
     customers_api = customers_service(store, reporting) if auth is not None else None
+    counter = ScanCounter()
+    counts = DailyCountStore(store.engine)
     server = create_server(
         settings,
         engine,
@@ -219,8 +233,37 @@ def build_app(settings: Settings, reporting: ReportingSettings | None = None) ->
         review=review,
         customers=customers_api,
         pool=pool,
+        analytics=AnalyticsService(counts, visible_customers or partner_customers(store)),
+        scan_counter=counter,
     )
-    return App(settings, reporting, store, matchers, engine, server, hash_log, journal, customers)
+    flusher = CountFlusher(counter, counts, settings.analytics_flush_seconds)
+    return App(
+        settings,
+        reporting,
+        store,
+        matchers,
+        engine,
+        server,
+        hash_log,
+        journal,
+        customers=customers,
+        counts=flusher,
+    )
+
+
+def partner_customers(store: Store) -> VisibleCustomers:
+    """Whose analytics a caller may read: a partner's token, its own customers' (the Customers
+    service's ownership); an operator with ``analytics:read``, everyone's."""
+    from reporting.customers import CustomerStore
+
+    customers = CustomerStore(store.engine)
+
+    def visible(principal: Principal) -> Sequence[str] | None:
+        if principal.partner_id is not None:
+            return customers.visible_customer_ids(principal.partner_id) or []
+        return operators_only(principal)
+
+    return visible
 
 
 def hash_pool(settings: Settings) -> HashPool | None:
@@ -287,6 +330,11 @@ def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) 
     customers_thread.start()
     replay_thread = threading.Thread(target=app.replay_journal, args=(worker_stop,), name="journal-replay")
     replay_thread.start()
+    counts_thread = None
+    if app.counts is not None:
+        # Stopped only after the server drained: the last flush holds every scan answered.
+        counts_thread = threading.Thread(target=app.counts.run, args=(worker_stop,), name="scan-counts")
+        counts_thread.start()
     metrics = None
     if settings.metrics_port:
         try:
@@ -321,6 +369,8 @@ def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) 
         worker_thread.join(timeout=settings.grace_seconds)
     if app.hash_log is not None:
         hash_log_thread.join(timeout=settings.grace_seconds)
+    if counts_thread is not None:
+        counts_thread.join(timeout=settings.grace_seconds)
     log.info("stopped")
 
 

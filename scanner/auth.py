@@ -28,6 +28,7 @@ REVIEW_WRITE = "review:write"
 AUDIT_READ = "audit:read"
 CUSTOMERS_READ = "customers:read"
 CUSTOMERS_WRITE = "customers:write"
+ANALYTICS_READ = "analytics:read"
 # Bound to one partner (the token's partner_id): manages that partner's customers, nothing else.
 PARTNER = "partner"
 ADMIN = "admin"
@@ -41,6 +42,7 @@ SCOPES = frozenset(
         AUDIT_READ,
         CUSTOMERS_READ,
         CUSTOMERS_WRITE,
+        ANALYTICS_READ,
         PARTNER,
         ADMIN,
     }

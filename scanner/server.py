@@ -9,6 +9,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from scanner.analytics.counter import ScanCounter
+from scanner.analytics.service import AnalyticsService
+from scanner.api.hashwatch.v1 import analytics_pb2 as analytics_pb
+from scanner.api.hashwatch.v1 import analytics_pb2_grpc as analytics_pb_grpc
 from scanner.api.hashwatch.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -81,6 +85,8 @@ def create_server(
     review: ReviewService | None = None,
     pool: HashPool | None = None,
     customers: CustomersService | None = None,
+    analytics: AnalyticsService | None = None,
+    scan_counter: ScanCounter | None = None,
 ) -> Server:
     """With ``auth``, every RPC but health and reflection needs a token with the right scope
     (``scanner.interceptors.auth``). The audit log is only ever served behind it."""
@@ -118,7 +124,7 @@ def create_server(
     if settings.rate_limit_per_second > 0:
         limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     pb_grpc.add_ScannerServicer_to_server(
-        ScannerService(engine, blocks, workers, limiter=limiter), grpc_server
+        ScannerService(engine, blocks, workers, limiter=limiter, counter=scan_counter), grpc_server
     )
     services = [SCANNER_SERVICE]
     if audit_reader is not None:
@@ -130,6 +136,9 @@ def create_server(
     if customers is not None:
         customers_pb2_grpc.add_CustomersServicer_to_server(customers, grpc_server)
         services.append(customers_pb2.DESCRIPTOR.services_by_name["Customers"].full_name)
+    if analytics is not None:
+        analytics_pb_grpc.add_AnalyticsServicer_to_server(analytics, grpc_server)
+        services.append(analytics_pb.DESCRIPTOR.services_by_name["Analytics"].full_name)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     reflection.enable_server_reflection(

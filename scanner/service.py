@@ -12,6 +12,7 @@ import grpc
 import structlog
 
 from scanner import convert, deadline
+from scanner.analytics.counter import ScanCounter
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.engine import ScanEngine
@@ -37,9 +38,12 @@ class ScannerService(pb_grpc.ScannerServicer):
         workers: ThreadPoolExecutor,
         stream_window: int = 64,
         limiter: RateLimiter | None = None,
+        counter: ScanCounter | None = None,
     ) -> None:
         self.engine = engine
         self.limiter = limiter
+        # Per-customer scan counts (docs/analytics.md); in memory, flushed off this path.
+        self.counter = counter
         self.blocks = blocks
         self._workers = workers
         # How many requests of one stream may be in flight at once; past that the stream stops
@@ -148,12 +152,17 @@ class ScannerService(pb_grpc.ScannerServicer):
             # The pipeline turns bad content into outcomes; reaching here is a bug, and the edge
             # still gets an answer it can act on rather than an RPC error.
             log.exception("scan failed", request_id=request.request_id)
+            if self.counter is not None:
+                self.counter.count(request.customer_id, Outcome.INTERNAL_ERROR._value_, "allow")
             return pb.ScanResponse(
                 request_id=request.request_id,
                 verdict=pb.VERDICT_ALLOW,
                 outcome=convert.OUTCOME_TO_PB[Outcome.INTERNAL_ERROR],
                 reason="internal error; see the server log",
             )
+        if self.counter is not None:
+            # ``_value_`` is the plain attribute behind ``.value``, a Python-level property.
+            self.counter.count(request.customer_id, result.hashing.outcome._value_, result.verdict._value_)
         return convert.scan_response(request.request_id, result)
 
 

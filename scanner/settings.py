@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     shutdown_delay_seconds: Annotated[float, Field(ge=0)] = 1.0
     # Seconds between looks at the database for list changes (applied to the index in place).
     list_poll_seconds: Annotated[float, Field(gt=0)] = 2.0
+    # Seconds between writes of the per-customer scan counts kept in memory (docs/analytics.md):
+    # a crash loses at most this much counting.
+    analytics_flush_seconds: Annotated[float, Field(gt=0)] = 10.0
     log_level: str = "info"
     # Every RPC but health and reflection needs an API token (``hashwatch tokens create``).
     require_auth: bool = False

@@ -3,6 +3,7 @@ migrations in ``reporting/migrations``; these classes must agree with them (a te
 
 from reporting.models.access import Analyst, ApiToken, AuditHead, AuditRecord, RecoveryCode
 from reporting.models.actions import Block, Delivery, Destination, Event
+from reporting.models.analytics import CountBatch, DailyCount
 from reporting.models.base import Base, BigId, UtcDateTime, utcnow
 from reporting.models.customers import Customer, CustomersHead, CustomerSite, EmailVerification
 from reporting.models.lists import EntryHold, HashList, ListEntry
@@ -27,9 +28,11 @@ __all__ = [
     "BigId",
     "Block",
     "CaseReview",
+    "CountBatch",
     "Customer",
     "CustomerSite",
     "CustomersHead",
+    "DailyCount",
     "Delivery",
     "Destination",
     "EmailVerification",

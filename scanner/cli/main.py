@@ -6,6 +6,7 @@ import typer
 
 from scanner.cli import blocks_cmd, destinations_cmd, evidence_cmd, index_cmd, lists_cmd, matches_cmd
 from scanner.cli.analysts_cmd import app as analysts_app
+from scanner.cli.analytics_cmd import app as analytics_app
 from scanner.cli.audit_cmd import app as audit_app
 from scanner.cli.customers_cmd import app as customers_app
 from scanner.cli.hash_cmd import hash_command
@@ -40,4 +41,5 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(analysts_app, name="analysts")
 app.add_typer(review_app, name="review")
 app.add_typer(customers_app, name="customers")
+app.add_typer(analytics_app, name="analytics")
 app.command("web")(web_command)

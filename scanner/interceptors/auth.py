@@ -20,6 +20,7 @@ import grpc
 import structlog
 
 from scanner.auth import (
+    ANALYTICS_READ,
     AUDIT_READ,
     CUSTOMERS_READ,
     CUSTOMERS_WRITE,
@@ -79,6 +80,9 @@ METHOD_SCOPES: Mapping[str, frozenset[str]] = {
             "DisableCustomer",
         )
     },
+    # A partner's token passes here; the service narrows it to the partner's own customers.
+    "/hashwatch.v1.Analytics/GetDailyCounts": frozenset({ANALYTICS_READ, PARTNER}),
+    "/hashwatch.v1.Analytics/ExportDailyCounts": frozenset({ANALYTICS_READ, PARTNER}),
 }
 
 # Services whose methods follow the read/write naming rule: List*/Get* need the read scope,

@@ -33,8 +33,8 @@ from scanner.auth import Principal, TokenVerifier
 from scanner.customer_policy import CustomerPolicies
 from scanner.customers_service import CustomersService
 from scanner.engine import MatcherHolder, ScanEngine, Verdict
-from scanner.hashpool.pool import HashPool
 from scanner.flood import FloodGuard
+from scanner.hashpool.pool import HashPool
 from scanner.journal import AlreadyRecorded, Journal, JournalRecord, JournalSink
 from scanner.metrics import (
     INDEX_SNAPSHOTS_REFUSED,

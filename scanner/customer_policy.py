@@ -48,7 +48,11 @@ class CustomerPolicy:
         not the customer's to discard. A kept hit carries the threshold it was judged by."""
         kept = []
         for hit in hits:
-            if self.lists is not None and hit.list_name not in self.lists and hit.list_id not in every_customer:
+            if (
+                self.lists is not None
+                and hit.list_name not in self.lists
+                and hit.list_id not in every_customer
+            ):
                 continue
             limit = min(self.thresholds.get(hit.algorithm, hit.threshold), hit.threshold)
             kept.append(hit if limit == hit.threshold else replace(hit, threshold=limit))

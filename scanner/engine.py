@@ -17,10 +17,10 @@ import structlog
 from index.hashes import Algorithm, Hash
 from index.matcher import ListKind, Matcher, MatchHit
 from scanner import metrics
-from scanner.decision import Decision, decide
-from scanner.flood import FloodGuard
 from scanner.customer_policy import DEFAULT as DEFAULT_POLICY
 from scanner.customer_policy import CustomerPolicies, CustomerPolicy
+from scanner.decision import Decision, decide
+from scanner.flood import FloodGuard
 from scanner.journal import Journal
 from scanner.outcomes import Outcome
 from scanner.pipeline import DEFAULT_ALGORITHMS, HashingConfig, HashOutcome, hash_content
@@ -103,7 +103,9 @@ class ScanEngine:
         # A PDQ hash of a near-flat image matches unrelated near-flat images: not evidence.
         return self.matchers.current.match([h for h in hashes if h.trustworthy])
 
-    def decide(self, outcome: HashOutcome, content: bytes, customer: CustomerPolicy = DEFAULT_POLICY) -> Decision:
+    def decide(
+        self, outcome: HashOutcome, content: bytes, customer: CustomerPolicy = DEFAULT_POLICY
+    ) -> Decision:
         """The policy step: search every form of the content (``scanner.queries``), keep what the
         customer's settings keep (``scanner.customer_policy``), and apply the lists' matching
         policy, negative lists and flood protection (``scanner.decision``)."""

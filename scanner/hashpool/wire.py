@@ -56,9 +56,19 @@ def encode_outcome(outcome: HashOutcome, seconds: float) -> bytes:
 
 
 def decode_outcome(data: bytes) -> tuple[HashOutcome, float]:
-    (seconds, value, hashes, reason, width, height, format_, frame_count, dihedral, debordered, debordered_dihedral) = (
-        json.loads(data)
-    )
+    (
+        seconds,
+        value,
+        hashes,
+        reason,
+        width,
+        height,
+        format_,
+        frame_count,
+        dihedral,
+        debordered,
+        debordered_dihedral,
+    ) = json.loads(data)
     outcome = HashOutcome(
         Outcome(value),
         _from_hashes(hashes),

@@ -47,8 +47,18 @@ def _cpu_seconds(pid: int) -> float:
 def test_pooled_answers_are_the_in_process_answers() -> None:
     photos = sorted((IMAGES / "images").glob("*.*g"))[:6]
     contents = [p.read_bytes() for p in photos]
-    contents += [_letterboxed(photos[0]), _animation(), (IMAGES / "hostile" / "truncated-tail.gif").read_bytes(), b"", b"not an image"]
-    configs = (HashingConfig(), HashingConfig(mode=HashMode.EXACT), HashingConfig(dihedral=False, deborder=False))
+    contents += [
+        _letterboxed(photos[0]),
+        _animation(),
+        (IMAGES / "hostile" / "truncated-tail.gif").read_bytes(),
+        b"",
+        b"not an image",
+    ]
+    configs = (
+        HashingConfig(),
+        HashingConfig(mode=HashMode.EXACT),
+        HashingConfig(dihedral=False, deborder=False),
+    )
     for config in configs:
         assert wire.decode_config(wire.encode_config(config)) == config
         pool = HashPool(1, config)

@@ -7,7 +7,7 @@ import io
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,10 +19,12 @@ from PIL import Image
 from reporting.tokens import TokenStore
 from scanner.api.hashwatch.v1 import analytics_pb2 as apb
 from scanner.api.hashwatch.v1 import analytics_pb2_grpc as apb_grpc
+from scanner.api.hashwatch.v1 import customers_pb2 as cpb
+from scanner.api.hashwatch.v1 import customers_pb2_grpc as cpb_grpc
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.app import App, build_app
-from scanner.auth import ANALYTICS_READ, PARTNER, SCAN, Principal
+from scanner.auth import ANALYTICS_READ, PARTNER, SCAN
 from scanner.settings import load_settings
 from tests.conftest import DEMO_LIST, DEMO_UNLISTED
 from tests.scanner.conftest import import_demo_list
@@ -47,7 +49,15 @@ class Served:
     channel: grpc.Channel
     scanner: pb_grpc.ScannerStub
     analytics: apb_grpc.AnalyticsStub
+    customers: cpb_grpc.CustomersStub
     tokens: dict[str, str]
+
+    def provision(self, partner: str, customer_ids: Iterable[str]) -> None:
+        """The partner creates its customers through the Customers API: that ownership is
+        what decides whose analytics it may read."""
+        for customer_id in customer_ids:
+            request = cpb.CreateCustomerRequest(customer_id=customer_id)
+            self.customers.CreateCustomer(request, timeout=30, metadata=self.auth(partner))
 
     def auth(self, who: str) -> tuple[tuple[str, str]]:
         return (("authorization", f"Bearer {self.tokens[who]}"),)
@@ -71,20 +81,12 @@ def _today() -> str:
     return datetime.now(UTC).date().isoformat()
 
 
-def _visible(principal: Principal) -> Sequence[str] | None:
-    if principal.partner_id == "p1":
-        return PARTNER_CUSTOMERS
-    if principal.partner_id is not None:
-        return []
-    return None
-
-
 @pytest.fixture
 def served(database_url: str, tmp_path: Path) -> Iterator[Served]:
     settings = load_settings(
         port=0, data_dir=tmp_path / "var", database_url=database_url, threads=4, require_auth=True
     )
-    app = build_app(settings, visible_customers=_visible)
+    app = build_app(settings)
     import_demo_list(app)
     store = TokenStore(app.store.engine)
     tokens = {
@@ -96,7 +98,14 @@ def served(database_url: str, tmp_path: Path) -> Iterator[Served]:
     app.server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{app.server.port}")
     try:
-        yield Served(app, channel, pb_grpc.ScannerStub(channel), apb_grpc.AnalyticsStub(channel), tokens)
+        yield Served(
+            app,
+            channel,
+            pb_grpc.ScannerStub(channel),
+            apb_grpc.AnalyticsStub(channel),
+            cpb_grpc.CustomersStub(channel),
+            tokens,
+        )
     finally:
         channel.close()
         app.server.drain(grace_seconds=5)
@@ -174,6 +183,7 @@ def test_scans_are_counted_exactly_once_flushed_and_the_no_match_path_waits_for_
 def test_a_partner_exports_a_day_of_500_customers_in_one_call_equal_to_what_was_scanned(
     served: Served,
 ) -> None:
+    served.provision("p1", PARTNER_CUSTOMERS)
     contents = [b"", b"not an image", _small_png(2), _small_png(3)]
     requests: dict[str, str] = {}
 
@@ -218,6 +228,7 @@ def test_a_partner_exports_a_day_of_500_customers_in_one_call_equal_to_what_was_
 def test_a_customer_the_partner_may_not_see_is_not_found_and_bad_requests_are_invalid(
     served: Served,
 ) -> None:
+    served.provision("p1", ["cust-007", "cust-008"])
     served.scan("not-theirs", CAMERA)
     served.scan("cust-007", CAMERA)
     assert served.app.counts is not None
@@ -258,6 +269,7 @@ def test_the_cli_reads_a_partners_customers_from_the_server(served: Served) -> N
 
     from scanner.cli.main import app
 
+    served.provision("p1", ["cust-001", "cust-002"])
     served.scan("cust-001", CAMERA)
     served.scan("cust-002", b"")
     served.scan("not-theirs", CAMERA)

@@ -92,6 +92,11 @@ def requests() -> dict[str, bytes]:
         + pb.ScanRequest(
             request_id="r-2", customer_id="c", content=IMAGES["animated.gif"]()
         ).SerializeToString(),
+        # Refused: a NUL cannot be recorded with the match (scanner.convert.CONTEXT_LIMITS).
+        "scan-nul-customer.bin": SCAN
+        + pb.ScanRequest(
+            customer_id="a\x00b", url="https://example.com/\x00", content=photo
+        ).SerializeToString(),
         "scan-empty.bin": SCAN + pb.ScanRequest().SerializeToString(),
         "scan-text.bin": SCAN + pb.ScanRequest(request_id="r-3", content=b"not an image").SerializeToString(),
         "hash-all.bin": HASH

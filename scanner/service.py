@@ -109,8 +109,9 @@ class ScannerService(pb_grpc.ScannerServicer):
         return self._scan(request)
 
     def _scan(self, request: pb.ScanRequest) -> pb.ScanResponse:
+        context = convert.context_from_pb(request)  # InvalidRequest is the caller's, not a bug
         try:
-            result = self.engine.scan(request.content, convert.context_from_pb(request))
+            result = self.engine.scan(request.content, context)
         except Exception:
             # The pipeline turns bad content into outcomes; reaching here is a bug, and the edge
             # still gets an answer it can act on rather than an RPC error.

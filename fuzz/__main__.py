@@ -20,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 HARNESSES = ("hash_content", "scan_request")
 INSTRUMENTED = ["fuzz", "scanner", "index", "PIL"]
+# numba compiles these from their bytecode, which cannot hold atheris's coverage callbacks.
+NOT_INSTRUMENTED = ["index._kernels"]
 # A per-input hang is reported (as timeout-<sha1>) rather than waited out; an input may use
 # this much memory (the decode limits allow 64 M pixel frames in exact mode).
 DEFAULT_OPTIONS = ("-timeout=60", "-rss_limit_mb=4096")
@@ -43,7 +45,7 @@ def main(argv: list[str]) -> int:
         from fuzz import fallback
 
         return fallback.run(importlib.import_module(f"fuzz.{name}").check, options, dirs)
-    with atheris.instrument_imports(include=INSTRUMENTED):
+    with atheris.instrument_imports(include=INSTRUMENTED, exclude=NOT_INSTRUMENTED):
         harness = importlib.import_module(f"fuzz.{name}")
     atheris.Setup([argv[0], *options, *dirs], harness.check)
     atheris.Fuzz()

@@ -25,7 +25,7 @@ from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.engine import MatcherHolder, ScanEngine
 from scanner.errors import HashwatchError
 from scanner.pipeline import HashingConfig, hash_content
-from scanner.recording import InMemoryRecorder
+from scanner.recording import InMemoryRecorder, MatchRecorder
 from scanner.service import ScannerService
 
 SEED_IMAGE = Path(__file__).resolve().parent / "corpus" / "hash_content" / "photo.jpg"
@@ -57,12 +57,18 @@ def listed_hashes() -> tuple[Hash, ...]:
     return hash_content(SEED_IMAGE.read_bytes()).hashes
 
 
-@functools.cache
-def _service() -> tuple[ScannerService, InMemoryRecorder]:
+def service(recorder: MatchRecorder | None = None) -> ScannerService:
+    """The servicer over a list holding ``listed_hashes`` and ``recorder`` (in memory by default)."""
     matcher = Matcher([(ListConfig(1, "fuzz"), enumerate(listed_hashes(), start=1))])
-    recorder = InMemoryRecorder()
+    recorder = recorder or InMemoryRecorder()
     engine = ScanEngine(HashingConfig(), MatcherHolder(matcher), recorder)
-    return ScannerService(engine, recorder, ThreadPoolExecutor(max_workers=1)), recorder
+    blocks = recorder if isinstance(recorder, InMemoryRecorder) else InMemoryRecorder()
+    return ScannerService(engine, blocks, ThreadPoolExecutor(max_workers=1))
+
+
+@functools.cache
+def _default() -> ScannerService:
+    return service()
 
 
 def _scan(service: ScannerService, request: Any) -> Message:
@@ -106,18 +112,23 @@ KINDS: tuple[tuple[type[Message], Callable[[ScannerService, Any], Message]], ...
 
 
 def check(data: bytes) -> None:
+    run(_default(), data)
+
+
+def run(servicer: ScannerService, data: bytes) -> Message | None:
+    """The response, or None for a request refused cleanly."""
     if not data:
-        return
+        return None
     message_type, call = KINDS[data[0] % len(KINDS)]
     try:
         request = message_type.FromString(data[1:])
     except DecodeError:
-        return  # gRPC refuses a request it cannot parse before any of our code runs
-    service, recorder = _service()
+        return None  # gRPC refuses a request it cannot parse before any of our code runs
     try:
-        call(service, request)
+        return call(servicer, request)
     except (HashwatchError, InvalidHash):
-        pass  # mapped to a status by scanner.interceptors.errors
+        return None  # mapped to a status by scanner.interceptors.errors
     finally:
-        if len(recorder.matches) > MAX_KEPT_MATCHES:
+        recorder = servicer.engine.recorder
+        if isinstance(recorder, InMemoryRecorder) and len(recorder.matches) > MAX_KEPT_MATCHES:
             del recorder.matches[:]

@@ -29,14 +29,18 @@ SCAN, HASH, MATCH, BLOCKS = b"\x00", b"\x01", b"\x02", b"\x03"
 
 
 def picture(size: tuple[int, int] = (64, 48), seed: int = 1) -> Image.Image:
-    """Shapes over noise: enough texture for a trustworthy PDQ hash in a few hundred bytes."""
+    """Shapes over noise, laid out by ``seed``: a trustworthy PDQ hash in a few hundred bytes,
+    and pictures of different seeds far apart in every perceptual hash."""
     rng = np.random.default_rng(seed)
     width, height = size
     y, x = np.mgrid[0:height, 0:width]
-    base = (x * 255 // max(width - 1, 1)).astype(np.int16)
-    base[(x - width // 3) ** 2 + (y - height // 2) ** 2 < (height // 4) ** 2] = 20
+    angle = rng.uniform(0, 2 * np.pi)
+    base = 128 + 100 * np.cos(angle) * (x / width - 0.5) * 2 + 100 * np.sin(angle) * (y / height - 0.5) * 2
+    for _ in range(3):
+        cx, cy, r = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(height / 8, height / 3)
+        base[(x - cx) ** 2 + (y - cy) ** 2 < r**2] = rng.uniform(0, 255)
     noise = rng.integers(-24, 24, size=(height, width, 3))
-    rgb = np.clip(base[..., None] + noise + np.array([0, 40, 80]), 0, 255).astype(np.uint8)
+    rgb = np.clip(base[..., None] + noise + rng.integers(-60, 60, size=3), 0, 255).astype(np.uint8)
     return Image.fromarray(rgb, "RGB")
 
 
@@ -47,7 +51,7 @@ def _save(image: Image.Image, format_: str, **options: object) -> bytes:
 
 
 def _animation(format_: str, **options: object) -> bytes:
-    frames = [picture((40, 30), seed) for seed in range(3)]
+    frames = [picture((40, 30), seed) for seed in range(10, 13)]
     out = io.BytesIO()
     frames[0].save(out, format_, save_all=True, append_images=frames[1:], duration=40, **options)
     return out.getvalue()
@@ -58,7 +62,7 @@ IMAGES: dict[str, Callable[[], bytes]] = {
     "progressive.jpg": lambda: _save(picture(), "JPEG", quality=70, progressive=True),
     "gray.jpg": lambda: _save(picture().convert("L"), "JPEG"),
     "cmyk.jpg": lambda: _save(picture((32, 24)).convert("CMYK"), "JPEG"),
-    "photo.png": lambda: _save(picture(), "PNG"),
+    "photo.png": lambda: _save(picture(seed=2), "PNG"),
     "palette.png": lambda: _save(picture().convert("P"), "PNG", transparency=0),
     "rgba.png": lambda: _save(picture().convert("RGBA"), "PNG"),
     "gray16.png": lambda: _save(picture((32, 24)).convert("I;16"), "PNG"),

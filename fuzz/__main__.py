@@ -14,6 +14,7 @@ imported inside ``instrument_imports``.
 from __future__ import annotations
 
 import importlib
+import shlex
 import sys
 from pathlib import Path
 
@@ -47,9 +48,20 @@ def main(argv: list[str]) -> int:
         return fallback.run(importlib.import_module(f"fuzz.{name}").check, options, dirs)
     with atheris.instrument_imports(include=INSTRUMENTED, exclude=NOT_INSTRUMENTED):
         harness = importlib.import_module(f"fuzz.{name}")
-    atheris.Setup([argv[0], *options, *dirs], harness.check)
+    atheris.Setup([str(_launcher(name)), *options, *dirs], harness.check)
     atheris.Fuzz()
     return 0
+
+
+def _launcher(name: str) -> Path:
+    """An executable that starts this harness again: libFuzzer runs ``argv[0]`` with its own
+    options for -merge, -jobs and -fork, and ``python -m`` has no such file."""
+    path = ROOT / "var" / "fuzz" / f"run-{name}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    python, root = shlex.quote(sys.executable), shlex.quote(str(ROOT))
+    path.write_text(f'#!/bin/sh\nPYTHONPATH={root} exec {python} -m fuzz {name} "$@"\n')
+    path.chmod(0o755)
+    return path
 
 
 if __name__ == "__main__":

@@ -41,23 +41,34 @@ def check(data: bytes) -> None:
         result = hash_content(data, ALGORITHMS, config)
         elapsed = time.process_time() - started
         _check_outcome(data, result, config)
-        bound = BASE_SECONDS + SECONDS_PER_MEGAPIXEL * _claimed_megapixels(data, config.limits)
+        megapixels = max(_claimed_megapixels(data, config.limits), _decoded_megapixels(result, config.limits))
+        bound = BASE_SECONDS + SECONDS_PER_MEGAPIXEL * megapixels
         if elapsed > bound:
             raise Violation(f"{config.mode} mode took {elapsed:.1f} s of CPU (bound {bound:.1f} s)")
 
 
 def _claimed_megapixels(data: bytes, limits: DecodeLimits) -> float:
-    """What the header claims, within the limits: a frame, or the frames an animation may decode."""
+    """What the header claims, within the limits (a refused file may have been decoded in part)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # DecompressionBombWarning: the claim is what we want
             with Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS)) as image:
-                frame = min(image.width * image.height, limits.max_pixels)
-                animated = bool(getattr(image, "is_animated", False))
+                frame = image.width * image.height
     except Exception:
         return 0.0
-    pixels = frame + min(frame * limits.max_sampled_frames, limits.max_total_pixels) if animated else frame
-    return pixels / 1e6
+    return _megapixels(frame, 1, limits)
+
+
+def _decoded_megapixels(result: HashOutcome, limits: DecodeLimits) -> float:
+    return _megapixels(result.width * result.height, result.frame_count, limits)
+
+
+def _megapixels(frame: int, frames: int, limits: DecodeLimits) -> float:
+    """A frame, or what an animation may decode: frames stepped through plus frames hashed."""
+    frame = min(frame, limits.max_pixels)
+    if frames <= 1:
+        return frame / 1e6
+    return (min(frame * frames, limits.max_total_pixels) + frame * limits.max_sampled_frames) / 1e6
 
 
 def _check_outcome(data: bytes, result: HashOutcome, config: HashingConfig) -> None:

@@ -207,3 +207,14 @@ def test_context_fields_are_refused_only_when_they_cannot_be_recorded(served: Ru
             assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
             [violation] = _violations(raised.value)
             assert violation.field == name
+
+
+def test_a_stream_with_a_request_that_cannot_be_recorded_ends_invalid(served: Running) -> None:
+    requests = [
+        pb.ScanRequest(request_id="ok", content=UNLISTED),
+        pb.ScanRequest(request_id="bad", url="\x00"),
+    ]
+    with pytest.raises(grpc.RpcError) as raised:
+        list(served.stub.ScanStream(iter(requests), timeout=30))
+    assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    _still_serving(served)

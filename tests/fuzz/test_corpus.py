@@ -101,8 +101,25 @@ def test_the_fallback_saves_the_input_that_fails(tmp_path: Path) -> None:
         if b"boom" in data:
             raise ValueError("found it")
 
-    options = [f"-artifact_prefix={tmp_path}/out/", "-max_total_time=5"]
+    options = [f"-artifact_prefix={tmp_path}/out/", "-max_total_time=1"]
     assert fallback.run(check, options, [str(corpus)]) == 1
     [saved] = (tmp_path / "out").iterdir()
     assert saved.read_bytes() == b"boom"
     assert fallback.run(lambda data: None, options, [str(corpus)]) == 0
+
+
+def test_the_time_bound_counts_the_pixels_decoded_not_only_the_header() -> None:
+    # 49 bytes a campaign made: a GIF whose logical screen (65535x255) is 16.7 MP of canvas,
+    # about 3 s of CPU in exact mode, within the limits (the harness counted no pixels for it
+    # when asking Pillow whether it was animated failed). Not in the corpus: a seed this slow
+    # would slow every campaign down.
+    gif = bytes.fromhex(
+        "474946383761ffffff00002c00000000010001000008040000000000002c00000000010001000008040001040400002c3b"
+    )
+    limits = HashingConfig().limits
+    assert hash_content._claimed_megapixels(gif, limits) == pytest.approx(16.71, abs=0.01)
+    decoded = HashOutcome(Outcome.LOW_QUALITY, width=65535, height=255, format="GIF", frame_count=1)
+    assert hash_content._decoded_megapixels(decoded, limits) == pytest.approx(16.71, abs=0.01)
+    animation = HashOutcome(Outcome.SCANNED, width=4000, height=4000, format="GIF", frame_count=500)
+    # 64 MP stepped through at most, plus 8 frames hashed.
+    assert hash_content._decoded_megapixels(animation, limits) == pytest.approx(64 + 8 * 16)

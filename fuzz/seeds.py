@@ -119,6 +119,7 @@ def requests() -> dict[str, bytes]:
         + pb.BlocksRequest(
             customer_id="customer-1", urls=["https://example.com/a.jpg", ""]
         ).SerializeToString(),
+        "blocks-nul-url.bin": BLOCKS + pb.BlocksRequest(customer_id="c", urls=["\x00"]).SerializeToString(),
         "blocks-no-customer.bin": BLOCKS + pb.BlocksRequest(urls=["x"]).SerializeToString(),
     }
 

@@ -86,14 +86,19 @@ CONTEXT_LIMITS = {
 }
 
 
+def require_storable(field: str, value: str, limit: int | None = None) -> None:
+    """Refuse a string PostgreSQL cannot hold (a NUL) or compare with, or longer than ``limit``
+    UTF-8 bytes."""
+    if "\x00" in value:
+        raise InvalidRequest(f"{field} contains a NUL character", field=field)
+    if limit is not None and len(value.encode()) > limit:
+        raise InvalidRequest(f"{field} is longer than {limit} bytes (UTF-8)", field=field)
+
+
 def context_from_pb(request: pb.ScanRequest) -> ScanContext:
     """The scan's context, refused with ``InvalidRequest`` when a field could not be recorded."""
     for name, limit in CONTEXT_LIMITS.items():
-        value: str = getattr(request, name)
-        if "\x00" in value:
-            raise InvalidRequest(f"{name} contains a NUL character", field=name)
-        if len(value.encode()) > limit:
-            raise InvalidRequest(f"{name} is longer than {limit} bytes (UTF-8)", field=name)
+        require_storable(name, getattr(request, name), limit)
     return ScanContext(
         request_id=request.request_id,
         customer_id=request.customer_id,

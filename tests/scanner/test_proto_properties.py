@@ -218,3 +218,14 @@ def test_a_stream_with_a_request_that_cannot_be_recorded_ends_invalid(served: Ru
         list(served.stub.ScanStream(iter(requests), timeout=30))
     assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     _still_serving(served)
+
+
+def test_blocks_refuses_what_the_database_cannot_compare(served: Running) -> None:
+    for request, field in (
+        (pb.BlocksRequest(customer_id="c", urls=["https://example.com/a", "\x00"]), "urls"),
+        (pb.BlocksRequest(customer_id="c\x00"), "customer_id"),
+    ):
+        with pytest.raises(grpc.RpcError) as raised:
+            served.stub.Blocks(request, timeout=30)
+        assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert [v.field for v in _violations(raised.value)] == [field]

@@ -8,6 +8,7 @@ from index.hashes import Algorithm, Hash, InvalidHash
 from index.matcher import MatchHit
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.engine import ScanResult, Verdict
+from scanner.errors import InvalidRequest
 from scanner.outcomes import Outcome
 from scanner.pipeline import HashOutcome
 from scanner.recording import BlockStatus, ScanContext
@@ -77,7 +78,31 @@ def hit_to_pb(hit: MatchHit) -> pb.Match:
     )
 
 
+# What a match record can hold of each field (reporting/models/matches.py; the URL is part of
+# the blocks table's unique index, whose entries PostgreSQL caps at about 2.7 kB). A value that
+# cannot be stored would fail the match's recording, and its journal replay, over and over.
+CONTEXT_LIMITS = {
+    "request_id": 200,
+    "customer_id": 200,
+    "url": 1536,
+    "client_ip": 64,
+    "content_type": 200,
+}
+
+
+def require_storable(field: str, value: str, limit: int | None = None) -> None:
+    """Refuse a string PostgreSQL cannot hold (a NUL) or compare with, or longer than ``limit``
+    UTF-8 bytes."""
+    if "\x00" in value:
+        raise InvalidRequest(f"{field} contains a NUL character", field=field)
+    if limit is not None and len(value.encode()) > limit:
+        raise InvalidRequest(f"{field} is longer than {limit} bytes (UTF-8)", field=field)
+
+
 def context_from_pb(request: pb.ScanRequest) -> ScanContext:
+    """The scan's context, refused with ``InvalidRequest`` when a field could not be recorded."""
+    for name, limit in CONTEXT_LIMITS.items():
+        require_storable(name, getattr(request, name), limit)
     return ScanContext(
         request_id=request.request_id,
         customer_id=request.customer_id,

@@ -120,6 +120,9 @@ class ScannerService(pb_grpc.ScannerServicer):
             raise InvalidRequest("customer_id is required", field="customer_id")
         if len(request.urls) > MAX_BLOCK_URLS:
             raise InvalidRequest(f"at most {MAX_BLOCK_URLS} URLs per request", field="urls")
+        convert.require_storable("customer_id", request.customer_id)
+        for url in request.urls:
+            convert.require_storable("urls", url)
         statuses = self.blocks.block_status(request.customer_id, list(request.urls))
         return convert.blocks_response(request.customer_id, statuses)
 
@@ -144,8 +147,9 @@ class ScannerService(pb_grpc.ScannerServicer):
             return None
 
     def _scan(self, request: pb.ScanRequest) -> pb.ScanResponse:
+        context = convert.context_from_pb(request)  # InvalidRequest is the caller's, not a bug
         try:
-            result = self.engine.scan(request.content, convert.context_from_pb(request))
+            result = self.engine.scan(request.content, context)
         except (Overloaded, DeadlineExceeded, Unavailable):
             raise  # nothing was done: the caller may retry, and is told so
         except Exception:

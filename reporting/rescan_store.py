@@ -14,10 +14,10 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from index.hashes import Algorithm, Hash
-from index.matcher import ListConfig, MatchHit
+from index.matcher import ListConfig, ListKind, MatchHit
 from reporting import models
 from reporting.db import session_factory
-from reporting.list_changes import list_config
+from reporting.list_changes import held_entries, list_config
 from reporting.store import Store
 from scanner.recording import RecordingFailed, ScanContext
 from scanner.rescan.ports import LoggedScan
@@ -146,25 +146,26 @@ class RescanStore:
             last = rows[-1].id
 
     def entries_added_since(self, since: datetime) -> list[tuple[ListConfig, list[tuple[int, Hash]]]]:
-        """Like ``Store.matcher_inputs``, but only the active entries added at or after ``since``."""
+        """Like ``Store.matcher_inputs``, but only the active entries added at or after ``since``;
+        negative lists whole (a known-benign entry suppresses however old it is), and each
+        list's flood holds, so a re-match is decided as a scan would be."""
         inputs = []
         with self._sessions() as session:
+            held = held_entries(session)
             for row in session.scalars(select(models.HashList).where(models.HashList.enabled.is_(True))):
+                config = list_config(row, held.get(row.id, frozenset()))
+                entry = models.ListEntry
+                query = select(entry.id, entry.algorithm, entry.hash_hex).where(
+                    entry.list_id == row.id, entry.status == "active"
+                )
+                if config.kind is not ListKind.NEGATIVE:
+                    query = query.where(entry.added_at >= since)
                 entries = [
                     (entry_id, Hash.from_hex(algorithm, hex_value))
-                    for entry_id, algorithm, hex_value in session.execute(
-                        select(
-                            models.ListEntry.id, models.ListEntry.algorithm, models.ListEntry.hash_hex
-                        ).where(
-                            models.ListEntry.list_id == row.id,
-                            models.ListEntry.status == "active",
-                            models.ListEntry.added_at >= since,
-                        )
-                    )
+                    for entry_id, algorithm, hex_value in session.execute(query)
                 ]
                 if entries:
-                    # With its kind: a negative list's entries are not matches (Matcher.match).
-                    inputs.append((list_config(row), entries))
+                    inputs.append((config, entries))
         return inputs
 
     def newest_entry_added_at(self) -> datetime | None:

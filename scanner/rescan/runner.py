@@ -14,7 +14,8 @@ from typing import Protocol
 
 import structlog
 
-from index.matcher import Matcher
+from index.matcher import ListKind, Matcher, Query
+from scanner.decision import decide
 from scanner.recording import RecordingFailed, ScanContext
 from scanner.rescan import checkpoint
 from scanner.rescan.ports import HashLogSource, OnceRecorder
@@ -99,20 +100,26 @@ def run_stored(
     customer_id: str | None = None,
     reporter: Reporter | None = None,
 ) -> Summary:
-    """Re-match logged hashes against the entries added since ``since``. The content is not
-    touched (there is none to touch): the match is recorded without evidence."""
+    """Re-match logged hashes against the entries added since ``since``, through the scan's own
+    policy step (review bands, any / at least two, negative lists, holds). The content is not
+    touched (there is none to touch): the match is recorded without evidence. Only the plain
+    hashes were logged, so rotated and de-bordered forms are not re-matched, and a list that
+    needs two algorithms to agree sees only its new entries: such a hit is queued for review
+    rather than blocked."""
     reporter = reporter or Silent()
     started = time.monotonic()
     summary = Summary(f"hash log since {since.isoformat()}", STORED)
     inputs = log_source.entries_added_since(since)
-    if inputs:
+    if any(config.kind is not ListKind.NEGATIVE for config, _ in inputs):
         matcher = Matcher(inputs)
+        configs = matcher.configs()
         reporter.start(log_source.hash_log_size(customer_id), 0)
         try:
             for logged in log_source.logged_scans(customer_id):
                 summary.files += 1
                 summary.scanned += 1
-                hits = matcher.match([h for h in logged.hashes if h.trustworthy])
+                found = matcher.search([Query(h) for h in logged.hashes if h.trustworthy])
+                hits = decide(found, configs).kept
                 if hits:
                     summary.matched += 1
                     context = ScanContext(

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from index.hashes import Algorithm, Hash
 from index.matcher import Matcher
 from reporting import models
 from reporting.evidence import EvidenceBox
+from reporting.list_changes import ListAdmin
+from reporting.matching_admin import MatchingAdmin
 from reporting.rescan_store import RescanStore
-from reporting.store import ActionConfig, Store
+from reporting.store import ActionConfig, NewEntry, Store
 from scanner.engine import MatcherHolder, ScanEngine
-from scanner.pipeline import HashingConfig
+from scanner.pipeline import HashingConfig, hash_content
 from scanner.recording import InMemoryRecorder, ScanContext
 from scanner.rescan.hashlog import HashLogBuffer, HashLogFlusher, HashLoggingEngine, HashLogPolicy
 from scanner.rescan.runner import run_stored
@@ -89,3 +93,67 @@ def test_logged_hashes_are_matched_against_entries_added_later(
 
     assert rescans.purge_hash_log(datetime.now(UTC) + timedelta(days=1)) == scannable + 1
     assert rescans.hash_log_size() == 0
+
+
+def _logged_scan(store: Store, content: bytes) -> RescanStore:
+    """``content`` scanned for an opted-in customer while no list held it, its hashes logged."""
+    rescans = RescanStore(store)
+    buffer = HashLogBuffer(HashLogPolicy.parse("shop-1", days=30))
+    service = HashLoggingEngine(ScanEngine(HashingConfig(), MatcherHolder(), store), buffer)
+    assert not service.scan(content, ScanContext(customer_id="shop-1", url="https://one.example/x")).hits
+    assert HashLogFlusher(buffer, rescans).flush() == 1
+    return rescans
+
+
+def _photo(images: list[Path]) -> bytes:
+    """The first image whose PDQ hash can be trusted (the set holds unscannable files too)."""
+    for path in images:
+        pdq = hash_content(content := path.read_bytes()).get(Algorithm.PDQ)
+        if pdq is not None and pdq.trustworthy:
+            return content
+    raise AssertionError("no photograph among the images")
+
+
+def _flipped(value: Hash, bits: int) -> Hash:
+    number = int.from_bytes(value.value, "big") ^ ((1 << bits) - 1)
+    return Hash(value.algorithm, number.to_bytes(len(value.value), "big"))
+
+
+def test_a_stored_rematch_is_decided_by_the_lists_policy_negative_lists_whatever_their_age(
+    store: Store, images: list[Path]
+) -> None:
+    content = _photo(images)
+    rescans = _logged_scan(store, content)
+    outcome = hash_content(content)
+    pdq, phash = outcome.get(Algorithm.PDQ), outcome.get(Algorithm.PHASH)
+    assert pdq is not None and phash is not None and pdq.trustworthy
+    # Known benign long before the run's window: it still suppresses.
+    store.import_entries("benign", [NewEntry(pdq)])
+    MatchingAdmin(store.engine).set_matching("benign", kind="negative")
+    time.sleep(0.01)
+    since = datetime.now(UTC)
+    store.import_entries("known", [NewEntry(pdq), NewEntry(phash)])
+    suppressed = run_stored(rescans, rescans, since)
+    assert (suppressed.files, suppressed.matched, suppressed.recorded) == (1, 0, 0)
+    assert _count(store, models.Match) == 0 and _count(store, models.Block) == 0
+
+    # Without the negative list the same run records and blocks, as a scan would.
+    ListAdmin(store.engine).set_enabled("benign", False)
+    recorded = run_stored(rescans, rescans, since)
+    assert (recorded.matched, recorded.recorded) == (1, 1)
+    assert _count(store, models.Block) == 1
+
+
+def test_a_stored_rematch_in_a_review_band_is_queued_not_blocked(store: Store, images: list[Path]) -> None:
+    content = _photo(images)
+    rescans = _logged_scan(store, content)
+    pdq = hash_content(content).get(Algorithm.PDQ)
+    assert pdq is not None
+    since = datetime.now(UTC)
+    store.import_entries("near", [NewEntry(_flipped(pdq, 35))])
+    MatchingAdmin(store.engine).set_matching("near", review={"pdq": 40})
+    summary = run_stored(rescans, rescans, since)
+    assert (summary.matched, summary.recorded) == (1, 1)
+    with store.engine.connect() as conn:
+        assert list(conn.scalars(select(models.Match.verdict))) == ["review"]
+    assert _count(store, models.Block) == 0

@@ -15,6 +15,7 @@ from scanner.cli.common import DatabaseUrl, DataDir, fail, settings_or_exit
 if TYPE_CHECKING:
     from reporting.rescan_store import RescanStore
     from reporting.store import Store
+    from scanner.customer_policy import CustomerPolicies
     from scanner.pipeline import HashingConfig
     from scanner.rescan.progress import Reporter
     from scanner.rescan.sources import Source
@@ -66,7 +67,7 @@ def rescan_command(
 ) -> None:
     """Rescan content (or logged hashes) against today's lists; matches are recorded like any other."""
     from reporting.rescan_store import RescanStore
-    from scanner.app import open_store
+    from scanner.app import customer_policies, open_store
     from scanner.logs import configure
     from scanner.rescan.progress import reporter_for
     from scanner.rescan.settings import RescanSettings
@@ -92,7 +93,14 @@ def rescan_command(
 
         cutoff = parse_since(since) if since else datetime.now(UTC) - timedelta(days=days)
         rescans.purge_hash_log(datetime.now(UTC) - timedelta(days=days))
-        summary = run_stored(rescans, rescans, cutoff, customer_id=customer or None, reporter=reporter)
+        summary = run_stored(
+            rescans,
+            rescans,
+            cutoff,
+            customer_id=customer or None,
+            reporter=reporter,
+            customers=customer_policies(settings, store),
+        )
     else:
         assert source is not None
         try:
@@ -114,6 +122,7 @@ def rescan_command(
                 checkpoint_every,
                 reporter,
                 settings.hashing,
+                customer_policies(settings, store),
             )
         except KeyboardInterrupt:
             typer.echo(f"interrupted: run the same command again to resume from {path}", err=True)
@@ -132,12 +141,14 @@ def _run_source(
     every: int,
     reporter: Reporter,
     hashing: HashingConfig,
+    customers: CustomerPolicies,
 ) -> Summary:
     from scanner.pipeline import DEFAULT_ALGORITHMS
     from scanner.rescan.local import LocalEngine
     from scanner.rescan.runner import run_rescan
 
     inputs = store.matcher_inputs()
+    configs = {config.list_id: config for config, _ in inputs}
     if engine == "ray":
         if importlib.util.find_spec("ray") is None:
             raise fail("the ray engine needs Ray: pip install 'hashwatch[ray]'", 2)
@@ -153,6 +164,8 @@ def _run_source(
                 checkpoint_path=path,
                 checkpoint_every=every,
                 reporter=reporter,
+                customers=customers,
+                configs=configs,
             )
         finally:
             ray_engine.close()
@@ -165,4 +178,6 @@ def _run_source(
             checkpoint_path=path,
             checkpoint_every=every,
             reporter=reporter,
+            customers=customers,
+            configs=configs,
         )

@@ -6,15 +6,17 @@ the checkpoint position is simply "every item before it is done".
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 import structlog
 
-from index.matcher import ListKind, Matcher, Query
+from index.matcher import ListConfig, ListKind, Matcher, Query
+from scanner.customer_policy import CustomerPolicies
 from scanner.decision import decide
 from scanner.recording import RecordingFailed, ScanContext
 from scanner.rescan import checkpoint
@@ -43,7 +45,11 @@ def run_rescan(
     checkpoint_path: Path | None = None,
     checkpoint_every: int = 100,
     reporter: Reporter | None = None,
+    customers: CustomerPolicies | None = None,
+    configs: Mapping[int, ListConfig] | None = None,
 ) -> Summary:
+    """``customers`` and ``configs`` (the lists held by ``engine``): apply each item's customer
+    settings to its hits, as a scan for that customer would (``scanner.customer_policy``)."""
     reporter = reporter or Silent()
     started = time.monotonic()
     summary = Summary(source.description, engine_name, files=len(source.items))
@@ -58,6 +64,8 @@ def run_rescan(
     try:
         for result in engine.results(source.items[start:]):
             summary.count(result)
+            if result.hits and customers is not None:
+                result = _for_customer(result, customers, configs or {}, summary)
             if result.hits:
                 _record(result, recorder, summary, fingerprint[:12])
             done += 1
@@ -70,6 +78,26 @@ def run_rescan(
         checkpoint.clear(checkpoint_path)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _for_customer(
+    result: ItemResult, customers: CustomerPolicies, configs: Mapping[int, ListConfig], summary: Summary
+) -> ItemResult:
+    """The result with the hits a scan for its customer keeps: the customer's lists, its
+    tightened thresholds (a hit past them is queued for review, not blocked), decided again by
+    the lists' policy. None kept when that customer's scans are refused."""
+    policy = customers.policy(result.item.customer_id)
+    if policy.refused:
+        summary.error(
+            result.item.location,
+            f"customer {result.item.customer_id!r} is not an enabled customer "
+            "(HASHWATCH_UNKNOWN_CUSTOMER=reject): its match was not recorded",
+        )
+        return dataclasses.replace(result, hits=())
+    if policy.lists is None and not policy.thresholds:
+        return result
+    negative = {list_id for list_id, config in configs.items() if config.kind is ListKind.NEGATIVE}
+    return dataclasses.replace(result, hits=decide(policy.filter(result.hits, negative), configs).kept)
 
 
 def _record(result: ItemResult, recorder: OnceRecorder, summary: Summary, run: str) -> None:
@@ -99,10 +127,12 @@ def run_stored(
     *,
     customer_id: str | None = None,
     reporter: Reporter | None = None,
+    customers: CustomerPolicies | None = None,
 ) -> Summary:
     """Re-match logged hashes against the entries added since ``since``, through the scan's own
     policy step (review bands, any / at least two, negative lists, holds). The content is not
-    touched (there is none to touch): the match is recorded without evidence. Only the plain
+    touched (there is none to touch): the match is recorded without evidence. With
+    ``customers``, each logged scan's customer settings apply as in ``run_rescan``. Only the plain
     hashes were logged, so rotated and de-bordered forms are not re-matched, and a list that
     needs two algorithms to agree sees only its new entries: such a hit is queued for review
     rather than blocked."""
@@ -113,12 +143,17 @@ def run_stored(
     if any(config.kind is not ListKind.NEGATIVE for config, _ in inputs):
         matcher = Matcher(inputs)
         configs = matcher.configs()
+        negative = {list_id for list_id, config in configs.items() if config.kind is ListKind.NEGATIVE}
         reporter.start(log_source.hash_log_size(customer_id), 0)
         try:
             for logged in log_source.logged_scans(customer_id):
                 summary.files += 1
                 summary.scanned += 1
                 found = matcher.search([Query(h) for h in logged.hashes if h.trustworthy])
+                if customers is not None:
+                    policy = customers.policy(logged.customer_id)
+                    # A customer whose scans are refused now was logged when it was not.
+                    found = [] if policy.refused else list(policy.filter(found, negative))
                 hits = decide(found, configs).kept
                 if hits:
                     summary.matched += 1

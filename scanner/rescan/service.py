@@ -10,6 +10,7 @@ import structlog
 
 from reporting.rescan_store import RescanStore
 from reporting.store import Store
+from scanner.customer_policy import CustomerPolicies
 from scanner.engine import ScanEngine
 from scanner.rescan.hashlog import HashLogBuffer, HashLogFlusher, HashLoggingEngine, HashLogPolicy
 from scanner.rescan.runner import run_stored
@@ -28,7 +29,9 @@ def attach_hash_log(engine: ScanEngine, store: Store) -> tuple[ScanEngine, HashL
         return engine, None
     rescans = RescanStore(store)
     buffer = HashLogBuffer(policy)
-    retro = RetroMatcher(rescans, settings.retro_match_seconds) if settings.retro_match_seconds else None
+    retro = None
+    if settings.retro_match_seconds:
+        retro = RetroMatcher(rescans, settings.retro_match_seconds, engine.customers)
     flusher = HashLogFlusher(buffer, rescans, on_tick=retro.tick if retro else None)
     log.info("hash log on", customers=sorted(policy.customers), days=policy.days)
     return HashLoggingEngine(engine, buffer), flusher
@@ -37,8 +40,12 @@ def attach_hash_log(engine: ScanEngine, store: Store) -> tuple[ScanEngine, HashL
 class RetroMatcher:
     """When list entries newer than the last check appear, matches the hash log against them."""
 
-    def __init__(self, rescans: RescanStore, every_seconds: float) -> None:
+    def __init__(
+        self, rescans: RescanStore, every_seconds: float, customers: CustomerPolicies | None = None
+    ) -> None:
         self.rescans = rescans
+        # The serving engine's customer settings, kept current by the server.
+        self.customers = customers
         self.every = every_seconds
         self.next_check = 0.0
         # Entries present at start-up were matched at scan time or by earlier runs.
@@ -52,7 +59,7 @@ class RetroMatcher:
         if newest is None or (self.watermark is not None and newest <= self.watermark):
             return
         since = self.watermark or datetime.min.replace(tzinfo=newest.tzinfo)
-        summary = run_stored(self.rescans, self.rescans, since)
+        summary = run_stored(self.rescans, self.rescans, since, customers=self.customers)
         self.watermark = newest
         log.info(
             "retroactive matching",

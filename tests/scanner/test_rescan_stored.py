@@ -17,6 +17,7 @@ from reporting.list_changes import ListAdmin
 from reporting.matching_admin import MatchingAdmin
 from reporting.rescan_store import RescanStore
 from reporting.store import ActionConfig, NewEntry, Store
+from scanner.customer_policy import CustomerPolicies, CustomerPolicy, PolicyChanges
 from scanner.engine import MatcherHolder, ScanEngine
 from scanner.pipeline import HashingConfig, hash_content
 from scanner.recording import InMemoryRecorder, ScanContext
@@ -157,3 +158,24 @@ def test_a_stored_rematch_in_a_review_band_is_queued_not_blocked(store: Store, i
     with store.engine.connect() as conn:
         assert list(conn.scalars(select(models.Match.verdict))) == ["review"]
     assert _count(store, models.Block) == 0
+
+
+def test_a_stored_rematch_keeps_the_customers_tightened_threshold(store: Store, images: list[Path]) -> None:
+    content = _photo(images)
+    rescans = _logged_scan(store, content)
+    pdq = hash_content(content).get(Algorithm.PDQ)
+    assert pdq is not None
+    since = datetime.now(UTC)
+    store.import_entries("known", [NewEntry(_flipped(pdq, 10))])
+    customers = CustomerPolicies()
+    customers.apply(PolicyChanges(1, (CustomerPolicy("shop-1", None, {Algorithm.PDQ: 4}),), ()))
+    summary = run_stored(rescans, rescans, since, customers=customers)
+    assert (summary.matched, summary.recorded) == (1, 1)
+    with store.engine.connect() as conn:
+        assert list(conn.scalars(select(models.Match.verdict))) == ["review"], (
+            "10 bits: past the customer's 4"
+        )
+    assert _count(store, models.Block) == 0
+    # A customer that is no longer enabled, with unknown customers refused: nothing recorded.
+    refused = CustomerPolicies("reject")
+    assert run_stored(rescans, rescans, since, customers=refused).matched == 0

@@ -40,7 +40,16 @@ def ray_session() -> Iterator[Any]:
     previous = os.environ.get(RAY_GCS_WAIT)
     os.environ[RAY_GCS_WAIT] = "180"
     try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        # Ray waits a fixed 30 s for its raylet to register; one slow start is retried after a
+        # shutdown (which also stops the half-started processes) rather than failing the test.
+        for attempt in range(3):
+            try:
+                ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+                break
+            except Exception:
+                ray.shutdown()
+                if attempt == 2:
+                    raise
         yield ray
     finally:
         ray.shutdown()

@@ -40,8 +40,8 @@ def ray_session() -> Iterator[Any]:
     previous = os.environ.get(RAY_GCS_WAIT)
     os.environ[RAY_GCS_WAIT] = "180"
     try:
-        # Ray waits a fixed 30 s for its raylet to register; one slow start is retried after a
-        # shutdown (which also stops the half-started processes) rather than failing the test.
+        # Ray waits a fixed 30 s for its raylet to register; a slow start is retried (up to three
+        # attempts, each after ray.shutdown()) rather than failing the test.
         for attempt in range(3):
             try:
                 ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,37 +33,91 @@ pytestmark = pytest.mark.filterwarnings(r"ignore::DeprecationWarning:ray\.")
 
 # Ray reads this one in lower case.
 RAY_GCS_WAIT = "RAY_gcs_server_port_wait_time_s"
+RAY_START_ATTEMPTS = 3
+RAY_START_TIMEOUT = 240.0
 
 
 @pytest.fixture(scope="module")
 def ray_session() -> Iterator[Any]:
+    """A local Ray cluster of its own, started with ``ray start`` as an operator would.
+
+    Through the CLI, in a session of its own, rather than ``ray.init()`` in this process: Ray's
+    daemons then live in one process group that teardown kills whole (workers included), and
+    a start that fails (Ray waits a fixed 30 s for its raylet to register, which a loaded
+    2-core machine has missed) leaves no half-started processes behind to be retried over.
+    """
     try:
         import ray
     except ImportError:
         # Skips loudly, or fails when HASHWATCH_TEST_REQUIRE_SERVICES=1 (CI).
         _skip_or_fail("the ray engine tests need Ray: pip install -e '.[dev,ray]'")
-    # Ray waits 30 s for its GCS server to come up; on a loaded 2-core machine that is not always
-    # enough, and a timeout there is not what this test is about.
-    previous = os.environ.get(RAY_GCS_WAIT)
-    os.environ[RAY_GCS_WAIT] = "180"
+    ray_cli = Path(sys.executable).with_name("ray")
+    # Ray waits 30 s for its GCS server to come up; on a loaded machine that is not always enough.
+    # A throwaway cluster for this test: no token to hand to the driver (this process runs with
+    # Ray's default, which is to send none).
+    env = {**os.environ, RAY_GCS_WAIT: "180", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    failures = []
+    for attempt in range(RAY_START_ATTEMPTS):
+        # Short: Ray's socket paths under it must fit the 107 bytes a Unix socket name may have.
+        temp_dir = Path(tempfile.mkdtemp(prefix="hwray"))
+        start = subprocess.Popen(
+            [
+                str(ray_cli),
+                "start",
+                "--head",
+                "--port",
+                "0",
+                "--num-cpus",
+                "2",
+                "--include-dashboard",
+                "false",
+                "--disable-usage-stats",
+                "--temp-dir",
+                str(temp_dir),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            output, _ = start.communicate(timeout=RAY_START_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            output = "ray start timed out"
+        group = start.pid
+        address = re.search(r"ray start --address='([^']+)'", output)
+        if start.returncode == 0 and address:
+            break
+        _kill_group(group, start)
+        failures.append(f"attempt {attempt + 1}: {output[-2000:]}\n{_ray_logs(temp_dir)}")
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    else:
+        pytest.fail("Ray did not start:\n" + "\n".join(failures))
+    assert address is not None
     try:
-        # Ray waits a fixed 30 s for its raylet to register; a slow start is retried (up to three
-        # attempts, each after ray.shutdown()) rather than failing the test.
-        for attempt in range(3):
-            try:
-                ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-                break
-            except Exception:
-                ray.shutdown()
-                if attempt == 2:
-                    raise
+        ray.init(address=address.group(1), log_to_driver=False, configure_logging=False)
         yield ray
     finally:
         ray.shutdown()
-        if previous is None:
-            os.environ.pop(RAY_GCS_WAIT, None)
-        else:
-            os.environ[RAY_GCS_WAIT] = previous
+        _kill_group(group, start)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _kill_group(group: int, leader: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+    if leader.poll() is None:
+        leader.kill()
+    leader.wait()
+
+
+def _ray_logs(temp_dir: Path) -> str:
+    tails = []
+    for name in ("raylet.out", "raylet.err", "gcs_server.out", "gcs_server.err"):
+        for log in sorted(temp_dir.glob(f"session_*/logs/{name}")):
+            tails.append(f"--- {log.name}:\n{log.read_text(errors='replace')[-1500:]}")
+    return "\n".join(tails) or "(no Ray logs written)"
 
 
 def _key(result: ItemResult) -> tuple[object, ...]:

@@ -157,33 +157,42 @@ def _hash_frames(
 ) -> _Frames:
     out = _Frames()
     for frame in decoded.frames:
-        pixels: Pixels | None
-        inner: Pixels | None
 
         def tag(found: Sequence[Hash], index: int = frame.index) -> list[Hash]:
+            if index == 0:  # every hasher's answer is frame 0 already
+                return list(found)
             return [dataclasses.replace(h, frame=index) for h in found]
 
         if fast:
             pixels = Pixels.from_image(frame.image, decoded.width, decoded.height, frame.scale)
-            out.hashes += tag([h.hash_pixels(pixels) for h in hashers])
+            variants = pixel_dihedral_from_pixels(pixels) if dihedral else ()
+            out.hashes += tag(_hash_pixels(hashers, pixels, variants))
+            out.dihedral += tag(variants)
             inner = crop_pixels(pixels) if deborder else None
             if inner is not None:
-                out.debordered += tag([h.hash_pixels(inner) for h in hashers])
-        else:
-            out.hashes += tag([h.hash_image(frame.image) for h in hashers])
+                variants = pixel_dihedral_from_pixels(inner) if dihedral else ()
+                out.debordered += tag(_hash_pixels(hashers, inner, variants))
+                out.debordered_dihedral += tag(variants)
+            continue
+        out.hashes += tag([h.hash_image(frame.image) for h in hashers])
+        box = find_content_box(frame.image) if deborder else None
+        cropped = frame.image.crop(box) if box is not None else None
+        if cropped is not None:
+            out.debordered += tag([h.hash_image(cropped) for h in hashers])
+        if dihedral:
             # The kernel on full-resolution luma is pdqhash bit for bit, rotations included.
-            pixels = _full_resolution(frame.image) if dihedral else None
-            box = find_content_box(frame.image) if deborder else None
-            inner = None
-            if box is not None:
-                cropped = frame.image.crop(box)
-                inner = _full_resolution(cropped) if dihedral else None
-                out.debordered += tag([h.hash_image(cropped) for h in hashers])
-        if dihedral and pixels is not None:
-            out.dihedral += tag(pixel_dihedral_from_pixels(pixels))
-            if inner is not None:
-                out.debordered_dihedral += tag(pixel_dihedral_from_pixels(inner))
+            out.dihedral += tag(pixel_dihedral_from_pixels(_full_resolution(frame.image)))
+            if cropped is not None:
+                out.debordered_dihedral += tag(pixel_dihedral_from_pixels(_full_resolution(cropped)))
     return out
+
+
+def _hash_pixels(hashers: list[Hasher], pixels: Pixels, variants: Sequence[Hash]) -> list[Hash]:
+    # PDQ's unrotated variant is its plain fast hash, value and quality (pdq_rotations): when
+    # the variants are at hand, PDQ's kernel is not run a second time.
+    return [
+        variants[0] if variants and h.algorithm is Algorithm.PDQ else h.hash_pixels(pixels) for h in hashers
+    ]
 
 
 def _full_resolution(image: Image.Image) -> Pixels:

@@ -59,19 +59,9 @@ def find_content_box(
     """The box inside uniform borders, or None when there is no border worth removing."""
     pixels = _as_array(image)
     height, width = pixels.shape[:2]
-    if min(height, width) < rules.min_size:
+    if min(height, width) < rules.min_size or not _any_flat_edge(pixels, rules):
         return None
-    # Each side read as rows counted from its edge: top, bottom, left, right.
-    sides: list[Strip] = [
-        lambda a, b: pixels[a:b],
-        lambda a, b: pixels[height - b : height - a][::-1],
-        lambda a, b: pixels[:, a:b].transpose(1, 0, 2),
-        lambda a, b: pixels[:, width - b : width - a].transpose(1, 0, 2)[::-1],
-    ]
-    depths = [
-        _border_depth(side, dimension, rules)
-        for side, dimension in zip(sides, (height, height, width, width), strict=True)
-    ]
+    depths = _side_depths(pixels, rules)
     if any(d is None for d in depths):
         return None
     top, bottom, left, right = (d or 0 for d in depths)
@@ -134,6 +124,52 @@ def _as_array(image: Image.Image | npt.NDArray[np.generic]) -> npt.NDArray[np.ge
     return array
 
 
+def _side_depths(pixels: npt.NDArray[np.generic], rules: BorderRules) -> list[int | None]:
+    """``_border_depth`` of the top, bottom, left and right sides."""
+    height, width = pixels.shape[:2]
+    # Each side read as rows counted from its edge.
+    sides: list[Strip] = [
+        lambda a, b: pixels[a:b],
+        lambda a, b: pixels[height - b : height - a][::-1],
+        lambda a, b: pixels[:, a:b].transpose(1, 0, 2),
+        lambda a, b: pixels[:, width - b : width - a].transpose(1, 0, 2)[::-1],
+    ]
+    return [
+        _border_depth(side, dimension, rules)
+        for side, dimension in zip(sides, (height, height, width, width), strict=True)
+    ]
+
+
+def _any_flat_edge(pixels: npt.NDArray[np.generic], rules: BorderRules) -> bool:
+    """Whether the outermost row of any side passes ``_border_depth``'s test for a border row.
+
+    When none does, every side's depth is 0 and there is no border: most images (photographs
+    run to their edges) are settled by these four rows, read two sides at a time, with the
+    same arithmetic as ``_border_depth``'s first chunk.
+    """
+    height, width = pixels.shape[:2]
+    for edges in (pixels[[0, height - 1]], pixels[:, [0, width - 1]].transpose(1, 0, 2)):
+        rows = np.ascontiguousarray(edges, dtype=np.float32)
+        colour = np.median(rows, axis=1)
+        if _flat_rows(np.abs(rows - colour[:, None, :]), rules).any():
+            return True
+    return False
+
+
+def _flat_rows(rows: npt.NDArray[np.float32], rules: BorderRules) -> npt.NDArray[np.bool_]:
+    """For rows of per-channel distances from the border colour: which rows are border."""
+    # The largest channel distance (an explicit maximum: numpy's reduce over a last axis of 3 is
+    # an order of magnitude slower).
+    distance = rows[:, :, 0]
+    for channel in range(1, rows.shape[2]):
+        distance = np.maximum(distance, rows[:, :, channel])
+    within = (distance <= rules.tolerance).mean(axis=1)
+    flat: npt.NDArray[np.bool_] = (within >= rules.within_share) & (
+        distance.mean(axis=1) <= rules.mean_tolerance
+    )
+    return flat
+
+
 def _significant(depth: int, dimension: int, rules: BorderRules) -> bool:
     return depth >= max(rules.min_border, rules.min_fraction * dimension)
 
@@ -150,14 +186,7 @@ def _border_depth(strip: Strip, dimension: int, rules: BorderRules) -> int | Non
     # Up to one row past the limit, so a border running past it is seen and refused.
     while start <= limit:
         stop = min(start + step, limit + 1)
-        rows = np.abs(np.ascontiguousarray(strip(start, stop), dtype=np.float32) - colour)
-        # The largest channel distance (an explicit maximum: numpy's reduce over a last axis of
-        # 3 is an order of magnitude slower).
-        distance = rows[:, :, 0]
-        for channel in range(1, rows.shape[2]):
-            distance = np.maximum(distance, rows[:, :, channel])
-        within = (distance <= rules.tolerance).mean(axis=1)
-        flat = (within >= rules.within_share) & (distance.mean(axis=1) <= rules.mean_tolerance)
+        flat = _flat_rows(np.abs(np.ascontiguousarray(strip(start, stop), dtype=np.float32) - colour), rules)
         if not flat.all():
             return start + int(np.argmin(flat))
         start, step = stop, step * 2

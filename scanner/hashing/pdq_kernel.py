@@ -132,17 +132,26 @@ def quality(buffer: FloatArray) -> int:
 
 
 def dct_16(buffer: FloatArray) -> npt.NDArray[np.float64]:
-    """The 16x16 low-frequency block of the 64x64 buffer's DCT-II (DC row and column skipped)."""
+    """The 16x16 low-frequency block of the 64x64 buffer's DCT-II (DC row and column skipped).
+
+    A stack of buffers (n x 64 x 64) gives a stack of blocks, each computed as it would be alone.
+    """
     block: npt.NDArray[np.float64] = _DCT @ buffer.astype(np.float64) @ _DCT.T
     return block
 
 
 def bits_from_dct(block: npt.NDArray[np.float64]) -> bytes:
     """256 bits, set where a coefficient exceeds the median, packed as the reference prints them."""
-    flat = block.ravel()
-    median = np.partition(flat, 127)[127]
+    return bits_from_dcts(block[None])[0]
+
+
+def bits_from_dcts(blocks: npt.NDArray[np.float64]) -> list[bytes]:
+    """``bits_from_dct`` of each block of an n x 16 x 16 stack, in one pass."""
+    flat = blocks.reshape(len(blocks), -1)
+    median = np.partition(flat, 127, axis=1)[:, 127:128]
     # The reference's coefficient k is bit k of a 256-bit integer printed most significant first.
-    return np.packbits(flat[::-1] > median).tobytes()
+    packed = np.packbits(flat[:, ::-1] > median, axis=1)
+    return [row.tobytes() for row in packed]
 
 
 # The 8 dihedral transforms in DCT space, in pdqhash.compute_dihedral's order: original, rot90,

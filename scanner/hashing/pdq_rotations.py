@@ -53,8 +53,12 @@ def axis_weights(dimension: int, scale: int, reduced: int, mirrored: bool) -> Ba
     the mirrored axis (read backwards on the original pixels).
 
     Built from the full-resolution tent weights, each full-resolution pixel folded into the
-    reduced pixel that stands for it, as the fast kernel does.
+    reduced pixel that stands for it, as the fast kernel does. The forward axis is the fast
+    kernel's own table, so the unrotated variant is the plain fast PDQ hash bit for bit.
     """
+    if not mirrored:
+        forward = pdq_kernel.axis_weights(dimension, scale, reduced)
+        return Bands(forward.index, forward.weights)
     full = pdq_kernel.axis_weights(dimension, 1, dimension)
     positions = full.index.astype(np.int64)
     if mirrored:
@@ -94,7 +98,10 @@ def decimations(pixels: Pixels) -> dict[tuple[bool, bool], npt.NDArray[np.float3
 
 def rotated_buffers(pixels: Pixels) -> list[npt.NDArray[np.float32]]:
     """Each variant's 64x64 buffer, in ``pdq.DIHEDRAL_NAMES`` order."""
-    buffers = decimations(pixels)
+    return _orient(decimations(pixels))
+
+
+def _orient(buffers: dict[tuple[bool, bool], npt.NDArray[np.float32]]) -> list[npt.NDArray[np.float32]]:
     out = []
     for transpose, flip_rows, flip_cols in OPERATIONS:
         if transpose:
@@ -107,11 +114,20 @@ def rotated_buffers(pixels: Pixels) -> list[npt.NDArray[np.float32]]:
 
 
 def pixel_dihedral_from_pixels(pixels: Pixels) -> tuple[Hash, ...]:
-    """8 PDQ hashes, ``pdq.DIHEDRAL_NAMES`` order: each the hash of that rotation's pixels."""
+    """8 PDQ hashes, ``pdq.DIHEDRAL_NAMES`` order: each the hash of that rotation's pixels.
+
+    The first is the plain fast PDQ hash of ``pixels`` (value and quality), so a caller that
+    wants both computes them once.
+    """
     if min(pixels.width, pixels.height) < pdq_kernel.MIN_HASHABLE_DIMENSION:
         return (Hash(Algorithm.PDQ, bytes(32), 0),) * len(OPERATIONS)
-    hashes = []
-    for buffer in rotated_buffers(pixels):
-        bits = pdq_kernel.bits_from_dct(pdq_kernel.dct_16(buffer))
-        hashes.append(Hash(Algorithm.PDQ, bits, pdq_kernel.quality(buffer)))
-    return tuple(hashes)
+    buffers = decimations(pixels)
+    # Quality sums the gradients along both axes, so a transposed buffer has its original's:
+    # four decimations, four qualities.
+    qualities = {key: pdq_kernel.quality(buffer) for key, buffer in buffers.items()}
+    # The 8 DCTs and medians in one batch each (the per-variant work is small; the calls were not).
+    bits = pdq_kernel.bits_from_dcts(pdq_kernel.dct_16(np.stack(_orient(buffers))))
+    return tuple(
+        Hash(Algorithm.PDQ, value, qualities[(cols, rows) if transpose else (rows, cols)])
+        for value, (transpose, rows, cols) in zip(bits, OPERATIONS, strict=True)
+    )

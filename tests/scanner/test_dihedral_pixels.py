@@ -15,7 +15,7 @@ from PIL import Image
 
 from index.hashes import Algorithm, Hash
 from scanner.hashing import pdq, pdq_kernel
-from scanner.hashing.pdq_rotations import pixel_dihedral_from_pixels
+from scanner.hashing.pdq_rotations import pixel_dihedral_from_pixels, rotated_buffers
 from scanner.hashing.pixels import Pixels
 
 IMAGES = Path(__file__).resolve().parents[1] / "data" / "images"
@@ -69,10 +69,59 @@ def test_any_size_matches_pdqhash_on_rotated_pixels(width: int, height: int) -> 
     assert [h.hex for h in ours] == [h.hex for h in _reference(np.asarray(image))]
 
 
+def _fast_frames() -> list[Pixels]:
+    """What fast mode hashes: reduced JPEG decodes, full-size PNGs, crops at odd offsets."""
+    out = []
+    for path in sorted(p for p in IMAGES.iterdir() if p.suffix in (".jpg", ".png")):
+        image = Image.open(path)
+        width, height = image.size
+        scale = pdq_kernel.choose_scale(width, height) if image.format == "JPEG" else 1
+        if scale > 1:
+            image.draft("RGB", (width // scale, height // scale))
+        rgb = image.convert("RGB")
+        pixels = Pixels.from_image(rgb, width, height, width // rgb.width)
+        out.append(pixels)
+        h, w = pixels.luma.shape
+        out.append(
+            Pixels(
+                (w - 7) * pixels.scale,
+                (h - 3) * pixels.scale,
+                pixels.scale,
+                pixels.luma[1 : h - 2, 3 : w - 4].copy(),
+                pixels.gray,
+            )
+        )
+    # Low contrast: photographs saturate PDQ's quality at 100, these do not, so each variant's
+    # own quality shows.
+    for seed, (width, height) in enumerate([(301, 157), (640, 480), (1200, 900)]):
+        faint = Image.fromarray((np.asarray(_noise(width, height, seed)) // 8 + 60).astype(np.uint8))
+        out.append(Pixels.from_image(faint, width, height))
+    return out
+
+
 def test_the_first_variant_is_the_plain_hash() -> None:
-    image = Image.open(IMAGES / "skimage_chelsea.png").convert("RGB")
-    pixels = _full_resolution(image)
-    assert pixel_dihedral_from_pixels(pixels)[0] == pdq.dihedral_from_pixels(pixels)[0]
+    # Fast mode takes PDQ's plain hash from the variants: it must be the plain kernel's answer,
+    # value and quality, on every kind of frame fast mode sees.
+    frames = _fast_frames()
+    assert {p.scale for p in frames} > {1}
+    assert min(pdq.PdqHasher().hash_pixels(p).quality or 0 for p in frames) < 50
+    for pixels in frames:
+        first = pixel_dihedral_from_pixels(pixels)[0]
+        plain = pdq.PdqHasher().hash_pixels(pixels)
+        assert (first.hex, first.quality) == (plain.hex, plain.quality)
+
+
+def test_the_batch_equals_each_variant_computed_alone() -> None:
+    # Oracle: each rotated buffer through the DCT, the median and the quality one at a time.
+    varied = 0
+    for pixels in _fast_frames():
+        alone = [
+            (pdq_kernel.bits_from_dct(pdq_kernel.dct_16(b)).hex(), pdq_kernel.quality(b))
+            for b in rotated_buffers(pixels)
+        ]
+        assert [(h.hex, h.quality) for h in pixel_dihedral_from_pixels(pixels)] == alone
+        varied += len({q for _, q in alone}) > 1
+    assert varied  # some frame's variants differ in quality: the test can tell them apart
 
 
 def test_mirrors_close_the_gap_the_dct_variants_leave() -> None:

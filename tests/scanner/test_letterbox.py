@@ -132,3 +132,34 @@ def test_crop_pixels_without_a_border() -> None:
 
     image = _content()
     assert crop_pixels(Pixels.from_image(image, image.width, image.height)) is None
+
+
+def _edge_cases() -> list[np.ndarray]:
+    """Photographs, padded and JPEG'd copies, one flat side, flat strips, noise; RGB and grey."""
+    rng = np.random.default_rng(7)
+    images = [_content(name) for name in PHOTOS]
+    images += [_pad(_content(), *pads, (0, 0, 0)) for pads in [(0, 1, 0, 0), (0, 0, 3, 0), (0, 40, 0, 0)]]
+    images += [_jpeg(_pad(_content(), 0, 30, 0, 30, (250, 250, 250)), 60)]
+    arrays = [np.asarray(image) for image in images]
+    arrays += [np.asarray(image.convert("L")) for image in images]
+    arrays.append(np.full((64, 90, 3), 17, dtype=np.uint8))  # entirely flat: the border runs past the limit
+    arrays.append(rng.integers(0, 256, (120, 80, 3), dtype=np.uint8))
+    striped = rng.integers(0, 256, (100, 100), dtype=np.uint8)
+    striped[:, -1] = 128  # only the rightmost column is flat
+    arrays.append(striped)
+    return arrays
+
+
+def test_the_edge_shortcut_agrees_with_every_sides_depth() -> None:
+    # find_content_box stops early when no side's outermost row is border; the full per-side
+    # scan is the oracle: it must then find depth 0 on every side, and something otherwise.
+    from scanner.hashing import letterbox
+
+    seen = set()
+    for array in _edge_cases():
+        pixels = letterbox._as_array(array)
+        depths = letterbox._side_depths(pixels, letterbox.DEFAULT_RULES)
+        flat_edge = letterbox._any_flat_edge(pixels, letterbox.DEFAULT_RULES)
+        assert flat_edge == any(d != 0 for d in depths), depths
+        seen.add(flat_edge)
+    assert seen == {True, False}

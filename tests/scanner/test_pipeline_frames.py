@@ -223,7 +223,9 @@ def test_running_out_of_memory_is_too_many_pixels(monkeypatch: pytest.MonkeyPatc
 def test_internal_errors_never_log_the_content(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    hasher = registry.get(Algorithm.PDQ)
+    # pHash: fast mode takes PDQ's plain hash from its rotations, so PDQ's hash_pixels is not
+    # on this path.
+    hasher = registry.get(Algorithm.PHASH)
 
     def broken(*_: object) -> Hash:
         raise RuntimeError("boom")

@@ -60,9 +60,7 @@ def axis_weights(dimension: int, scale: int, reduced: int, mirrored: bool) -> Ba
         forward = pdq_kernel.axis_weights(dimension, scale, reduced)
         return Bands(forward.index, forward.weights)
     full = pdq_kernel.axis_weights(dimension, 1, dimension)
-    positions = full.index.astype(np.int64)
-    if mirrored:
-        positions = dimension - 1 - positions
+    positions = dimension - 1 - full.index.astype(np.int64)
     columns = np.minimum(positions // scale, reduced - 1)
     rows = np.broadcast_to(np.arange(pdq_kernel.SAMPLES)[:, None], columns.shape)
     dense = np.zeros((pdq_kernel.SAMPLES, reduced))

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from index.hashes import Algorithm, Hash
+from scanner.decode import DecodeLimits, decode
 from scanner.hashing import pdq, pdq_kernel
 from scanner.hashing.pdq_rotations import pixel_dihedral_from_pixels, rotated_buffers
 from scanner.hashing.pixels import Pixels
@@ -73,13 +74,10 @@ def _fast_frames() -> list[Pixels]:
     """What fast mode hashes: reduced JPEG decodes, full-size PNGs, crops at odd offsets."""
     out = []
     for path in sorted(p for p in IMAGES.iterdir() if p.suffix in (".jpg", ".png")):
-        image = Image.open(path)
-        width, height = image.size
-        scale = pdq_kernel.choose_scale(width, height) if image.format == "JPEG" else 1
-        if scale > 1:
-            image.draft("RGB", (width // scale, height // scale))
-        rgb = image.convert("RGB")
-        pixels = Pixels.from_image(rgb, width, height, width // rgb.width)
+        # As the pipeline prepares a frame in fast mode (JPEGs decoded at reduced scale).
+        decoded = decode(path.read_bytes(), DecodeLimits(), jpeg_scale=0)
+        frame = decoded.frames[0]
+        pixels = Pixels.from_image(frame.image, decoded.width, decoded.height, frame.scale)
         out.append(pixels)
         h, w = pixels.luma.shape
         out.append(

@@ -84,12 +84,13 @@ def ray_session() -> Iterator[Any]:
         try:
             output, _ = start.communicate(timeout=RAY_START_TIMEOUT)
         except subprocess.TimeoutExpired:
-            output = "ray start timed out"
-        group = start.pid
+            _kill_group(start)
+            # Reads what it printed and closes the pipe (an open one would warn when collected).
+            output = start.communicate()[0] + "\nray start timed out"
         address = re.search(r"ray start --address='([^']+)'", output)
         if start.returncode == 0 and address:
             break
-        _kill_group(group, start)
+        _kill_group(start)
         failures.append(f"attempt {attempt + 1}: {output[-2000:]}\n{_ray_logs(temp_dir)}")
         shutil.rmtree(temp_dir, ignore_errors=True)
     else:
@@ -100,13 +101,14 @@ def ray_session() -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
-        _kill_group(group, start)
+        _kill_group(start)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def _kill_group(group: int, leader: subprocess.Popen[str]) -> None:
+def _kill_group(leader: subprocess.Popen[str]) -> None:
+    """Kill ``ray start`` and every daemon it left in its session (its process group)."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGKILL)
+        os.killpg(leader.pid, signal.SIGKILL)
     if leader.poll() is None:
         leader.kill()
     leader.wait()

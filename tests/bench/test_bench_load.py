@@ -50,6 +50,8 @@ def test_quick_run_reports_every_table_and_ratio(tmp_path: Path) -> None:
         assert summary[key] > 0, key
     ratio = summary["service_1mp_scans_per_second"] / summary["ceiling_1mp_scans_per_second"]
     assert math.isclose(summary["service_over_ceiling"], ratio, rel_tol=0.01)
+    bound = summary["ceiling_1mp_scans_per_second"] / summary["naive_1mp_scans_per_second"]
+    assert math.isclose(summary["ceiling_over_naive"], bound, rel_tol=0.01)
     # Both client kinds at both concurrencies, each with latencies that make sense.
     cells = {(row["kind"], row["in_flight"]) for row in data["service"]}
     assert cells == {("unary", 1), ("unary", 4), ("stream", 1), ("stream", 4)}

@@ -10,10 +10,12 @@ so the choice between them rests on a figure:
 
 Each server runs in its own process and answers ``hashwatch.v1.Scanner/Scan`` and
 ``ScanStream`` with a fixed ``ScanResponse`` (three hashes, as a miss has) after parsing the
-request: the work of a scan minus hashing and matching. Clients (``grpc.aio``, one channel, as
-in ``bench_load.py``) send the same 1 MP JPEGs as ``bench_load.py`` with unary calls or one
-stream, N in flight; the server's CPU per request comes from /proc. Medians over rounds that
-alternate the two servers, so a neighbour's load falls on both alike.
+request: the work of a scan minus hashing and matching. A stream's items are answered in order
+by its handler, the fewest hand-offs either API allows, so both figures are lower bounds.
+Clients (``grpc.aio``, one channel, as in ``bench_load.py``) send the same 1 MP JPEGs as
+``bench_load.py`` with unary calls or one stream, N in flight; the server's CPU per request
+comes from /proc. Medians over rounds that alternate the two servers, so a neighbour's load
+falls on both alike.
 
     .venv/bin/python bench/bench_grpc_serving.py [--rounds 3] [--seconds 6]
 """
@@ -26,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,6 +42,7 @@ from scanner.api.hashwatch.v1 import scanner_pb2 as pb  # noqa: E402
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc  # noqa: E402
 
 SERVERS = ("sync", "aio")
+AioContext = grpc.aio.ServicerContext[pb.ScanRequest, pb.ScanResponse]
 CLIENTS = (("unary", 8), ("stream", 64))
 
 
@@ -55,16 +59,20 @@ class SyncScanner(pb_grpc.ScannerServicer):
     def Scan(self, request: pb.ScanRequest, context: grpc.ServicerContext) -> pb.ScanResponse:
         return _answer(request)
 
-    def ScanStream(self, request_iterator, context):  # type: ignore[no-untyped-def]
+    def ScanStream(
+        self, request_iterator: Iterator[pb.ScanRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.ScanResponse]:
         for request in request_iterator:
             yield _answer(request)
 
 
 class AioScanner(pb_grpc.ScannerServicer):
-    async def Scan(self, request: pb.ScanRequest, context: grpc.aio.ServicerContext) -> pb.ScanResponse:  # type: ignore[override]
+    async def Scan(self, request: pb.ScanRequest, context: AioContext) -> pb.ScanResponse:
         return _answer(request)
 
-    async def ScanStream(self, request_iterator, context):  # type: ignore[no-untyped-def]
+    async def ScanStream(
+        self, request_iterator: AsyncIterator[pb.ScanRequest], context: AioContext
+    ) -> AsyncIterator[pb.ScanResponse]:
         async for request in request_iterator:
             yield _answer(request)
 

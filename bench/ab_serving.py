@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import shutil
 import statistics
 import sys
 import tempfile
@@ -90,6 +91,7 @@ def one_round(variant: Variant, contents: list[bytes], list_file: Path, args: ar
         client = time.process_time() - client_before
     finally:
         service.stop()
+        shutil.rmtree(work, ignore_errors=True)
     ms = 1000 / max(run.scans, 1)  # seconds of CPU in all -> ms per scan
     cpu = (server * ms, serving * ms, client * ms)
     variant.rows.append((run.scans_per_second, *cpu, run.p50_ms, run.p99_ms))
@@ -108,13 +110,14 @@ def main() -> None:
     variants = [parse_variant(text) for text in args.variants]
     first = variants[0].bench
     contents = first.corpus([args.megapixels])[args.megapixels]
-    list_file = Path(tempfile.mkdtemp(prefix="ab-list-")) / "random.pdq"
-    first.write_random_list(list_file, args.list_size)
-    for round_ in range(args.rounds):
-        for variant in variants:
-            one_round(variant, contents, list_file, args)
-            figures = " ".join(f"{value:.2f}" for value in variant.rows[-1])
-            print(f"round {round_ + 1} {variant.name}: {figures}", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="ab-list-") as folder:
+        list_file = Path(folder) / "random.pdq"
+        first.write_random_list(list_file, args.list_size)
+        for round_ in range(args.rounds):
+            for variant in variants:
+                one_round(variant, contents, list_file, args)
+                figures = " ".join(f"{value:.2f}" for value in variant.rows[-1])
+                print(f"round {round_ + 1} {variant.name}: {figures}", file=sys.stderr, flush=True)
     print(
         f"\n{args.client}, {args.in_flight} in flight, {args.megapixels:g} MP, {args.seconds:g} s x "
         f"{args.rounds} rounds; median (min-max)\n"

@@ -26,7 +26,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -81,19 +80,14 @@ def one_round(variant: Variant, contents: list[bytes], list_file: Path, args: ar
     try:
         drive = bench.closed_stream if args.client == "stream" else bench.closed_unary
         asyncio.run(drive(service.address, contents, args.in_flight, 2.0))  # warm up
-        pids = bench._tree(service.process.pid)
-        server_before = sum(bench._cpu(pid) for pid in pids)
         serving_before = bench._cpu(service.process.pid)
-        client_before = time.process_time()
-        run = asyncio.run(drive(service.address, contents, args.in_flight, args.seconds))
-        server = sum(bench._cpu(pid) for pid in pids) - server_before
-        serving = bench._cpu(service.process.pid) - serving_before
-        client = time.process_time() - client_before
+        # bench_load's own measurement: scans/s, latencies, server and client CPU per scan.
+        run = bench.measure(service, args.client, contents, args.in_flight, args.seconds)
+        serving_ms = (bench._cpu(service.process.pid) - serving_before) * 1000 / max(run.scans, 1)
     finally:
         service.stop()
         shutil.rmtree(work, ignore_errors=True)
-    ms = 1000 / max(run.scans, 1)  # seconds of CPU in all -> ms per scan
-    cpu = (server * ms, serving * ms, client * ms)
+    cpu = (run.server_cpu_ms, serving_ms, run.client_cpu_ms)
     variant.rows.append((run.scans_per_second, *cpu, run.p50_ms, run.p99_ms))
 
 

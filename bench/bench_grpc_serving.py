@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
-from bench_load import Run, _cpu, closed_stream, closed_unary, corpus
+from bench_load import Service, closed_stream, closed_unary, corpus, measure
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -99,28 +99,26 @@ def serve(kind: str) -> None:
     asyncio.run(main())
 
 
-def start(kind: str) -> tuple[subprocess.Popen[bytes], str]:
+def start(kind: str) -> Service:
     process = subprocess.Popen([sys.executable, __file__, "--serve", kind], stdout=subprocess.PIPE)
     assert process.stdout is not None
     line = process.stdout.readline().decode().split()
-    return process, f"127.0.0.1:{line[1]}"
+    return Service(process, f"127.0.0.1:{line[1]}", Path("/dev/null"))
 
 
-def measure(
+def measure_server(
     kind: str, client: str, in_flight: int, contents: list[bytes], seconds: float
 ) -> tuple[float, float]:
-    """Requests per second and the server's CPU ms per request."""
-    process, address = start(kind)
+    """Requests per second and the server's CPU ms per request (bench_load's measurement)."""
+    server = start(kind)
     try:
         drive = closed_stream if client == "stream" else closed_unary
-        asyncio.run(drive(address, contents, in_flight, 1.0))  # connect, warm up
-        cpu = _cpu(process.pid)
-        run: Run = asyncio.run(drive(address, contents, in_flight, seconds))
-        used = _cpu(process.pid) - cpu
-        return run.scans_per_second, used / max(run.scans, 1) * 1000
+        asyncio.run(drive(server.address, contents, in_flight, 1.0))  # connect, warm up
+        run = measure(server, client, contents, in_flight, seconds)
+        return run.scans_per_second, run.server_cpu_ms
     finally:
-        process.kill()
-        process.wait()
+        server.process.kill()
+        server.process.wait()
 
 
 def main() -> None:
@@ -138,7 +136,7 @@ def main() -> None:
         for client, in_flight in CLIENTS:
             for kind in SERVERS:
                 figures.setdefault((kind, client, in_flight), []).append(
-                    measure(kind, client, in_flight, contents, args.seconds)
+                    measure_server(kind, client, in_flight, contents, args.seconds)
                 )
         print(f"round {round_ + 1}/{args.rounds}: done", file=sys.stderr, flush=True)
     kib = statistics.mean(map(len, contents)) / 1024

@@ -42,6 +42,9 @@ class ReportingSettings(BaseSettings):
     # base64 of 32 random bytes; empty: a key file in the data dir, created on first use.
     evidence_key: SecretStr = SecretStr("")
     evidence_days: Annotated[int, Field(ge=1)] = 365
+    # base64 of 32 random bytes (reporting/keys.py): seals stored secrets and signs audit
+    # anchors; empty: a key file in the data dir, created on first use.
+    secrets_key: SecretStr = SecretStr("")
 
     # Outbox worker.
     worker_poll_seconds: Annotated[float, Field(gt=0)] = 1.0

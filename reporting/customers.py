@@ -5,9 +5,13 @@ Every method takes ``partner``: the partner the caller is bound to, or None for 
 sees every customer). A customer outside the caller's partner is reported exactly like one that
 does not exist (``CustomerNotFound``), so a partner learns nothing from guessing ids.
 
+Which ids may be created, and by whom, is ``reporting.customer_ids``: a partner's live in its own
+namespace, and an id the service already knows is not a partner's to create.
+
 Deleting a customer keeps its row as a tombstone (no name, no email, no sites) so the id cannot
 be taken again by someone else, who would then inherit its blocks; matches, evidence, reports
-and blocks are kept (docs/customers.md says why), its notification destinations are disabled.
+and blocks are kept (docs/customers.md says why), the destinations it owns are disabled (an
+operator's stay as they are: ``reporting.customer_destinations``).
 
 Every change takes the next value of the customers' change counter (``customers_head``) and
 stamps the customer's row with it, so a running server asks for ``version > v`` to catch up
@@ -16,9 +20,7 @@ stamps the customer's row with it, so a running server asks for ``version > v`` 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import timedelta
@@ -31,20 +33,27 @@ from sqlalchemy.orm import Session
 from index.hashes import Algorithm
 from index.matcher import DEFAULT_THRESHOLDS
 from reporting import audit, models
+from reporting.customer_destinations import (
+    disable_own_destinations,
+    point_email_destination,
+    set_notify_mode,
+)
 from reporting.customer_email import VerificationMailer
+from reporting.customer_ids import KnownElsewhere, new_customer_id, refuse_known
+from reporting.customer_mail_limits import MailLimits, release
 from reporting.customer_values import (
     DEGRADED_VERDICTS,
     NOTIFY_MODES,
     CustomerSettings,
     CustomerView,
     DeleteResult,
-    check_customer_id,
     check_email,
     check_host,
     check_name,
     mask_email,
 )
 from reporting.db import session_factory
+from reporting.verification_codes import code_hash, new_code, normal_code, spaced
 from scanner.customer_policy import CustomerPolicy, PolicyChanges
 from scanner.errors import (
     AlreadyExists,
@@ -59,28 +68,10 @@ CODE_ATTEMPTS = 5
 # The least time between two codes sent for one customer.
 RESEND_AFTER = timedelta(seconds=60)
 MAX_PAGE = 500
-# Unambiguous characters (no 0/O, 1/I/L): 12 of them carry 60 bits, enough that the stored
-# SHA-256 cannot be reversed by trying every code before it expires.
-_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-_CODE_LEN = 12
-# The notice destination created for a verified address (``reporting.models.Destination.name``).
-EMAIL_DESTINATION = "customer-email"
 
 
 class CustomerNotFound(NotFound):
     pass
-
-
-def _code_hash(customer_pk: int, code: str) -> str:
-    return hashlib.sha256(f"{customer_pk}:{code}".encode()).hexdigest()
-
-
-def _spaced(code: str) -> str:
-    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
-
-
-def _normal_code(code: str) -> str:
-    return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
 class CustomerStore:
@@ -91,8 +82,14 @@ class CustomerStore:
         code_ttl: timedelta = CODE_TTL,
         code_attempts: int = CODE_ATTEMPTS,
         resend_after: timedelta = RESEND_AFTER,
+        known_elsewhere: KnownElsewhere | None = None,
+        mail_limits: MailLimits | None = None,
     ) -> None:
+        """``known_elsewhere``: ids known outside the database (the serving process's match
+        journal), refused to partners like the ones the database knows."""
         self.engine = engine
+        self.known_elsewhere = known_elsewhere
+        self.mail_limits = mail_limits or MailLimits()
         self.mailer = mailer
         self.code_ttl = code_ttl
         self.code_attempts = code_attempts
@@ -159,17 +156,20 @@ class CustomerStore:
         actor: str = "system",
     ) -> CustomerView:
         """``owner``: the partner an operator creates the customer for; a partner's own
-        customers always belong to it. An empty ``customer_id`` is assigned (``cus_…``)."""
+        customers always belong to it. An empty ``customer_id`` is assigned (``cus_…``, inside
+        the owner's namespace). Ids: ``reporting.customer_ids``."""
         if partner is not None:
             if owner not in (None, partner):
                 raise InvalidRequest(
                     "a partner token creates customers for its own partner only", "partner_id"
                 )
             owner = partner
-        customer_id = check_customer_id(customer_id) if customer_id else f"cus_{secrets.token_hex(8)}"
+        customer_id = new_customer_id(customer_id, owner or None, by_partner=partner is not None)
         hosts = sorted({check_host(h) for h in sites})
         try:
             with self._sessions.begin() as session:
+                if partner is not None:
+                    refuse_known(session, customer_id, self.known_elsewhere)
                 checked = self._check_settings(session, settings or CustomerSettings())
                 version = _bump(session)
                 now = models.utcnow()
@@ -226,7 +226,7 @@ class CustomerStore:
                 row.name = check_name(name)
             row.settings = after.to_json()
             if after.notify != before.notify:
-                _set_notify_mode(session, row.customer_id, after.notify)
+                set_notify_mode(session, row.customer_id, after.notify)
             self._touch(session, row)
             audit.record(
                 session,
@@ -244,17 +244,7 @@ class CustomerStore:
             session.execute(
                 delete(models.EmailVerification).where(models.EmailVerification.customer_pk == row.id)
             )
-            destinations = list(
-                session.scalars(
-                    select(models.Destination).where(
-                        models.Destination.customer_id == row.customer_id,
-                        models.Destination.enabled.is_(True),
-                    )
-                )
-            )
-            for destination in destinations:
-                destination.enabled = False
-            disabled = len(destinations)
+            disabled = disable_own_destinations(session, row.customer_id)
             row.name, row.email, row.verified_email, row.email_state = "", None, None, "unverified"
             row.enabled = False
             row.deleted_at = models.utcnow()
@@ -327,30 +317,33 @@ class CustomerStore:
         """Set the notification address (state pending) and send it a one-time code.
 
         Notices keep going to the previously verified address, if any, until this one is
-        verified. If the code cannot be sent nothing changes (``Unavailable``: try again)."""
+        verified. If the code cannot be sent nothing changes (``Unavailable``: try again).
+        Past the sending limits (``MailLimits``) nothing is sent (``Overloaded``)."""
         address = check_email(email)
         if self.mailer is None:
             raise FailedPrecondition("this server sends no email (no SMTP server configured)")
-        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LEN))
+        code = new_code()
         expires = models.utcnow() + self.code_ttl
-        # Sent before anything is stored, and outside the transaction (SMTP may take seconds):
-        # a code that never left is never stored; one whose storing failed is simply useless.
-        with self._sessions() as session:
+        # Counted, then sent outside any transaction (SMTP may take seconds), then stored: a
+        # code that never left is never stored; one whose storing failed is simply useless.
+        with self._sessions.begin() as session:
+            reservation = self.mail_limits.reserve(session, partner, actor, address)
             row = self._find(session, customer_id, partner)
-            shown = _view(session, row)
+            owner = row.partner_id
             last = session.scalar(
                 select(models.EmailVerification.created_at).where(
                     models.EmailVerification.customer_pk == row.id
                 )
             )
-        if last is not None and models.utcnow() - last < self.resend_after:
-            # Otherwise anyone with a token could make hashwatch mail any address without pause.
-            raise FailedPrecondition(
-                f"a code was sent less than {int(self.resend_after.total_seconds())} s ago; "
-                "wait before asking again"
-            )
-        sent = self.mailer.send_code(address, shown.name or shown.customer_id, _spaced(code), expires)
+            if last is not None and models.utcnow() - last < self.resend_after:
+                raise FailedPrecondition(
+                    f"a code was sent less than {int(self.resend_after.total_seconds())} s ago; "
+                    "wait before asking again"
+                )
+        sent = self.mailer.send_code(address, owner, spaced(code), expires)
         if not sent.ok:
+            with self._sessions.begin() as session:
+                release(session, reservation)
             raise Unavailable(f"the verification email could not be sent: {sent.detail}")
         with self._sessions.begin() as session:
             row = self._find(session, customer_id, partner, lock=True)
@@ -361,7 +354,7 @@ class CustomerStore:
                 models.EmailVerification(
                     customer_pk=row.id,
                     email=address,
-                    code_hash=_code_hash(row.id, code),
+                    code_hash=code_hash(row.id, code),
                     attempts=0,
                     created_at=models.utcnow(),
                     expires_at=expires,
@@ -395,10 +388,10 @@ class CustomerStore:
                 raise FailedPrecondition("the code has expired: set the email again for a new one")
             if pending.attempts >= self.code_attempts:
                 raise FailedPrecondition("too many wrong codes: set the email again for a new one")
-            if hmac.compare_digest(_code_hash(row.id, _normal_code(code)), pending.code_hash):
+            if hmac.compare_digest(code_hash(row.id, normal_code(code)), pending.code_hash):
                 session.delete(pending)
                 row.email, row.verified_email, row.email_state = pending.email, pending.email, "verified"
-                _email_destination(session, row)
+                point_email_destination(session, row)
                 self._touch(session, row)
                 audit.record(
                     session,
@@ -584,48 +577,6 @@ def _view(session: Session, row: models.Customer, sites: tuple[str, ...] | None 
         row.created_at,
         row.updated_at,
     )
-
-
-def _email_destination(session: Session, row: models.Customer) -> None:
-    """Point the customer's notice destination at its verified address."""
-    assert row.verified_email is not None
-    notify = CustomerSettings.from_json(row.settings).notify
-    config = {"to": [row.verified_email], "mode": notify}
-    destination = session.scalar(
-        select(models.Destination).where(
-            models.Destination.customer_id == row.customer_id, models.Destination.name == EMAIL_DESTINATION
-        )
-    )
-    if destination is None:
-        session.add(
-            models.Destination(
-                customer_id=row.customer_id,
-                kind="email",
-                name=EMAIL_DESTINATION,
-                config=config,
-                mode=notify,
-                enabled=True,
-                last_digest_at=models.utcnow() if notify == "digest" else None,
-            )
-        )
-    else:
-        destination.config, destination.enabled = config, True
-        if destination.mode != notify:
-            destination.mode = notify
-            destination.last_digest_at = models.utcnow() if notify == "digest" else None
-
-
-def _set_notify_mode(session: Session, customer_id: str, notify: str) -> None:
-    destination = session.scalar(
-        select(models.Destination).where(
-            models.Destination.customer_id == customer_id, models.Destination.name == EMAIL_DESTINATION
-        )
-    )
-    if destination is not None:
-        destination.mode = notify
-        destination.config = {**destination.config, "mode": notify}
-        # The first digest covers one full period from the change.
-        destination.last_digest_at = models.utcnow() if notify == "digest" else None
 
 
 # The value types are re-exported: callers of the store name them from here.

@@ -1,4 +1,8 @@
-"""Adding, listing and testing a customer's destinations, and their delivery history."""
+"""Adding, listing and testing a customer's destinations, and their delivery history.
+
+What an operator adds here is the operator's (``owner`` "operator"): nothing a customer or its
+partner does through the Customers service changes or disables it (reporting/customer_destinations.py).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ MODES = ("immediate", "digest")
 class DestinationView:
     id: int
     customer_id: str
+    # "operator" (added here) or "customer" (the Customers service's, for a verified address)
+    owner: str
     kind: str
     name: str
     mode: str
@@ -61,6 +67,7 @@ class DestinationAdmin:
         with self._sessions.begin() as session:
             row = models.Destination(
                 customer_id=customer_id,
+                owner=models.OPERATOR_OWNED,
                 kind=kind,
                 name=name,
                 config=config,
@@ -122,6 +129,7 @@ def _view(row: models.Destination) -> DestinationView:
     return DestinationView(
         row.id,
         row.customer_id,
+        row.owner,
         row.kind,
         row.name,
         row.mode,

@@ -55,6 +55,12 @@ class ReportingSettings(BaseSettings):
     http_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     # Seconds between digest emails (default daily).
     digest_period_seconds: Annotated[float, Field(gt=0)] = 86400.0
+    # Verification emails (Customers.SetEmail) allowed per sliding window: per partner, per
+    # caller, and per address from one partner (reporting/customer_mail_limits.py).
+    verify_mail_window_seconds: Annotated[float, Field(gt=0)] = 3600.0
+    verify_mails_per_partner: Annotated[int, Field(ge=1)] = 20
+    verify_mails_per_caller: Annotated[int, Field(ge=1)] = 20
+    verify_mails_per_address: Annotated[int, Field(ge=1)] = 3
     # Optional URL that applies a block at the edge (e.g. a CDN purge/deny hook). Without it a
     # block is active as soon as it is recorded: the edge learns of it from Scan and Blocks.
     block_hook_url: str = ""

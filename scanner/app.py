@@ -110,14 +110,24 @@ def review_service(store: Store, matchers: MatcherHolder) -> ReviewService:
     return ReviewService(Review(store.engine, on_lists_changed=follow), Reviewer)
 
 
-def customers_service(store: Store, reporting: ReportingSettings) -> CustomersService:
-    """The Customers service; verification codes go out through the notices' SMTP server."""
+def customers_service(
+    store: Store, reporting: ReportingSettings, journal: Journal | None = None
+) -> CustomersService:
+    """The Customers service; verification codes go out through the notices' SMTP server,
+    within the sending limits. Ids in ``journal`` count as known (reporting/customer_ids.py)."""
     from reporting.customer_email import SmtpVerificationMailer
+    from reporting.customer_mail_limits import MailLimits
     from reporting.customers import CustomerSettings, CustomerStore
     from reporting.destinations.email import SmtpSettings
 
     mailer = SmtpVerificationMailer(SmtpSettings.from_settings(reporting))
-    return CustomersService(CustomerStore(store.engine, mailer), CustomerSettings)
+    customers = CustomerStore(
+        store.engine,
+        mailer,
+        known_elsewhere=journal.holds_customer if journal is not None else None,
+        mail_limits=MailLimits.from_settings(reporting),
+    )
+    return CustomersService(customers, CustomerSettings)
 
 
 def customer_policies(settings: Settings, store: Store) -> CustomerPolicies:
@@ -221,7 +231,7 @@ def build_app(
     engine, hash_log = attach_hash_log(scan_engine, store)
     auth, audit_reader = access(settings, store)
     review = review_service(store, matchers) if auth is not None else None
-    customers_api = customers_service(store, reporting) if auth is not None else None
+    customers_api = customers_service(store, reporting, journal) if auth is not None else None
     counter = ScanCounter()
     counts = DailyCountStore(store.engine)
     server = create_server(

@@ -12,6 +12,7 @@ import contextvars
 import hashlib
 import hmac
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -69,6 +70,11 @@ def check_scopes(scopes: Iterable[str]) -> frozenset[str]:
     return given
 
 
+# A partner id is the namespace of its customers' ids (``<partner_id>:<name>``,
+# reporting/customer_ids.py): no ':' in it, so no partner's namespace holds another's.
+PARTNER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
 def check_partner(scopes: Iterable[str], partner_id: str | None) -> str | None:
     """A partner token carries the partner scope and nothing else, and names its partner;
     any other token names none. So a partner token can never reach another service's data."""
@@ -78,8 +84,11 @@ def check_partner(scopes: Iterable[str], partner_id: str | None) -> str | None:
         raise ValueError("the partner scope needs the partner it is bound to (--partner ID)")
     if partner_id is not None and given != {PARTNER}:
         raise ValueError("a token bound to a partner carries the partner scope only")
-    if partner_id is not None and (len(partner_id) > 200 or not partner_id.isprintable()):
-        raise ValueError("the partner id: at most 200 printable characters")
+    if partner_id is not None and not PARTNER_ID.match(partner_id):
+        raise ValueError(
+            "the partner id: 1-64 letters, digits and . _ - (starting with a letter or digit); "
+            "it prefixes the partner's customer ids, so it cannot hold ':'"
+        )
     return partner_id
 
 

@@ -118,6 +118,18 @@ class Journal:
     def depth(self) -> int:
         return len(self.pending())
 
+    def holds_customer(self, customer_id: str) -> bool:
+        """Whether a match waiting here is for ``customer_id`` (its id is known to the
+        service, though not yet to the database). Reads each record's context only; the
+        content stays sealed. A file being replayed away, or unreadable, is skipped."""
+        for path in self.pending():
+            try:
+                if json.loads(path.read_text())["context"]["customer_id"] == customer_id:
+                    return True
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return False
+
     def read(self, path: Path) -> JournalRecord:
         """Raises ``ValueError`` for a file that is not a whole record (a crash mid-write)."""
         text = path.read_text()

@@ -2,10 +2,23 @@
 migrations in ``reporting/migrations``; these classes must agree with them (a test checks)."""
 
 from reporting.models.access import Analyst, ApiToken, AuditHead, AuditRecord, RecoveryCode
-from reporting.models.actions import Block, Delivery, Destination, Event
+from reporting.models.actions import (
+    CUSTOMER_OWNED,
+    OPERATOR_OWNED,
+    Block,
+    Delivery,
+    Destination,
+    Event,
+)
 from reporting.models.analytics import CountBatch, DailyCount
 from reporting.models.base import Base, BigId, UtcDateTime, utcnow
-from reporting.models.customers import Customer, CustomersHead, CustomerSite, EmailVerification
+from reporting.models.customers import (
+    Customer,
+    CustomersHead,
+    CustomerSite,
+    EmailVerification,
+    VerificationMail,
+)
 from reporting.models.lists import EntryHold, HashList, ListEntry
 from reporting.models.matches import Match, MatchHit
 from reporting.models.reports import Evidence, EvidenceAccess, Report
@@ -20,6 +33,8 @@ from reporting.models.review import (
 )
 
 __all__ = [
+    "CUSTOMER_OWNED",
+    "OPERATOR_OWNED",
     "Analyst",
     "ApiToken",
     "AuditHead",
@@ -53,6 +68,7 @@ __all__ = [
     "ReviewRequest",
     "ScanHashLog",
     "UtcDateTime",
+    "VerificationMail",
     "WebSession",
     "utcnow",
 ]

@@ -46,6 +46,11 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# ``Destination.owner``
+CUSTOMER_OWNED = "customer"
+OPERATOR_OWNED = "operator"
+
+
 class Destination(Base):
     """Where a customer's events go. ``customer_id`` "_operators" holds the operators' own."""
 
@@ -53,6 +58,10 @@ class Destination(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(200), index=True)
+    # Who made it, and so who may turn it off: "customer" (the Customers service's own, for a
+    # verified address) or "operator" (``hashwatch destinations add``). Deleting a customer
+    # disables only the customer's.
+    owner: Mapped[str] = mapped_column(String(16), default=OPERATOR_OWNED, server_default=OPERATOR_OWNED)
     kind: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200), default="")
     # Kind-specific settings, validated by ``reporting.destinations.build_destination``.

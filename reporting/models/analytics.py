@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, String
+from sqlalchemy import BigInteger, Date, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reporting.models.base import Base, utcnow
@@ -16,6 +16,9 @@ class DailyCount(Base):
     and workers can count the same thing at once. The key's order, day first, is the export's."""
 
     __tablename__ = "daily_counts"
+    # By customer too: whether an id was ever counted decides who may create it
+    # (reporting/customer_ids.py), and the key leads with the day.
+    __table_args__ = (Index("ix_daily_counts_customer_id", "customer_id"),)
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     # Byte order on PostgreSQL too (SQLite's is already): the export's order, and its cursors,

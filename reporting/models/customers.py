@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reporting.models.base import Base, BigId, utcnow
@@ -63,6 +63,26 @@ class EmailVerification(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class VerificationMail(Base):
+    """One verification email sent, kept while it counts against the sending limits
+    (reporting/customer_mail_limits.py): who asked, and a SHA-256 of the address, not the address."""
+
+    __tablename__ = "customer_verification_mails"
+    __table_args__ = (
+        Index("ix_customer_verification_mails_partner", "partner_id", "sent_at"),
+        Index("ix_customer_verification_mails_actor", "actor", "sent_at"),
+        Index("ix_customer_verification_mails_address", "address_hash", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # The partner whose token asked; None for an operator.
+    partner_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The caller as the audit log names it ("token:…", "cli:…").
+    actor: Mapped[str] = mapped_column(String(200))
+    address_hash: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CustomersHead(Base):

@@ -54,19 +54,22 @@ Notify = Annotated[str | None, typer.Option(help="Notices by email: immediate or
 def _customers(data_dir: object, database_url: object, mail: bool = False) -> Iterator[CustomerStore]:
     from reporting.customers import CustomerStore
 
-    mailer = None
+    mailer, limits = None, None
     if mail:
         from reporting.customer_email import SmtpVerificationMailer
+        from reporting.customer_mail_limits import MailLimits
         from reporting.destinations.email import SmtpSettings
 
+        reporting = reporting_settings_or_exit()
+        limits = MailLimits.from_settings(reporting)
         try:
-            mailer = SmtpVerificationMailer(SmtpSettings.from_settings(reporting_settings_or_exit()))
+            mailer = SmtpVerificationMailer(SmtpSettings.from_settings(reporting))
         except ValueError as exc:
             raise fail(str(exc), 2) from None
     settings = settings_or_exit(data_dir=data_dir, database_url=database_url)
     with open_cli_store(settings) as store:
         try:
-            yield CustomerStore(store.engine, mailer)
+            yield CustomerStore(store.engine, mailer, mail_limits=limits)
         except HashwatchError as exc:
             raise fail(str(exc), 2 if isinstance(exc, InvalidRequest) else 1) from None
 
@@ -130,9 +133,22 @@ def _settings_changes(
 
 @app.command("create")
 def create(
-    customer_id: Annotated[str, typer.Argument(help="The id scans will carry; empty: one is assigned.")] = "",
+    customer_id: Annotated[
+        str,
+        typer.Argument(
+            help="The id scans will carry. An id with ':' is in the namespace of the partner before "
+            "it (host-a:shop) and needs --partner host-a; empty: one is assigned (cus_…, or "
+            "PARTNER:cus_… with --partner)."
+        ),
+    ] = "",
     name: Annotated[str, typer.Option(help="Who the customer is.")] = "",
-    partner: Annotated[str | None, typer.Option(help="The partner that owns the customer.")] = None,
+    partner: Annotated[
+        str | None,
+        typer.Option(
+            help="The partner that owns the customer. An id already seen in scans may be handed "
+            "over: its history goes with it."
+        ),
+    ] = None,
     site: Annotated[list[str] | None, typer.Option("--site", help="Hostname or *.zone; repeat.")] = None,
     lists: Lists = None,
     threshold: Thresholds = None,
@@ -143,7 +159,8 @@ def create(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Create a customer (disabled until its email is verified and it is enabled)."""
+    """Create a customer (disabled until its email is verified and it is enabled). Ids are
+    global and never reused; docs/customers.md says who may create which."""
     from reporting.customers import CustomerSettings
 
     changes = _settings_changes(lists, False, threshold, degraded, notify)
@@ -221,7 +238,8 @@ def delete(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Delete a customer. Its matches, blocks, evidence and reports are kept (docs/customers.md)."""
+    """Delete a customer. Its matches, blocks, evidence and reports are kept; its own notice
+    destination is disabled, the operator's destinations for it are not (docs/customers.md)."""
     if not yes:
         typer.confirm(f"delete customer {customer_id}?", abort=True)
     with _customers(data_dir, database_url) as customers:
@@ -232,7 +250,7 @@ def delete(
         typer.echo(
             f"deleted {result.customer_id}; kept {result.matches_kept} match(es), {result.blocks_kept} "
             f"block(s), {result.evidence_kept} evidence record(s); "
-            f"{result.destinations_disabled} destination(s) disabled"
+            f"{result.destinations_disabled} of its own destination(s) disabled"
         )
 
 
@@ -275,7 +293,8 @@ def set_email(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Set the address and email it a one-time code (HASHWATCH_SMTP_*); it expires in 24 hours."""
+    """Set the address and email it a one-time code (HASHWATCH_SMTP_*); it expires in 24 hours.
+    Within the sending limits (HASHWATCH_VERIFY_MAILS_PER_CALLER, per hour by default)."""
     with _customers(data_dir, database_url, mail=True) as customers:
         view = customers.set_email(customer_id, None, email, actor=actor_name(actor))
     _show(view, as_json)

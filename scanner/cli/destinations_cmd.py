@@ -55,7 +55,8 @@ def add(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Add a destination; its config is checked before it is stored."""
+    """Add a destination; its config is checked before it is stored. It is the operator's:
+    deleting the customer, or anything the customer does, leaves it as it is."""
     config: dict[str, Any]
     if kind == "email":
         config = {"to": to}
@@ -86,7 +87,8 @@ def list_destinations(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """List destinations (secrets are never shown)."""
+    """List destinations (secrets are never shown) and who owns each: the operator (added here)
+    or the customer (its verified email, made by the Customers service)."""
     with _admin(data_dir, database_url) as (admin, _, _):
         for view in admin.all(customer):
             if as_json:
@@ -96,7 +98,8 @@ def list_destinations(
             else:
                 state = "" if view.enabled else " (disabled)"
                 typer.echo(
-                    f"{view.id} {view.customer_id} {view.kind} {view.mode}{state} {json.dumps(view.config)}"
+                    f"{view.id} {view.customer_id} {view.kind} {view.mode}{state} owner={view.owner} "
+                    f"{json.dumps(view.config)}"
                 )
 
 

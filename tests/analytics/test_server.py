@@ -31,7 +31,8 @@ from tests.scanner.conftest import import_demo_list
 
 ROCKET = (DEMO_LIST / "skimage_rocket.jpg").read_bytes()
 CAMERA = (DEMO_UNLISTED / "skimage_camera.png").read_bytes()
-PARTNER_CUSTOMERS = [f"cust-{i:03d}" for i in range(500)]
+# A partner's customer ids are in its namespace (docs/customers.md).
+PARTNER_CUSTOMERS = [f"p1:cust-{i:03d}" for i in range(500)]
 
 
 def _small_png(seed: int) -> bytes:
@@ -211,7 +212,7 @@ def test_a_partner_exports_a_day_of_500_customers_in_one_call_equal_to_what_was_
     assert len({r.cursor for r in rows}) == 500
 
     # An operator sees every customer; a partner with no customers sees none.
-    assert [r.customer_id for r in served.export("operator")] == [*PARTNER_CUSTOMERS, "not-theirs"]
+    assert [r.customer_id for r in served.export("operator")] == ["not-theirs", *PARTNER_CUSTOMERS]
     assert served.export("p2") == []
 
     # Interrupted after 123 rows, resumed from the last cursor: the rest, each row once.
@@ -228,9 +229,9 @@ def test_a_partner_exports_a_day_of_500_customers_in_one_call_equal_to_what_was_
 def test_a_customer_the_partner_may_not_see_is_not_found_and_bad_requests_are_invalid(
     served: Served,
 ) -> None:
-    served.provision("p1", ["cust-007", "cust-008"])
+    served.provision("p1", ["p1:cust-007", "p1:cust-008"])
     served.scan("not-theirs", CAMERA)
-    served.scan("cust-007", CAMERA)
+    served.scan("p1:cust-007", CAMERA)
     assert served.app.counts is not None
     served.app.counts.flush()
 
@@ -241,20 +242,20 @@ def test_a_customer_the_partner_may_not_see_is_not_found_and_bad_requests_are_in
         )
         return response
 
-    assert [d.scans for d in get("p1", "cust-007").days] == [1]
-    assert get("p1", "cust-008").days == []  # theirs, nothing counted
-    for who, customer in [("p1", "not-theirs"), ("p1", "no-such-customer"), ("p2", "cust-007")]:
+    assert [d.scans for d in get("p1", "p1:cust-007").days] == [1]
+    assert get("p1", "p1:cust-008").days == []  # theirs, nothing counted
+    for who, customer in [("p1", "not-theirs"), ("p1", "no-such-customer"), ("p2", "p1:cust-007")]:
         with pytest.raises(grpc.RpcError) as refused:
             get(who, customer)
         assert refused.value.code() == grpc.StatusCode.NOT_FOUND, (who, customer)
     assert [d.scans for d in get("operator", "not-theirs").days] == [1]
 
     with pytest.raises(grpc.RpcError) as no_scope:
-        get("scan", "cust-007")
+        get("scan", "p1:cust-007")
     assert no_scope.value.code() == grpc.StatusCode.PERMISSION_DENIED
     for fields in ({"from_day": "26/11/2026"}, {"from_day": "2026-11-26", "to_day": "2026-11-01"}):
         with pytest.raises(grpc.RpcError) as invalid:
-            get("operator", "cust-007", **fields)
+            get("operator", "p1:cust-007", **fields)
         assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     with pytest.raises(grpc.RpcError) as bad_cursor:
         served.export("p1", cursor="not-a-cursor")
@@ -269,9 +270,9 @@ def test_the_cli_reads_a_partners_customers_from_the_server(served: Served) -> N
 
     from scanner.cli.main import app
 
-    served.provision("p1", ["cust-001", "cust-002"])
-    served.scan("cust-001", CAMERA)
-    served.scan("cust-002", b"")
+    served.provision("p1", ["p1:cust-001", "p1:cust-002"])
+    served.scan("p1:cust-001", CAMERA)
+    served.scan("p1:cust-002", b"")
     served.scan("not-theirs", CAMERA)
     assert served.app.counts is not None
     served.app.counts.flush()
@@ -281,8 +282,8 @@ def test_the_cli_reads_a_partners_customers_from_the_server(served: Served) -> N
     assert result.exit_code == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(r["customer_id"], r["scans"], r["scans_by_outcome"]) for r in lines] == [
-        ("cust-001", 1, {"scanned": 1}),
-        ("cust-002", 1, {"empty": 1}),
+        ("p1:cust-001", 1, {"scanned": 1}),
+        ("p1:cust-002", 1, {"empty": 1}),
     ]
     result = runner.invoke(app, ["analytics", "show", "--customer", "not-theirs", *remote])
     assert result.exit_code == 2

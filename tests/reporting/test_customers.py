@@ -54,21 +54,26 @@ def test_mask_email() -> None:
 
 
 def test_each_partner_reaches_only_its_own_customers(customers: CustomerStore) -> None:
-    customers.create("a-1", "partner-a", name="A one")
-    customers.create("a-2", "partner-a")
-    customers.create("b-1", "partner-b")
+    customers.create("partner-a:1", "partner-a", name="A one")
+    customers.create("partner-a:2", "partner-a")
+    customers.create("partner-b:1", "partner-b")
     customers.create("op-1", None)
-    assert [c.customer_id for c in customers.list_page("partner-a")[0]] == ["a-1", "a-2"]
-    assert [c.customer_id for c in customers.list_page("partner-b")[0]] == ["b-1"]
-    assert [c.customer_id for c in customers.list_page(None)[0]] == ["a-1", "a-2", "b-1", "op-1"]
-    assert customers.get("a-1", "partner-a").partner_id == "partner-a"
+    assert [c.customer_id for c in customers.list_page("partner-a")[0]] == ["partner-a:1", "partner-a:2"]
+    assert [c.customer_id for c in customers.list_page("partner-b")[0]] == ["partner-b:1"]
+    assert [c.customer_id for c in customers.list_page(None)[0]] == [
+        "partner-a:1",
+        "partner-a:2",
+        "partner-b:1",
+        "op-1",
+    ]
+    assert customers.get("partner-a:1", "partner-a").partner_id == "partner-a"
     for call in (
-        lambda: customers.get("b-1", "partner-a"),
-        lambda: customers.update("b-1", "partner-a", name="mine now"),
-        lambda: customers.delete("b-1", "partner-a"),
-        lambda: customers.add_site("b-1", "partner-a", "b.example"),
-        lambda: customers.set_enabled("b-1", "partner-a", False),
-        lambda: customers.verify_email("b-1", "partner-a", "X"),
+        lambda: customers.get("partner-b:1", "partner-a"),
+        lambda: customers.update("partner-b:1", "partner-a", name="mine now"),
+        lambda: customers.delete("partner-b:1", "partner-a"),
+        lambda: customers.add_site("partner-b:1", "partner-a", "b.example"),
+        lambda: customers.set_enabled("partner-b:1", "partner-a", False),
+        lambda: customers.verify_email("partner-b:1", "partner-a", "X"),
         lambda: customers.get("op-1", "partner-a"),
     ):
         with pytest.raises(CustomerNotFound) as missing:
@@ -76,86 +81,86 @@ def test_each_partner_reaches_only_its_own_customers(customers: CustomerStore) -
         with pytest.raises(CustomerNotFound) as absent:
             customers.get("no-such", "partner-a")
         # The same answer as for an id nobody has, apart from the id itself.
-        assert str(missing.value).replace("b-1", "X").replace("op-1", "X") == str(absent.value).replace(
-            "no-such", "X"
-        )
-    assert customers.visible_customer_ids("partner-a") == ["a-1", "a-2"]
+        assert str(missing.value).replace("partner-b:1", "X").replace("op-1", "X") == str(
+            absent.value
+        ).replace("no-such", "X")
+    assert customers.visible_customer_ids("partner-a") == ["partner-a:1", "partner-a:2"]
     assert customers.visible_customer_ids("partner-z") == []
     assert customers.visible_customer_ids(None) is None
     with pytest.raises(InvalidRequest):
-        customers.create("a-3", "partner-a", owner="partner-b")
+        customers.create("partner-a:3", "partner-a", owner="partner-b")
 
 
 def test_pages_walk_every_customer_once(customers: CustomerStore) -> None:
     for n in range(7):
-        customers.create(f"c-{n}", "p")
+        customers.create(f"p:c-{n}", "p")
     seen, token = [], ""
     while True:
         page, token = customers.list_page("p", page_size=3, page_token=token)
         seen += [c.customer_id for c in page]
         if not token:
             break
-    assert seen == [f"c-{n}" for n in range(7)]
+    assert seen == [f"p:c-{n}" for n in range(7)]
     with pytest.raises(InvalidRequest):
         customers.list_page("p", page_token="nonsense")
 
 
 def test_ids_and_sites_are_unique_across_customers(customers: CustomerStore) -> None:
     made = customers.create("", "p", sites=["Shop.Example.", "*.example.org"])
-    assert made.customer_id.startswith("cus_") and made.sites == ("*.example.org", "shop.example")
+    assert made.customer_id.startswith("p:cus_") and made.sites == ("*.example.org", "shop.example")
     with pytest.raises(AlreadyExists):
-        customers.create(made.customer_id, "q")
+        customers.create(made.customer_id, None, owner="p")
     with pytest.raises(AlreadyExists):
-        customers.create("other", "q", sites=["shop.example"])
-    customers.create("other", "q")
+        customers.create("q:other", "q", sites=["shop.example"])
+    customers.create("q:other", "q")
     with pytest.raises(AlreadyExists):
-        customers.add_site("other", "q", "*.example.org")
+        customers.add_site("q:other", "q", "*.example.org")
     with pytest.raises(InvalidRequest):
-        customers.add_site("other", "q", "not a host")
+        customers.add_site("q:other", "q", "not a host")
     assert customers.remove_site(made.customer_id, "p", "shop.example").sites == ("*.example.org",)
-    assert customers.add_site("other", "q", "shop.example").sites == ("shop.example",)
+    assert customers.add_site("q:other", "q", "shop.example").sites == ("shop.example",)
 
 
 def test_email_is_verified_with_a_one_time_code_and_shown_masked(
     customers: CustomerStore, sink: SmtpSink
 ) -> None:
-    customers.create("shop", "p", name="Shop")
+    customers.create("p:shop", "p", name="Shop")
     with pytest.raises(FailedPrecondition):
-        customers.set_enabled("shop", "p", True)
-    pending = customers.set_email("shop", "p", "alice@example.org")
+        customers.set_enabled("p:shop", "p", True)
+    pending = customers.set_email("p:shop", "p", "alice@example.org")
     assert (pending.email, pending.email_state) == ("a***@example.org", "pending")
     code = code_in(sink, 1)
     assert sink.messages[0].rcpt_tos == ("alice@example.org",)
     with pytest.raises(FailedPrecondition):
-        customers.set_enabled("shop", "p", True)
+        customers.set_enabled("p:shop", "p", True)
     with pytest.raises(WrongCode, match="4 attempt"):
-        customers.verify_email("shop", "p", "AAAA-AAAA-AAAA")
-    verified = customers.verify_email("shop", "p", code.lower())
+        customers.verify_email("p:shop", "p", "AAAA-AAAA-AAAA")
+    verified = customers.verify_email("p:shop", "p", code.lower())
     assert (verified.email, verified.email_state) == ("a***@example.org", "verified")
     assert "alice" not in repr(verified)
     with pytest.raises(FailedPrecondition):  # one time only
-        customers.verify_email("shop", "p", code)
-    assert customers.set_enabled("shop", "p", True).enabled
+        customers.verify_email("p:shop", "p", code)
+    assert customers.set_enabled("p:shop", "p", True).enabled
     # Notices now go to the verified address, in the customer's mode.
     with session_factory(customers.engine)() as session:
-        [destination] = session.query(models.Destination).filter_by(customer_id="shop").all()
+        [destination] = session.query(models.Destination).filter_by(customer_id="p:shop").all()
         assert (destination.kind, destination.config["to"], destination.mode) == (
             "email",
             ["alice@example.org"],
             "immediate",
         )
-    customers.update("shop", "p", settings={"notify": "digest"})
+    customers.update("p:shop", "p", settings={"notify": "digest"})
     with session_factory(customers.engine)() as session:
-        [destination] = session.query(models.Destination).filter_by(customer_id="shop").all()
+        [destination] = session.query(models.Destination).filter_by(customer_id="p:shop").all()
         assert destination.mode == "digest" and destination.last_digest_at is not None
     # The code is stored hashed.
-    customers.set_email("shop", "p", "bob@example.org")
+    customers.set_email("p:shop", "p", "bob@example.org")
     second = code_in(sink, 2)
     with session_factory(customers.engine)() as session:
         [row] = session.query(models.EmailVerification).all()
         assert _normal(second) not in row.code_hash and len(row.code_hash) == 64
     # A new address pending leaves the verified one (and the customer) in service.
-    view = customers.get("shop", "p")
+    view = customers.get("p:shop", "p")
     assert (view.email, view.email_state, view.enabled) == ("b***@example.org", "pending", True)
 
 
@@ -242,20 +247,22 @@ def test_delete_keeps_matches_blocks_and_evidence_and_the_id(store: Store, custo
 
     store.import_entries("csam", [NewEntry(PDQ)])
     recording = Store(store.engine, ActionConfig(EvidenceBox(os.urandom(32))))
-    customers.create("shop", "p", sites=["shop.example"])
+    customers.create("p:shop", "p", sites=["shop.example"])
     match_id = recording.record_match(
-        ScanContext(customer_id="shop", url="https://shop.example/a.jpg"), [PDQ], [one_hit(store)], b"img"
+        ScanContext(customer_id="p:shop", url="https://shop.example/a.jpg"), [PDQ], [one_hit(store)], b"img"
     )
-    result = customers.delete("shop", "p")
+    result = customers.delete("p:shop", "p")
     assert (result.matches_kept, result.blocks_kept, result.evidence_kept) == (1, 1, 1)
     with pytest.raises(CustomerNotFound):
-        customers.get("shop", "p")
+        customers.get("p:shop", "p")
     assert customers.list_page(None)[0] == []
     with pytest.raises(AlreadyExists):
-        customers.create("shop", "q")
+        customers.create("p:shop", "p")
+    with pytest.raises(AlreadyExists):
+        customers.create("p:shop", None, owner="p")
     # The site is free again; the match, its block and evidence are still there.
-    customers.create("new-owner", "q", sites=["shop.example"])
-    [status] = store.block_status("shop", ["https://shop.example/a.jpg"])
+    customers.create("q:new-owner", "q", sites=["shop.example"])
+    [status] = store.block_status("p:shop", ["https://shop.example/a.jpg"])
     assert (status.state, status.match_id) == ("active", match_id)
     with session_factory(store.engine)() as session:
         assert session.query(models.Evidence).filter_by(match_id=match_id).count() == 1

@@ -91,11 +91,16 @@ def test_onboard_a_customer_from_the_shell(database_url: str, tmp_path: Path, si
         "notify": "digest",
     }
 
+    # An id with ':' is in the namespace of the partner before it: created for that partner only.
+    code, _, err = run(database_url, tmp_path, "customers", "create", "host-b:other")
+    assert code == 2 and "namespace of partner 'host-b'" in err
+    code, out, err = run(database_url, tmp_path, "customers", "create", "host-b:other", "--partner", "host-b")
+    assert code == 0 and "partner=host-b" in out, err
     run(database_url, tmp_path, "customers", "create", "other", "--partner", "host-b")
     code, out, _ = run(database_url, tmp_path, "customers", "list", "--partner", "host-a", "--json")
     assert [c["customer_id"] for c in as_json(out)] == ["shop"]
     code, out, _ = run(database_url, tmp_path, "customers", "list", "--json")
-    assert [c["customer_id"] for c in as_json(out)] == ["shop", "other"]
+    assert [c["customer_id"] for c in as_json(out)] == ["shop", "host-b:other", "other"]
 
     code, out, _ = run(database_url, tmp_path, "customers", "sites", "add", "other", "*.other.example")
     assert code == 0 and "*.other.example" in out
@@ -120,5 +125,10 @@ def test_partner_tokens_from_the_shell(database_url: str, tmp_path: Path) -> Non
     assert code == 2 and "--partner" in err
     code, _, err = run(database_url, tmp_path, "tokens", "create", "--scope", "scan", "--partner", "host-a")
     assert code == 2 and "partner scope only" in err
+    # A partner id prefixes its customers' ids (host-a:shop): it cannot hold the ':' itself.
+    code, _, err = run(
+        database_url, tmp_path, "tokens", "create", "--scope", "partner", "--partner", "host:a"
+    )
+    assert code == 2 and "cannot hold ':'" in err
     code, out, _ = run(database_url, tmp_path, "tokens", "list", "--json")
     assert [t["partner_id"] for t in as_json(out)] == ["host-a"]

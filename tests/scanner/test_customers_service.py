@@ -94,7 +94,12 @@ class Served:
         return enabled
 
 
-def serve(database_url: str, tmp_path: Path, **overrides: object) -> Iterator[Served]:
+def serve(
+    database_url: str,
+    tmp_path: Path,
+    reporting_overrides: dict[str, object] | None = None,
+    **overrides: object,
+) -> Iterator[Served]:
     settings = load_settings(
         port=0,
         data_dir=tmp_path / "var",
@@ -105,7 +110,11 @@ def serve(database_url: str, tmp_path: Path, **overrides: object) -> Iterator[Se
         **overrides,
     )
     with SmtpSink() as sink:
-        reporting = ReportingSettings(smtp_host=sink.host, smtp_port=sink.port)
+        reporting = ReportingSettings(
+            smtp_host=sink.host,
+            smtp_port=sink.port,
+            **(reporting_overrides or {}),  # type: ignore[arg-type]
+        )
         app = build_app(settings, reporting)
         import_demo_list(app)
         app.server.start()
@@ -156,10 +165,10 @@ def test_two_partners_each_reach_only_their_own_customers(served: Served) -> Non
     api = served.customers
     for n in range(3):
         api.CreateCustomer(
-            cpb.CreateCustomerRequest(customer_id=f"a-{n}", name=f"A {n}"), metadata=a, timeout=10
+            cpb.CreateCustomerRequest(customer_id=f"host-a:{n}", name=f"A {n}"), metadata=a, timeout=10
         )
     made = api.CreateCustomer(cpb.CreateCustomerRequest(sites=["shop.b.example"]), metadata=b, timeout=10)
-    assert made.customer_id.startswith("cus_") and made.partner_id == "host-b"
+    assert made.customer_id.startswith("host-b:cus_") and made.partner_id == "host-b"
 
     def listed(token: Metadata) -> list[tuple[str, str]]:
         ids, page_token = [], ""
@@ -172,7 +181,7 @@ def test_two_partners_each_reach_only_their_own_customers(served: Served) -> Non
             if not page_token:
                 return ids
 
-    assert listed(a) == [("a-0", "host-a"), ("a-1", "host-a"), ("a-2", "host-a")]
+    assert listed(a) == [("host-a:0", "host-a"), ("host-a:1", "host-a"), ("host-a:2", "host-a")]
     assert listed(b) == [(made.customer_id, "host-b")]
     admin = served.auth("customers:read")
     assert listed(admin) == listed(a) + listed(b)
@@ -195,7 +204,7 @@ def test_two_partners_each_reach_only_their_own_customers(served: Served) -> Non
         lambda: api.VerifyEmail(cpb.VerifyEmailRequest(customer_id=other, code="X"), metadata=a, timeout=10),
         lambda: api.EnableCustomer(cpb.EnableCustomerRequest(customer_id=other), metadata=a, timeout=10),
         lambda: api.DisableCustomer(cpb.DisableCustomerRequest(customer_id=other), metadata=a, timeout=10),
-        lambda: api.GetCustomer(cpb.GetCustomerRequest(customer_id="a-0"), metadata=b, timeout=10),
+        lambda: api.GetCustomer(cpb.GetCustomerRequest(customer_id="host-a:0"), metadata=b, timeout=10),
         lambda: api.GetCustomer(cpb.GetCustomerRequest(customer_id="never-made"), metadata=b, timeout=10),
     ):
         assert code_of(call) == grpc.StatusCode.NOT_FOUND
@@ -245,17 +254,21 @@ def test_verified_customer_is_enabled_and_scanned_with_its_tightened_threshold(s
     token = served.auth("partner", partner="host-a")
     api = served.customers
     created = api.CreateCustomer(
-        cpb.CreateCustomerRequest(customer_id="shop-a", sites=["shop-a.example"]), metadata=token, timeout=10
+        cpb.CreateCustomerRequest(customer_id="host-a:shop-a", sites=["shop-a.example"]),
+        metadata=token,
+        timeout=10,
     )
     assert created.email_state == cpb.EMAIL_STATE_UNVERIFIED and not created.enabled
-    enable = cpb.EnableCustomerRequest(customer_id="shop-a")
+    enable = cpb.EnableCustomerRequest(customer_id="host-a:shop-a")
     assert (
         code_of(lambda: api.EnableCustomer(enable, metadata=token, timeout=10))
         == grpc.StatusCode.FAILED_PRECONDITION
     )
 
     pending = api.SetEmail(
-        cpb.SetEmailRequest(customer_id="shop-a", email="owner@shop-a.example"), metadata=token, timeout=30
+        cpb.SetEmailRequest(customer_id="host-a:shop-a", email="owner@shop-a.example"),
+        metadata=token,
+        timeout=30,
     )
     assert (pending.email, pending.email_state) == ("o***@shop-a.example", cpb.EMAIL_STATE_PENDING)
     [sent] = served.sink.wait_for(1)
@@ -264,19 +277,19 @@ def test_verified_customer_is_enabled_and_scanned_with_its_tightened_threshold(s
         code_of(lambda: api.EnableCustomer(enable, metadata=token, timeout=10))
         == grpc.StatusCode.FAILED_PRECONDITION
     )
-    wrong = cpb.VerifyEmailRequest(customer_id="shop-a", code="NOPE-NOPE-NOPE")
+    wrong = cpb.VerifyEmailRequest(customer_id="host-a:shop-a", code="NOPE-NOPE-NOPE")
     assert (
         code_of(lambda: api.VerifyEmail(wrong, metadata=token, timeout=10))
         == grpc.StatusCode.INVALID_ARGUMENT
     )
     verified = api.VerifyEmail(
-        cpb.VerifyEmailRequest(customer_id="shop-a", code=served.code(1)), metadata=token, timeout=10
+        cpb.VerifyEmailRequest(customer_id="host-a:shop-a", code=served.code(1)), metadata=token, timeout=10
     )
     assert (verified.email, verified.email_state) == ("o***@shop-a.example", cpb.EMAIL_STATE_VERIFIED)
 
     # Looser than the lists' thresholds: refused.
     loose = cpb.UpdateCustomerRequest(
-        customer_id="shop-a",
+        customer_id="host-a:shop-a",
         settings=cpb.CustomerSettings(thresholds={"pdq": 40}),
         update_mask=field_mask_pb2.FieldMask(paths=["settings.thresholds"]),
     )
@@ -286,7 +299,7 @@ def test_verified_customer_is_enabled_and_scanned_with_its_tightened_threshold(s
     )
     tight = api.UpdateCustomer(
         cpb.UpdateCustomerRequest(
-            customer_id="shop-a",
+            customer_id="host-a:shop-a",
             settings=cpb.CustomerSettings(thresholds={"pdq": 10, "phash": 2}),
             update_mask=field_mask_pb2.FieldMask(paths=["settings.thresholds"]),
         ),
@@ -298,8 +311,8 @@ def test_verified_customer_is_enabled_and_scanned_with_its_tightened_threshold(s
     assert enabled.enabled and enabled.email == "o***@shop-a.example"
 
     # Within seconds the running server scans shop-a with its own thresholds.
-    eventually(lambda: served.scan("shop-a", CROPPED).verdict == pb.VERDICT_ALLOW)
-    exact = served.scan("shop-a", ROCKET, "https://shop-a.example/rocket.jpg")
+    eventually(lambda: served.scan("host-a:shop-a", CROPPED).verdict == pb.VERDICT_ALLOW)
+    exact = served.scan("host-a:shop-a", ROCKET, "https://shop-a.example/rocket.jpg")
     assert exact.verdict == pb.VERDICT_BLOCK and exact.match_id
     assert {m.algorithm: m.threshold for m in exact.matches if m.algorithm != pb.ALGORITHM_MD5} == {
         pb.ALGORITHM_PDQ: 10,

@@ -192,3 +192,13 @@ def test_the_served_engine_spools_with_the_hash_log_on_too(
     finally:
         app.server.drain(grace_seconds=0)
         app.store.engine.dispose()
+
+
+def test_the_customers_of_spooled_matches_are_known_without_unsealing(tmp_path: Path) -> None:
+    # No key to open the content with: the customer is read from the record's context alone.
+    journal = Journal(tmp_path / "journal", EvidenceBox(os.urandom(32)))
+    journal.spool(ScanContext(customer_id="host-a:spooled"), [], [], LISTED)
+    (journal.directory / f"{0:020d}-torn.json").write_text('{"context": {"customer_id": "host-a:torn"')
+    reader = Journal(tmp_path / "journal")
+    assert reader.holds_customer("host-a:spooled")
+    assert not reader.holds_customer("host-a:torn") and not reader.holds_customer("host-a:other")

@@ -218,7 +218,11 @@ class CreateCustomerRequest(_message.Message):
     SITES_FIELD_NUMBER: _builtins.int
     PARTNER_ID_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
-    """Empty: the server assigns one (cus_...). Ids are global; a taken one is ALREADY_EXISTS."""
+    """Empty: the server assigns one (cus_..., or <partner_id>:cus_... for a partner's customer).
+    A partner token's ids must be <partner_id>:<name> (else INVALID_ARGUMENT); one the service
+    already knows from scans or records is ALREADY_EXISTS for it. An id with ':' is for the
+    partner before it only. Ids are global; a taken one is ALREADY_EXISTS (docs/customers.md).
+    """
     name: _builtins.str
     partner_id: _builtins.str
     """Operators only: the partner the customer belongs to. A partner token's customers always
@@ -380,6 +384,7 @@ class DeleteCustomerResponse(_message.Message):
     blocks_kept: _builtins.int
     evidence_kept: _builtins.int
     destinations_disabled: _builtins.int
+    """The customer's own destinations (its verified email) turned off; an operator's stay on."""
     def __init__(
         self,
         *,

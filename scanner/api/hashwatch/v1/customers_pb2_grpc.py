@@ -138,6 +138,8 @@ class CustomersServicer:
 
     def SetEmail(self, request, context):
         """Sets the address (state pending) and emails it a one-time code that expires in 24 hours.
+        Past the sending limits (per partner, per caller, per address from one partner, in an
+        hour): RESOURCE_EXHAUSTED with a RetryInfo delay, and nothing is sent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -47,7 +47,10 @@ class CustomersStub:
     AddSite: _grpc.UnaryUnaryMultiCallable[_customers_pb2.SiteRequest, _customers_pb2.Customer]
     RemoveSite: _grpc.UnaryUnaryMultiCallable[_customers_pb2.SiteRequest, _customers_pb2.Customer]
     SetEmail: _grpc.UnaryUnaryMultiCallable[_customers_pb2.SetEmailRequest, _customers_pb2.Customer]
-    """Sets the address (state pending) and emails it a one-time code that expires in 24 hours."""
+    """Sets the address (state pending) and emails it a one-time code that expires in 24 hours.
+    Past the sending limits (per partner, per caller, per address from one partner, in an
+    hour): RESOURCE_EXHAUSTED with a RetryInfo delay, and nothing is sent.
+    """
     VerifyEmail: _grpc.UnaryUnaryMultiCallable[_customers_pb2.VerifyEmailRequest, _customers_pb2.Customer]
     """A wrong code uses one of 5 attempts (INVALID_ARGUMENT); an expired or used-up code is
     FAILED_PRECONDITION until SetEmail sends a new one.
@@ -67,7 +70,10 @@ class CustomersAsyncStub(CustomersStub):
     AddSite: _aio.UnaryUnaryMultiCallable[_customers_pb2.SiteRequest, _customers_pb2.Customer]  # type: ignore[assignment]
     RemoveSite: _aio.UnaryUnaryMultiCallable[_customers_pb2.SiteRequest, _customers_pb2.Customer]  # type: ignore[assignment]
     SetEmail: _aio.UnaryUnaryMultiCallable[_customers_pb2.SetEmailRequest, _customers_pb2.Customer]  # type: ignore[assignment]
-    """Sets the address (state pending) and emails it a one-time code that expires in 24 hours."""
+    """Sets the address (state pending) and emails it a one-time code that expires in 24 hours.
+    Past the sending limits (per partner, per caller, per address from one partner, in an
+    hour): RESOURCE_EXHAUSTED with a RetryInfo delay, and nothing is sent.
+    """
     VerifyEmail: _aio.UnaryUnaryMultiCallable[_customers_pb2.VerifyEmailRequest, _customers_pb2.Customer]  # type: ignore[assignment]
     """A wrong code uses one of 5 attempts (INVALID_ARGUMENT); an expired or used-up code is
     FAILED_PRECONDITION until SetEmail sends a new one.
@@ -132,7 +138,10 @@ class CustomersServicer(metaclass=_abc_1.ABCMeta):
         request: _customers_pb2.SetEmailRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_customers_pb2.Customer, _abc.Awaitable[_customers_pb2.Customer]]:
-        """Sets the address (state pending) and emails it a one-time code that expires in 24 hours."""
+        """Sets the address (state pending) and emails it a one-time code that expires in 24 hours.
+        Past the sending limits (per partner, per caller, per address from one partner, in an
+        hour): RESOURCE_EXHAUSTED with a RetryInfo delay, and nothing is sent.
+        """
 
     @_abc_1.abstractmethod
     def VerifyEmail(

@@ -38,7 +38,9 @@ from scanner.outcomes import Outcome
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_ALGORITHMS = (Algorithm.PDQ, Algorithm.PHASH, Algorithm.MD5)
+# What a scan computes at least (``ScanEngine.scan_algorithms`` adds what the lists decide on):
+# the algorithms lists decide on by default (``index.matcher.DEFAULT_DECIDING``).
+DEFAULT_ALGORITHMS = (Algorithm.PDQ, Algorithm.PHASH, Algorithm.MD5, Algorithm.SHA1)
 
 
 class HashMode(enum.StrEnum):

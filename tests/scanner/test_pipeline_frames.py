@@ -139,8 +139,9 @@ def test_outcome_describes_the_image() -> None:
     content = (IMAGES / "skimage_coffee.png").read_bytes()
     outcome = hash_content(content)
     assert (outcome.width, outcome.height, outcome.format, outcome.frame_count) == (600, 400, "PNG", 1)
-    assert [h.algorithm for h in outcome.hashes] == [Algorithm.PDQ, Algorithm.PHASH, Algorithm.MD5]
-    assert list(DEFAULT_ALGORITHMS) == [Algorithm.PDQ, Algorithm.PHASH, Algorithm.MD5]
+    default = [Algorithm.PDQ, Algorithm.PHASH, Algorithm.MD5, Algorithm.SHA1]
+    assert [h.algorithm for h in outcome.hashes] == default
+    assert list(DEFAULT_ALGORITHMS) == default
     md5 = outcome.get(Algorithm.MD5)
     assert md5 is not None and md5.hex == hashlib.md5(content).hexdigest()
 

@@ -4,7 +4,7 @@ No database is touched unless something matched; a match is recorded before BLOC
 A scan computes the engine's algorithms (``DEFAULT_ALGORITHMS``: PDQ, pHash, MD5, SHA-1), MD5
 and SHA-1 always, and every algorithm some held list decides on and has entries for
 (``Matcher.deciding_algorithms``), so no list entry that decides goes unmatched for want of a
-hash.
+hash. MD5 and SHA-1 of the bytes are matched whatever decoding made of them.
 """
 
 from __future__ import annotations
@@ -138,8 +138,9 @@ class ScanEngine:
     ) -> Decision:
         """The policy step: search every form of the content (``scanner.queries``), keep what the
         customer's settings keep (``scanner.customer_policy``), and apply the lists' matching
-        policy, negative lists and flood protection (``scanner.decision``)."""
-        if not outcome.outcome.hashed:
+        policy, negative lists and flood protection (``scanner.decision``). Whatever hashes the
+        content got are searched: content that did not decode still has its MD5 and SHA-1."""
+        if not outcome.hashes:
             return Decision()
         matcher = self.matchers.current
         found = matcher.search(scan_queries(outcome))

@@ -79,19 +79,20 @@ def _check_outcome(data: bytes, result: HashOutcome, config: HashingConfig) -> N
         raise Violation(f"{mode}: an exception reached the pipeline's catch-all: {result.reason}")
     if not data and result.outcome is not Outcome.EMPTY:
         raise Violation(f"{mode}: empty content got {result.outcome}")
+    # Every non-empty body has its bytes' digests, whatever decoding made of it.
+    for algorithm, digest in BYTE_ALGORITHMS.items():
+        found = [h.hex for h in result.all(algorithm)]
+        if found != ([digest(data).hexdigest()] if data else []):
+            raise Violation(f"{mode}: {algorithm} {found} is not the digest of the content")
     if not result.outcome.hashed:
-        if result.hashes or result.dihedral:
-            raise Violation(f"{mode}: {result.outcome} but hashes were returned")
+        if any(h.algorithm not in BYTE_ALGORITHMS for h in result.hashes) or result.dihedral:
+            raise Violation(f"{mode}: {result.outcome} but perceptual hashes were returned")
         if not result.reason:
             raise Violation(f"{mode}: {result.outcome} without a reason")
         return
     if result.width <= 0 or result.height <= 0 or result.frame_count <= 0:
         size = f"{result.width}x{result.height}"
         raise Violation(f"{mode}: hashed a {size} image of {result.frame_count} frames")
-    for algorithm, digest in BYTE_ALGORITHMS.items():
-        found = [h.hex for h in result.all(algorithm)]
-        if found != [digest(data).hexdigest()]:
-            raise Violation(f"{mode}: {algorithm} {found} is not the digest of the content")
     pixel_frames = [h.frame for h in result.all(Algorithm.PDQ)]
     if not pixel_frames or len(set(pixel_frames)) != len(pixel_frames):
         raise Violation(f"{mode}: PDQ hashed frames {pixel_frames}")

@@ -33,6 +33,13 @@ DEFAULT_THRESHOLDS: Mapping[Algorithm, int] = {
     Algorithm.SHA1: 0,
 }
 
+# The algorithms a list decides on unless its policy says otherwise (``hashwatch lists policy
+# --decide``): dHash and aHash match unrelated flat images at their thresholds (bench/,
+# docs/matching.md), so a list built from images keeps those entries without deciding on them.
+DEFAULT_DECIDING: frozenset[Algorithm] = frozenset(
+    {Algorithm.PDQ, Algorithm.PHASH, Algorithm.MD5, Algorithm.SHA1}
+)
+
 
 class ListKind(enum.StrEnum):
     # Known material: a hit blocks (or queues for review, as the list's policy says).
@@ -63,6 +70,11 @@ class ListConfig:
     kind: ListKind = ListKind.MATCH
     # Entries held by flood protection: their hits are queued for review instead of blocking.
     held: frozenset[int] = frozenset()
+    # The list's action policy: whether a hit that decides blocks, or is recorded (and notified,
+    # reported, preserved as the policy says) without blocking (``scanner.decision``).
+    block: bool = True
+    # The algorithms whose entries are searched; entries of the others are kept but never match.
+    decide: frozenset[Algorithm] = DEFAULT_DECIDING
 
     def threshold(self, algorithm: Algorithm) -> int:
         return self.thresholds.get(algorithm, DEFAULT_THRESHOLDS[algorithm])
@@ -86,8 +98,8 @@ class MatchHit:
     # (``scanner.hashing.pdq.DIHEDRAL_NAMES``), "deborder" (the image inside a uniform border),
     # or both ("deborder+rot90").
     variant: str = ""
-    # What the scan's policy made of the hit (``scanner.decision.Action``): "block", or one of
-    # the reasons it was queued for review instead.
+    # What the scan's policy made of the hit (``scanner.decision.Action``): "block", "record"
+    # (the list's policy does not block), or one of the reasons it was queued for review.
     action: str = "block"
 
     @property
@@ -155,7 +167,7 @@ class _ListIndex:
             by_algorithm.setdefault(query.hash.algorithm, []).append(query)
         for algorithm, batch in by_algorithm.items():
             index = self.indexes.get(algorithm)
-            if index is None:
+            if index is None or algorithm not in config.decide:
                 continue
             threshold = config.threshold(algorithm)
             radius = config.reach(algorithm) if review_band else threshold
@@ -202,6 +214,23 @@ class Matcher:
             config.list_id: _ListIndex.from_arrays(config, entry_arrays(entries)) for config, entries in lists
         }
         self._write = threading.Lock()
+        self._deciding: frozenset[Algorithm] | None = None
+
+    def deciding_algorithms(self) -> frozenset[Algorithm]:
+        """The algorithms some held list decides on and has entries for: what a scan must
+        compute to be matched against every list. Kept until the lists change."""
+        deciding = self._deciding
+        if deciding is not None:
+            return deciding
+        with self._write:  # so that no change lands between computing and keeping it
+            deciding = frozenset(
+                algorithm
+                for index in self._lists.values()
+                for algorithm in index.config.decide
+                if index.size(algorithm)
+            )
+            self._deciding = deciding
+        return deciding
 
     def match(self, hashes: Sequence[Hash]) -> list[MatchHit]:
         """Every (list, entry) of a ``match`` list within its list's threshold of any of
@@ -247,12 +276,14 @@ class Matcher:
         rebuilt = _ListIndex.from_arrays(config, arrays)
         with self._write:
             self._lists[config.list_id] = rebuilt
+            self._deciding = None
 
     def replace_list_indexes(self, config: ListConfig, indexes: Mapping[Algorithm, HammingIndex]) -> None:
         """Swap in a list from ready indexes (loaded from snapshots)."""
         rebuilt = _ListIndex(config, indexes)
         with self._write:
             self._lists[config.list_id] = rebuilt
+            self._deciding = None
 
     def update_list(
         self, config: ListConfig, added: Iterable[tuple[int, Hash]], removed: Sequence[int]
@@ -267,10 +298,12 @@ class Matcher:
             index.remove(list(removed))
             index.add(arrays)
             index.config = config
+            self._deciding = None
 
     def drop_list(self, list_id: int) -> None:
         with self._write:
             self._lists.pop(list_id, None)
+            self._deciding = None
 
     def compact(self) -> int:
         """Compact the indexes whose delta or tombstones grew; returns how many changed. Safe

@@ -88,9 +88,9 @@ def on_match(
     """Everything a match triggers, inside the caller's transaction (``match`` is flushed)."""
     block_state, placed = "none", False
     if policy.block and match.url:
-        block_state, placed = _block(
-            session, match, sorted({list_names[h.list_id] for h in hits}), block_hook
-        )
+        # Named after the lists whose hits block (a hit on a --no-block list is only recorded).
+        blocking = {h.list_id for h in hits if h.action == "block"} or {h.list_id for h in hits}
+        block_state, placed = _block(session, match, sorted(list_names[i] for i in blocking), block_hook)
     if policy.preserve and evidence is not None and content:
         now = models.utcnow()
         session.add(

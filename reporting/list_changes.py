@@ -1,10 +1,11 @@
 """Following list changes incrementally, so a running server updates its index without a rebuild.
 
 Every change to a list (an import, entries disabled, removed, flagged or restored, new
-thresholds, the list disabled) takes the list's next version while holding its row lock, and
-stamps the entries it touched with it. A server that knows version ``v`` of a list asks for the
+thresholds, a new policy, the list disabled) takes the list's next version while holding its row
+lock, and stamps the entries it touched with it. A server that knows version ``v`` of a list asks for the
 entries with ``changed_version > v``: exactly what changed, in one indexed query, whatever the
-size of the list. A change to the list itself (thresholds, enabled) rebuilds that list's index.
+size of the list. New thresholds rebuild that list's index; any other change to the list itself
+(its policy, review band, holds) only replaces its config.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from index.hashes import Algorithm, Hash
 from index.matcher import Combine, EntryArrays, ListConfig, ListKind, Matcher
 from reporting import audit, models
 from reporting.db import session_factory
+from reporting.policy import ActionPolicy
 
 ENTRY_STATES = ("active", "disabled", "removed", "flagged")
 # Rows per round trip of a full load: one chunk of hex strings is the only per-entry Python
@@ -42,6 +44,9 @@ def bump_version(session: Session, list_id: int) -> int:
 
 
 def list_config(row: models.HashList, held: frozenset[int] = frozenset()) -> ListConfig:
+    """The list as the matcher and the scan's decision step see it, its policy's ``block`` and
+    ``decide`` included (a policy change takes a new list version: ``Store.set_policy``)."""
+    policy = ActionPolicy.from_json(row.policy or {})
     return ListConfig(
         row.id,
         row.name,
@@ -51,6 +56,8 @@ def list_config(row: models.HashList, held: frozenset[int] = frozenset()) -> Lis
         combine=Combine(row.combine or Combine.ANY),
         kind=ListKind(row.kind or ListKind.MATCH),
         held=held,
+        block=policy.block,
+        decide=policy.decide,
     )
 
 

@@ -1,4 +1,9 @@
-"""A list's action policy: what a match on it sets in motion."""
+"""A list's policy: which of its algorithms decide, and what a match on it sets in motion.
+
+``block`` and ``decide`` reach the scan's decision step through ``index.matcher.ListConfig``
+(``reporting.list_changes.list_config``), so the verdict a scan answers and the actions recorded
+with the match follow the same policy.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,11 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from index.hashes import Algorithm
+from index.matcher import DEFAULT_DECIDING
+
+_KEYS = {"block", "notify", "report", "partner", "preserve", "decide"}
 
 
 class ReportWhen(enum.StrEnum):
@@ -28,10 +38,12 @@ class ActionPolicy:
     partner: str = "cybertipline"
     # Keep the matched bytes, encrypted, for the preservation period.
     preserve: bool = True
+    # The algorithms whose entries decide; the list's other entries are kept and never match.
+    decide: frozenset[Algorithm] = DEFAULT_DECIDING
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ActionPolicy:
-        unknown = set(data) - {"block", "notify", "report", "partner", "preserve"}
+        unknown = set(data) - _KEYS
         if unknown:
             raise ValueError(f"unknown policy keys: {', '.join(sorted(unknown))}")
         return cls(
@@ -40,6 +52,7 @@ class ActionPolicy:
             report=ReportWhen(data.get("report", ReportWhen.NEVER)),
             partner=str(data.get("partner", "cybertipline")),
             preserve=bool(data.get("preserve", True)),
+            decide=parse_deciding(data.get("decide", DEFAULT_DECIDING)),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -49,6 +62,7 @@ class ActionPolicy:
             "report": str(self.report),
             "partner": self.partner,
             "preserve": self.preserve,
+            "decide": [str(a) for a in Algorithm if a in self.decide],
         }
 
     @staticmethod
@@ -66,3 +80,22 @@ class ActionPolicy:
             partner=partner,
             preserve=any(p.preserve for p in chosen),
         )
+
+
+def parse_deciding(names: Iterable[str] | str) -> frozenset[Algorithm]:
+    """``pdq,phash,md5,sha1`` (or a list of names) as algorithms; at least one."""
+    if isinstance(names, str):
+        names = names.split(",")
+    chosen = set()
+    for name in names:
+        name = str(name).strip().lower()
+        if not name:
+            continue
+        try:
+            chosen.add(Algorithm(name))
+        except ValueError:
+            known = ", ".join(str(a) for a in Algorithm)
+            raise ValueError(f"unknown algorithm {name!r} to decide on; choose from {known}") from None
+    if not chosen:
+        raise ValueError("a list must decide on at least one algorithm")
+    return frozenset(chosen)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,7 @@ from reporting.evidence import EvidenceBox
 from reporting.list_changes import bump_version, held_entries, list_config
 from reporting.matching_admin import hold_entries
 from reporting.policy import ActionPolicy, ReportWhen
+from scanner.decision import ACTING, Action, recorded_verdict
 from scanner.recording import BlockStatus, RecordingFailed, ScanContext
 
 _IMPORT_BATCH = 5000
@@ -47,6 +49,8 @@ class ListInfo:
     # Active PDQ entries of quality below 50, and entries held by flood protection.
     low_quality: int = 0
     held: int = 0
+    # The algorithms whose entries decide (the policy's ``decide``); other entries never match.
+    decide: tuple[str, ...] = tuple(ActionPolicy().to_json()["decide"])
 
 
 @dataclass(frozen=True)
@@ -208,15 +212,21 @@ class Store:
         return ImportResult(list_name, added, duplicates, low_quality)
 
     def set_policy(self, list_name: str, changes: dict[str, Any], actor: str = "system") -> ActionPolicy:
+        """Change a list's policy. A change takes the list's next version: what blocks and which
+        algorithms decide are part of the scan's decision, which running servers follow."""
         with self._sessions.begin() as session:
             row = session.scalar(select(models.HashList).where(models.HashList.name == list_name))
             if row is None:
                 raise LookupError(f"no list named {list_name!r}")
-            policy = ActionPolicy.from_json({**row.policy, **changes})
+            before = ActionPolicy.from_json(row.policy or {})
+            policy = ActionPolicy.from_json({**before.to_json(), **changes})
             audit.record(
                 session, actor, "list.policy", list_name, {"before": row.policy, "after": policy.to_json()}
             )
-            row.policy = policy.to_json()
+            if policy != before:
+                row.policy = policy.to_json()
+                session.flush()
+                bump_version(session, row.id)
             return policy
 
     def lists(self) -> list[ListInfo]:
@@ -251,6 +261,7 @@ class Store:
                     row.combine,
                     int(low.get(row.id, 0)),
                     len(holds.get(row.id, ())),
+                    tuple(ActionPolicy.from_json(row.policy or {}).to_json()["decide"]),
                 )
                 for row in session.scalars(select(models.HashList).order_by(models.HashList.name))
             ]
@@ -296,8 +307,8 @@ class Store:
                     client_ip=context.client_ip,
                     content_type=context.content_type,
                     hashes=_hash_summary(hashes),
-                    # "review": nothing blocked, queued for an analyst (scanner.decision).
-                    verdict="block" if any(h.action == "block" for h in hits) else "review",
+                    # What the scan's decision step made of the hits, not decided again here.
+                    verdict=str(recorded_verdict(h.action for h in hits)),
                     source=context.source,
                 )
                 match.hits = [
@@ -407,11 +418,15 @@ class Store:
 
 
 def _policy_for(hits: Sequence[MatchHit], lists: dict[int, models.HashList]) -> ActionPolicy:
-    """The strongest policy of the lists hit that block; a match only queued for review blocks
+    """What the match sets in motion. Whether it blocks is what the scan's decision step said
+    (the hits' actions, decided with the lists' policies as the server held them): the answer
+    the edge got and the block recorded never disagree. The rest is the strongest policy of the
+    lists whose hits act (``block`` or ``record``); a match only queued for review blocks
     nothing and tells no customer, and a report waits for an analyst's confirmation."""
-    blocking = {h.list_id for h in hits if h.action == "block"}
-    if blocking:
-        return ActionPolicy.strongest(ActionPolicy.from_json(lists[i].policy) for i in blocking if i in lists)
+    acting = {h.list_id for h in hits if h.action in ACTING}
+    if acting:
+        chosen = ActionPolicy.strongest(ActionPolicy.from_json(lists[i].policy) for i in acting if i in lists)
+        return dataclasses.replace(chosen, block=any(h.action == Action.BLOCK for h in hits))
     strongest = ActionPolicy.strongest(ActionPolicy.from_json(row.policy) for row in lists.values())
     report = ReportWhen.NEVER if strongest.report is ReportWhen.NEVER else ReportWhen.AFTER_REVIEW
     return ActionPolicy(

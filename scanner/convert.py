@@ -122,7 +122,7 @@ def scan_response(request_id: str, result: ScanResult) -> pb.ScanResponse:
         elapsed_us=result.elapsed_us,
         reason=result.reason,
         match_id=result.match_id,
-        queued_for_review=bool(result.match_id) and result.verdict is Verdict.ALLOW,
+        queued_for_review=result.queued_for_review,
     )
 
 

@@ -15,16 +15,23 @@ measure the service's own rule. In order:
    as enough alone); hits that fall short of that are queued for review.
 4. **Held entries** (flood protection, ``scanner.flood``): a hit on a held entry is queued for
    review instead of blocking.
+5. **The list's action policy** (``ListConfig.block``, from ``hashwatch lists policy
+   --block/--no-block``): a hit that would block, on a list whose policy does not block, is
+   recorded (and notified, reported, preserved as the policy says) without blocking.
 
-BLOCK when any hit blocks; otherwise, when something was queued, ALLOW with the match recorded
-for review. Each hit kept says why (``action``), and is recorded with the match.
+Only a list's deciding algorithms (``ListConfig.decide``) are searched at all (``Matcher``).
+
+BLOCK when any hit blocks; otherwise ALLOW, with the match recorded when a hit was kept. Each
+hit kept says why (``action``), and is recorded with the match: the match's verdict, the block
+and the notification follow from those actions (``recorded_verdict``; ``reporting.store``), so
+the edge's answer and what the match sets in motion cannot disagree.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from index.hashes import Algorithm
@@ -35,10 +42,37 @@ EXACT = frozenset({Algorithm.MD5, Algorithm.SHA1})
 
 class Action(enum.StrEnum):
     BLOCK = "block"
+    # Decided as a block would be, on a list whose policy does not block: recorded, and
+    # notified, reported and preserved as that policy says, not blocked.
+    RECORD = "record"
     # Recorded and queued for an analyst, not blocked; the reason says which rule.
     REVIEW_BAND = "review_band"
     REVIEW_COMBINE = "review_combine"
     REVIEW_HELD = "review_held"
+
+
+class RecordedVerdict(enum.StrEnum):
+    """A recorded match's verdict (``matches.verdict``)."""
+
+    BLOCK = "block"
+    # Answered ALLOW; the lists' policies act on it without blocking (``Action.RECORD``).
+    ALLOW = "allow"
+    # Answered ALLOW; nothing acts on it until an analyst confirms it.
+    REVIEW = "review"
+
+
+# Hits that act (notify, report as their list's policy says) without an analyst.
+ACTING = frozenset({Action.BLOCK, Action.RECORD})
+
+
+def recorded_verdict(actions: Iterable[str]) -> RecordedVerdict:
+    """The verdict of a match whose hits did ``actions``."""
+    done = set(actions)
+    if Action.BLOCK in done:
+        return RecordedVerdict.BLOCK
+    if Action.RECORD in done:
+        return RecordedVerdict.ALLOW
+    return RecordedVerdict.REVIEW
 
 
 @dataclass(frozen=True)
@@ -55,14 +89,21 @@ class Decision:
 
     @property
     def review(self) -> bool:
-        return bool(self.kept) and not self.block
+        """Kept hits, all only queued for an analyst."""
+        return bool(self.kept) and recorded_verdict(h.action for h in self.kept) is RecordedVerdict.REVIEW
 
     def reason(self) -> str:
         """What to tell the caller about this decision ("" for a plain block or no match)."""
         notes = []
-        if self.review:
-            why = sorted({_WHY[Action(h.action)] for h in self.kept})
-            notes.append(f"queued for review ({', '.join(why)}): not blocked")
+        if not self.block:
+            recorded = sorted({h.list_name for h in self.kept if h.action == Action.RECORD})
+            if recorded:
+                notes.append(
+                    f"recorded, not blocked: the policy of list {', '.join(recorded)} does not block"
+                )
+            why = sorted({_WHY[Action(h.action)] for h in self.kept if h.action not in ACTING})
+            if why:
+                notes.append(f"queued for review ({', '.join(why)}): not blocked")
         if self.suppressed:
             lists = ", ".join(sorted({h.list_name for h in self.negative}))
             notes.append(f"{len(self.suppressed)} perceptual hit(s) suppressed by negative list {lists}")
@@ -73,6 +114,7 @@ class Decision:
 
 
 _WHY = {
+    Action.RECORD: "",
     Action.REVIEW_BAND: "distance in the review band",
     Action.REVIEW_COMBINE: "fewer algorithms agree than the list requires",
     Action.REVIEW_HELD: "entry held by flood protection",
@@ -106,6 +148,8 @@ def describe_variant(variant: str) -> str:
 def describe_hit(variant: str, action: str) -> str:
     """How a recorded hit matched and what it did, for analysts."""
     text = describe_variant(variant)
+    if action == Action.RECORD:
+        return f"{text}; recorded, not blocked (the list's policy does not block)"
     why = _WHY.get(Action(action)) if action in Action.__members__.values() else action
     return f"{text}; queued for review ({why})" if why else text
 
@@ -143,6 +187,8 @@ def decide(
                 action = Action.REVIEW_COMBINE
             elif (config is not None and hit.entry_id in config.held) or held(hit):
                 action = Action.REVIEW_HELD
+            elif config is not None and not config.block:
+                action = Action.RECORD
             else:
                 action = Action.BLOCK
             kept.append(dataclasses.replace(hit, action=str(action)))

@@ -1,6 +1,10 @@
 """The scan itself, independent of transport: hash, match, record, decide.
 
 No database is touched unless something matched; a match is recorded before BLOCK is returned.
+A scan computes the engine's algorithms (``DEFAULT_ALGORITHMS``: PDQ, pHash, MD5, SHA-1), MD5
+and SHA-1 always, and every algorithm some held list decides on and has entries for
+(``Matcher.deciding_algorithms``), so no list entry that decides goes unmatched for want of a
+hash. MD5 and SHA-1 of the bytes are matched whatever decoding made of them.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from index.matcher import ListKind, Matcher, MatchHit
 from scanner import metrics
 from scanner.customer_policy import DEFAULT as DEFAULT_POLICY
 from scanner.customer_policy import CustomerPolicies, CustomerPolicy
-from scanner.decision import Decision, decide
+from scanner.decision import EXACT, Decision, RecordedVerdict, decide, recorded_verdict
 from scanner.flood import FloodGuard
 from scanner.journal import Journal
 from scanner.outcomes import Outcome
@@ -44,6 +48,11 @@ class ScanResult:
     match_id: int
     elapsed_us: int
     reason: str
+
+    @property
+    def queued_for_review(self) -> bool:
+        """Recorded, and only queued for an analyst: nothing acts on it before one confirms."""
+        return bool(self.match_id) and recorded_verdict(h.action for h in self.hits) is RecordedVerdict.REVIEW
 
 
 class MatcherHolder:
@@ -93,23 +102,45 @@ class ScanEngine:
         self.flood = flood
         # Per-customer settings (scanner/customer_policy.py); without them every scan is alike.
         self.customers = customers if customers is not None else CustomerPolicies()
+        # (the matcher's deciding algorithms, what a scan computes with them): recomputed only
+        # when the lists change what they decide on.
+        self._scan_set: tuple[frozenset[Algorithm], tuple[Algorithm, ...]] | None = None
+
+    def scan_algorithms(self) -> tuple[Algorithm, ...]:
+        """What a scan computes: this engine's algorithms, MD5 and SHA-1, and every algorithm
+        a held list decides on and has entries for."""
+        deciding = self.matchers.current.deciding_algorithms()
+        cached = self._scan_set
+        if cached is not None and cached[0] is deciding:
+            return cached[1]
+        wanted = {*self.algorithms, *EXACT, *deciding}
+        chosen = tuple(a for a in Algorithm if a in wanted)
+        self._scan_set = (deciding, chosen)
+        return chosen
 
     def hash(self, content: bytes, algorithms: Collection[Algorithm] = ()) -> HashOutcome:
+        """``content``'s hashes: ``algorithms``, or what a scan computes (``scan_algorithms``)."""
+        chosen = algorithms or self.scan_algorithms()
         if self.hash_function is not None:
-            return self.hash_function(content, algorithms or self.algorithms)
-        return hash_content(content, algorithms or self.algorithms, self.hashing)
+            return self.hash_function(content, chosen)
+        return hash_content(content, chosen, self.hashing)
 
     def match(self, hashes: Sequence[Hash]) -> list[MatchHit]:
+        """Hashes the caller computed, matched plainly (no variants, no review band, no negative
+        lists) and given their actions by the lists' policies, as a scan's would be."""
+        matcher = self.matchers.current
         # A PDQ hash of a near-flat image matches unrelated near-flat images: not evidence.
-        return self.matchers.current.match([h for h in hashes if h.trustworthy])
+        found = matcher.match([h for h in hashes if h.trustworthy])
+        return list(decide(found, matcher.configs()).kept) if found else []
 
     def decide(
         self, outcome: HashOutcome, content: bytes, customer: CustomerPolicy = DEFAULT_POLICY
     ) -> Decision:
         """The policy step: search every form of the content (``scanner.queries``), keep what the
         customer's settings keep (``scanner.customer_policy``), and apply the lists' matching
-        policy, negative lists and flood protection (``scanner.decision``)."""
-        if not outcome.outcome.hashed:
+        policy, negative lists and flood protection (``scanner.decision``). Whatever hashes the
+        content got are searched: content that did not decode still has its MD5 and SHA-1."""
+        if not outcome.hashes:
             return Decision()
         matcher = self.matchers.current
         found = matcher.search(scan_queries(outcome))
@@ -171,9 +202,9 @@ class ScanEngine:
                         hits=[(h.list_name, h.entry_id, str(h.algorithm), h.distance) for h in hits],
                     )
                 else:
-                    reason = "match for review could not be recorded"
+                    reason = "match could not be recorded (not blocked)"
                     log.error(
-                        "review match not recorded",
+                        "unblocked match not recorded",
                         error=str(exc),
                         request_id=context.request_id,
                         customer_id=context.customer_id,

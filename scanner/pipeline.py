@@ -12,6 +12,11 @@ Two modes (docs/hashing.md has the details and bench/RESULTS.md the figures):
   percentile on photographs, for a sixth to a twentieth of the cost.
 
 Animations give one hash per sampled frame per algorithm, with ``Hash.frame`` set.
+
+The hashes of the bytes themselves (MD5, SHA-1) are computed before anything is decoded and kept
+whatever decoding makes of the content: a video, a PDF or a corrupt or oversized file is still
+matched by its exact hashes (``HashOutcome.hashes``), and the outcome says what happened to
+decoding.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ from scanner.outcomes import Outcome
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_ALGORITHMS = (Algorithm.PDQ, Algorithm.PHASH, Algorithm.MD5)
+# What a scan computes at least (``ScanEngine.scan_algorithms`` adds what the lists decide on):
+# the algorithms lists decide on by default (``index.matcher.DEFAULT_DECIDING``).
+DEFAULT_ALGORITHMS = (Algorithm.PDQ, Algorithm.PHASH, Algorithm.MD5, Algorithm.SHA1)
 
 
 class HashMode(enum.StrEnum):
@@ -97,14 +104,15 @@ def hash_content(
         hashers = [registry.get(Algorithm(a)) for a in dict.fromkeys(algorithms)]
     except (KeyError, ValueError) as exc:
         return HashOutcome(Outcome.INTERNAL_ERROR, reason=f"unknown algorithm: {exc}")
+    digests: list[Hash] = []
     try:
         if not content:
             raise DecodeRefused(Outcome.EMPTY, "empty body")
-        byte_hashes = [h.hash_bytes(content) for h in hashers if not h.needs_pixels]
+        digests = _hash_bytes(hashers, content)
         pixel_hashers = [h for h in hashers if h.needs_pixels]
         want_dihedral = config.dihedral and Algorithm.PDQ in algorithms
         if not pixel_hashers:
-            return HashOutcome(Outcome.SCANNED, tuple(byte_hashes))
+            return HashOutcome(Outcome.SCANNED, tuple(digests))
         fast = config.mode is HashMode.FAST
         decoded = decode(content, config.limits, jpeg_scale=0 if fast else None)
         with warnings.catch_warnings():
@@ -115,16 +123,18 @@ def hash_content(
                 decoded, pixel_hashers, fast=fast, dihedral=want_dihedral, deborder=config.deborder
             )
     except DecodeRefused as refused:
-        return HashOutcome(refused.outcome, reason=refused.reason)
+        return HashOutcome(refused.outcome, tuple(digests), reason=refused.reason)
     except MemoryError:
-        return HashOutcome(Outcome.TOO_MANY_PIXELS, reason="out of memory while decoding")
+        return HashOutcome(Outcome.TOO_MANY_PIXELS, tuple(digests), reason="out of memory while decoding")
     except Exception as exc:  # a bug or a native-library failure must not become an RPC error
         # The traceback as text, not exc_info: a console renderer that shows locals would print
         # the content bytes, and content here may be abuse material.
         trace = "".join(traceback.format_exception(exc))
         log.error("hashing failed", error=f"{type(exc).__name__}: {exc}"[:500], traceback=trace)
-        return HashOutcome(Outcome.INTERNAL_ERROR, reason=f"hashing failed: {type(exc).__name__}")
-    hashes = tuple(frames.hashes + byte_hashes)
+        return HashOutcome(
+            Outcome.INTERNAL_ERROR, tuple(digests), reason=f"hashing failed: {type(exc).__name__}"
+        )
+    hashes = tuple(frames.hashes + digests)
     outcome, reason = _judge(hashes)
     if len(decoded.frames) < decoded.frame_count:
         sampled = ", ".join(str(f.index) for f in decoded.frames)
@@ -142,6 +152,18 @@ def hash_content(
         tuple(frames.debordered),
         tuple(frames.debordered_dihedral),
     )
+
+
+def byte_hashes(content: bytes, algorithms: Collection[Algorithm]) -> tuple[Hash, ...]:
+    """The hashes of ``content``'s bytes (MD5, SHA-1) among ``algorithms``, without decoding:
+    what a serving process computes itself when a hashing process gave no answer."""
+    if not content:
+        return ()
+    return tuple(_hash_bytes([registry.get(Algorithm(a)) for a in dict.fromkeys(algorithms)], content))
+
+
+def _hash_bytes(hashers: Sequence[Hasher], content: bytes) -> list[Hash]:
+    return [h.hash_bytes(content) for h in hashers if not h.needs_pixels]
 
 
 @dataclass

@@ -11,6 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import grpc
 import structlog
 
+from index.hashes import Algorithm
 from scanner import convert, deadline
 from scanner.analytics.counter import ScanCounter
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
@@ -101,7 +102,8 @@ class ScannerService(pb_grpc.ScannerServicer):
     def Hash(self, request: pb.HashRequest, context: grpc.ServicerContext) -> pb.HashResponse:
         _drop_if_expired(context, "Hash")
         started = time.perf_counter()
-        algorithms = [convert.algorithm_from_pb(a) for a in request.algorithms]
+        # None asked for: every algorithm (the proto's contract), not only what a scan computes.
+        algorithms = [convert.algorithm_from_pb(a) for a in request.algorithms] or list(Algorithm)
         try:
             with deadline.within(context.time_remaining()):
                 outcome = self.engine.hash(request.content, algorithms)

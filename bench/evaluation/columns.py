@@ -102,7 +102,8 @@ def _policy(*, pixel_variants: bool) -> Callable[[Signature, Signature], Score]:
 class _Service:
     """The service's own rule: ``Matcher.search`` of ``scanner.queries.scan_queries`` then
     ``scanner.decision.decide``, exactly as ``ScanEngine.decide`` runs them, against a list
-    holding the entry's PDQ and pHash hashes at the default list settings (thresholds PDQ 31,
+    holding the entry's PDQ, pHash, dHash, aHash and wHash hashes, as ``--format images`` builds
+    it, at the default list settings (deciding on PDQ and pHash of those, thresholds PDQ 31,
     pHash 10; combine any; no review band). BLOCK counts as a match."""
 
     def __init__(self) -> None:
@@ -121,7 +122,7 @@ class _Service:
         held = self._matchers.get(id(entry))
         if held is None:
             config = ListConfig(1, "list")
-            values = [entry.plain[Algorithm.PDQ], entry.plain[Algorithm.PHASH]]
+            values = list(entry.plain.values())
             matcher = Matcher([(config, list(enumerate(values, start=1)))])
             held = self._matchers[id(entry)] = (matcher, matcher.configs())
         return held

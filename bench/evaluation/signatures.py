@@ -20,7 +20,7 @@ from scanner.decode import DecodeLimits, decode
 from scanner.hashing import pdq
 from scanner.hashing.pixels import Pixels
 from scanner.outcomes import Outcome
-from scanner.pipeline import DEFAULT_ALGORITHMS, HashingConfig, HashMode, HashOutcome, hash_content
+from scanner.pipeline import HashingConfig, HashMode, HashOutcome, hash_content
 
 PERCEPTUAL = (Algorithm.PDQ, Algorithm.PHASH, Algorithm.DHASH, Algorithm.AHASH, Algorithm.WHASH)
 
@@ -38,7 +38,8 @@ class Signature:
     pixel_variants: tuple[Hash, ...]
     # The de-bordered copy's own signature, when a border was found.
     debordered: Signature | None = None
-    # What the service computes from the file with its default algorithms (PDQ, pHash, MD5).
+    # What the service computes from the file: every perceptual hash and MD5 (the list's policy,
+    # ``ListConfig.decide``, says which of them decide).
     outcome: HashOutcome | None = None
 
 
@@ -62,20 +63,13 @@ def signature(content: bytes, mode: HashMode, *, deborder: bool = True) -> Signa
             (),
             tuple(h for h in outcome.debordered_dihedral if h.frame == 0),
         )
-    service = HashOutcome(
-        outcome.outcome,
-        tuple(h for h in outcome.hashes if h.algorithm in DEFAULT_ALGORITHMS),
-        dihedral=outcome.dihedral,
-        debordered=tuple(h for h in outcome.debordered if h.algorithm in DEFAULT_ALGORITHMS),
-        debordered_dihedral=outcome.debordered_dihedral,
-    )
     return Signature(
         plain,
         plain[Algorithm.PDQ].quality or 0,
         pdq.dihedral_from_pixels(pixels),
         tuple(h for h in outcome.dihedral if h.frame == 0),
         debordered,
-        service,
+        outcome,
     )
 
 

@@ -87,6 +87,7 @@ def list_lists(
                         "combine": info.combine,
                         "low_quality": info.low_quality,
                         "held": info.held,
+                        "decide": list(info.decide),
                     }
                 )
             )
@@ -94,7 +95,13 @@ def list_lists(
     if not lists:
         typer.echo("no lists; import one with: hashwatch lists import PATH --list NAME --format FORMAT")
     for info in lists:
-        counts = ", ".join(f"{n} {a}" for a, n in sorted(info.entries.items())) or "empty"
+        counts = (
+            ", ".join(
+                f"{n} {a}" + ("" if a in info.decide else " (not deciding)")
+                for a, n in sorted(info.entries.items())
+            )
+            or "empty"
+        )
         state = "" if info.enabled else " (disabled)"
         kind = " [negative]" if info.kind == "negative" else ""
         notes = [
@@ -209,14 +216,29 @@ def set_policy(
         str | None, typer.Option(help="any (one algorithm is enough) or at_least_two.")
     ] = None,
     kind: Annotated[str | None, typer.Option(help="match or negative.")] = None,
+    decide: Annotated[
+        str | None,
+        typer.Option(
+            help="The algorithms whose entries decide, comma-separated (default pdq,phash,md5,sha1); "
+            "the list's other entries are kept and never match, e.g. pdq,phash,md5,sha1,dhash."
+        ),
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Show or change what a match on a list sets in motion, and how the list matches. Running
-    servers follow within seconds."""
+    servers follow within seconds. With --no-block a match is recorded, notified and reported as
+    the policy says, and the scan is answered ALLOW."""
     from reporting.matching_admin import MatchingAdmin
 
-    changes = {"report": report, "block": block, "notify": notify, "partner": partner, "preserve": preserve}
+    changes = {
+        "report": report,
+        "block": block,
+        "notify": notify,
+        "partner": partner,
+        "preserve": preserve,
+        "decide": decide,
+    }
     thresholds = _parse_pairs("--threshold", threshold)
     bands = _parse_pairs("--review", review)
     with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
@@ -238,7 +260,8 @@ def set_policy(
     typer.echo(f"{list_name}: {json.dumps(policy.to_json())}")
     typer.echo(
         f"{list_name} matching: kind {matching.kind}, thresholds {_pairs(matching.thresholds) or 'default'}, "
-        f"review band {_pairs(matching.review) or 'none'}, combine {matching.combine}"
+        f"review band {_pairs(matching.review) or 'none'}, combine {matching.combine}, "
+        f"decides on {', '.join(policy.to_json()['decide'])}"
     )
 
 

@@ -4,7 +4,9 @@ Why not ``concurrent.futures.ProcessPoolExecutor``: one worker dying marks the w
 broken (every pending future fails, and it must be rebuilt), it cannot kill the one process
 that runs past a time limit, and it pickles calls and results. Here each request checks out one
 process, talks to it over its own pipe, and a process that dies or overruns costs exactly that
-request: it is killed and replaced while the others go on.
+request: it is killed and replaced while the others go on, and the request still gets the MD5
+and SHA-1 of its bytes (computed here, a few milliseconds for the largest body accepted), so
+exact-hash lists match it whatever the decoder did.
 
 Processes come from multiprocessing's forkserver, a fresh interpreter that has imported only
 the hashing code: they inherit no database connection, no gRPC state and no service threads,
@@ -38,7 +40,7 @@ from scanner.errors import DeadlineExceeded, Overloaded, Unavailable
 from scanner.hashpool import wire, worker
 from scanner.metrics import HASH_QUEUE_DEPTH, HASH_WORKERS_BUSY, REJECTED, STAGE_SECONDS, WORKER_RESTARTS
 from scanner.outcomes import Outcome
-from scanner.pipeline import HashingConfig, HashOutcome
+from scanner.pipeline import HashingConfig, HashOutcome, byte_hashes
 
 log = structlog.get_logger(__name__)
 
@@ -252,6 +254,7 @@ class HashPool:
                 self._replace(held, "timeout")
                 return HashOutcome(
                     Outcome.TIMEOUT,
+                    byte_hashes(content, algorithms),
                     reason=f"decoding and hashing took longer than {self.timeout_seconds:g} s",
                 )
             reply = held.conn.recv_bytes()
@@ -259,6 +262,7 @@ class HashPool:
             code = self._replace(held, "crash")
             return HashOutcome(
                 Outcome.INTERNAL_ERROR,
+                byte_hashes(content, algorithms),
                 reason=f"the hashing process failed on this content ({_describe_exit(code)})",
             )
         self._check_in(held)

@@ -51,7 +51,8 @@ class HashLogBuffer:
         self.dropped = 0
 
     def add(self, context: ScanContext, content: bytes, result: ScanResult) -> None:
-        if not self.policy.wants(context.customer_id) or not result.hashing.outcome.hashed:
+        # Content that did not decode is logged too: its MD5 and SHA-1 are matched like any hash.
+        if not self.policy.wants(context.customer_id) or not result.hashing.hashes:
             return
         row = LoggedScan(
             context.customer_id,

@@ -152,11 +152,14 @@ def _hit_json(hit: MatchHit) -> list[Any]:
         hit.distance,
         hit.threshold,
         _hash_json(hit.query),
+        hit.variant,
+        hit.action,
     ]
 
 
 def _hit_from_json(item: list[Any]) -> MatchHit:
-    list_id, list_name, entry_id, algorithm, distance, threshold, query = item
+    # The action the decision step gave the hit travels with it: the driver records it as is.
+    list_id, list_name, entry_id, algorithm, distance, threshold, query, variant, action = item
     return MatchHit(
         int(list_id),
         str(list_name),
@@ -165,4 +168,6 @@ def _hit_from_json(item: list[Any]) -> MatchHit:
         int(distance),
         int(threshold),
         _hash_from_json(query),
+        str(variant),
+        str(action),
     )

@@ -85,8 +85,17 @@ def test_the_hash_harness_flags_what_the_pipeline_hides() -> None:
     with pytest.raises(hash_content.Violation, match="catch-all"):
         hash_content._check_outcome(data, HashOutcome(Outcome.INTERNAL_ERROR, reason="boom"), fast)
     md5 = Hash.from_hex(Algorithm.MD5, hashlib.md5(b"other").hexdigest())
-    with pytest.raises(hash_content.Violation, match="hashes were returned"):
-        hash_content._check_outcome(data, HashOutcome(Outcome.CORRUPT, (md5,), "bad"), fast)
+    digests = (
+        Hash.from_hex(Algorithm.MD5, hashlib.md5(data).hexdigest()),
+        Hash.from_hex(Algorithm.SHA1, hashlib.sha1(data).hexdigest()),
+    )
+    pdq = Hash.from_hex(Algorithm.PDQ, "0" * 64)
+    with pytest.raises(hash_content.Violation, match="perceptual hashes were returned"):
+        hash_content._check_outcome(data, HashOutcome(Outcome.CORRUPT, (pdq, *digests), "bad"), fast)
+    # Content that did not decode still has its bytes' digests, and only the true ones.
+    hash_content._check_outcome(data, HashOutcome(Outcome.CORRUPT, digests, "bad"), fast)
+    with pytest.raises(hash_content.Violation, match="not the digest"):
+        hash_content._check_outcome(data, HashOutcome(Outcome.CORRUPT, (), "bad"), fast)
     with pytest.raises(hash_content.Violation, match="not the digest"):
         hash_content._check_outcome(data, HashOutcome(Outcome.SCANNED, (md5,), "", 8, 8, "PNG", 1), fast)
 

@@ -16,6 +16,7 @@ from reporting.blocks import Blocks
 from reporting.evidence import EvidenceBox, EvidenceKeyError
 from reporting.evidence_store import EvidenceStore, EvidenceUnavailable
 from reporting.store import ActionConfig, NewEntry, Store
+from scanner.decision import decide
 from scanner.recording import ScanContext
 
 A = Hash.from_hex("pdq", "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22")
@@ -29,7 +30,9 @@ def acting(store: Store) -> Store:
 
 
 def _match(store: Store, url: str = "https://site.example/a.jpg", customer: str = "cust") -> int:
-    hits = Matcher(store.matcher_inputs()).match([A])
+    # The hits as the scan's decision step leaves them: the list's policy gives them their action.
+    matcher = Matcher(store.matcher_inputs())
+    hits = decide(matcher.match([A]), matcher.configs()).kept
     return store.record_match(ScanContext("r", customer, url, "192.0.2.1", "image/jpeg"), [A], hits, CONTENT)
 
 

@@ -67,8 +67,12 @@ def test_lists_policy_round_trip(report: str, tmp_path: Path) -> None:
         "report": report,
         "partner": "cybertipline",
         "preserve": True,
+        "decide": ["pdq", "phash", "md5", "sha1"],
     }
-    assert matching == "ncmec matching: kind match, thresholds default, review band none, combine any"
+    assert matching == (
+        "ncmec matching: kind match, thresholds default, review band none, combine any, "
+        "decides on pdq, phash, md5, sha1"
+    )
     code, _, err = invoke("lists", "policy", "nope", "--report", report, *where)
     assert code == 2 and "no list named" in err
 

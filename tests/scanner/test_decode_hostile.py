@@ -26,7 +26,7 @@ from PIL import Image
 from index.hashes import Algorithm
 from scanner.decode import DecodeLimits, DecodeRefused, decode, open_image
 from scanner.outcomes import Outcome
-from scanner.pipeline import HashingConfig, HashMode, hash_content
+from scanner.pipeline import HashingConfig, HashMode, byte_hashes, hash_content
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = ROOT / "tests" / "data" / "hostile"
@@ -208,7 +208,11 @@ def test_each_hostile_file_gets_its_outcome_in_well_under_a_second(
     assert outcome.reason or outcome.outcome is Outcome.SCANNED
     assert elapsed < 0.5, f"{name}: {elapsed:.2f} s"
     if not outcome.outcome.hashed:
-        assert outcome.hashes == ()
+        # Nothing decoded, so only the bytes' own MD5 and SHA-1 (none for an empty body).
+        assert outcome.hashes == byte_hashes(corpus[name], ALL)
+        assert {h.algorithm for h in outcome.hashes} == (
+            {Algorithm.MD5, Algorithm.SHA1} if corpus[name] else set()
+        )
 
 
 def test_committed_corpus_matches_its_manifest() -> None:

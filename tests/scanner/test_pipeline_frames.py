@@ -17,7 +17,14 @@ from index.hashes import Algorithm, Hash
 from scanner.hashing import registry
 from scanner.hashing.pdq import DIHEDRAL_NAMES
 from scanner.outcomes import Outcome
-from scanner.pipeline import DEFAULT_ALGORITHMS, HashingConfig, HashMode, HashOutcome, hash_content
+from scanner.pipeline import (
+    DEFAULT_ALGORITHMS,
+    HashingConfig,
+    HashMode,
+    HashOutcome,
+    byte_hashes,
+    hash_content,
+)
 
 IMAGES = Path(__file__).resolve().parents[1] / "data" / "images"
 EXACT = HashingConfig(mode=HashMode.EXACT)
@@ -139,8 +146,9 @@ def test_outcome_describes_the_image() -> None:
     content = (IMAGES / "skimage_coffee.png").read_bytes()
     outcome = hash_content(content)
     assert (outcome.width, outcome.height, outcome.format, outcome.frame_count) == (600, 400, "PNG", 1)
-    assert [h.algorithm for h in outcome.hashes] == [Algorithm.PDQ, Algorithm.PHASH, Algorithm.MD5]
-    assert list(DEFAULT_ALGORITHMS) == [Algorithm.PDQ, Algorithm.PHASH, Algorithm.MD5]
+    default = [Algorithm.PDQ, Algorithm.PHASH, Algorithm.MD5, Algorithm.SHA1]
+    assert [h.algorithm for h in outcome.hashes] == default
+    assert list(DEFAULT_ALGORITHMS) == default
     md5 = outcome.get(Algorithm.MD5)
     assert md5 is not None and md5.hex == hashlib.md5(content).hexdigest()
 
@@ -173,8 +181,12 @@ def test_a_failing_hasher_is_an_internal_error(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(hasher, "hash_pixels", broken)
     monkeypatch.setattr(hasher, "hash_image", broken)
     for config in (EXACT, FAST):
-        outcome = hash_content((IMAGES / "sklearn_flower.jpg").read_bytes(), config=config)
-        assert outcome == HashOutcome(Outcome.INTERNAL_ERROR, reason="hashing failed: RuntimeError")
+        content = (IMAGES / "sklearn_flower.jpg").read_bytes()
+        outcome = hash_content(content, config=config)
+        # The bytes' own hashes were computed before the failure and are kept.
+        exact = byte_hashes(content, DEFAULT_ALGORITHMS)
+        assert [h.algorithm for h in exact] == [Algorithm.MD5, Algorithm.SHA1]
+        assert outcome == HashOutcome(Outcome.INTERNAL_ERROR, exact, reason="hashing failed: RuntimeError")
 
 
 def test_registry_knows_every_algorithm_and_refuses_duplicates() -> None:

@@ -59,7 +59,15 @@ def test_a_listed_image_is_blocked_and_the_match_is_recorded_before_the_reply(ru
     assert by_algorithm[pb.ALGORITHM_PDQ].distance == 0
     assert by_algorithm[pb.ALGORITHM_PDQ].threshold == 31
     assert by_algorithm[pb.ALGORITHM_MD5].list == "demo"
-    assert {h.algorithm for h in response.hashes} == {pb.ALGORITHM_PDQ, pb.ALGORITHM_PHASH, pb.ALGORITHM_MD5}
+    assert by_algorithm[pb.ALGORITHM_SHA1].list == "demo"
+    # The demo list's dHash, aHash and wHash entries are kept but do not decide by default, so
+    # they are not computed either.
+    assert {h.algorithm for h in response.hashes} == {
+        pb.ALGORITHM_PDQ,
+        pb.ALGORITHM_PHASH,
+        pb.ALGORITHM_MD5,
+        pb.ALGORITHM_SHA1,
+    }
 
     [recorded] = running.app.store.matches()
     assert recorded.id == response.match_id

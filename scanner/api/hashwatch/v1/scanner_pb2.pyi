@@ -67,7 +67,9 @@ class _OutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Outcome.Value
     OUTCOME_LOW_QUALITY: _Outcome.ValueType  # 7
     """Scanned, but PDQ quality is below 50: PDQ matches are not trusted, the other algorithms are."""
     OUTCOME_TIMEOUT: _Outcome.ValueType  # 8
-    """Decoding or hashing took longer than the configured limit."""
+    """Decoding or hashing took longer than the configured limit (the MD5 and SHA-1 of the bytes
+    are still computed and matched).
+    """
     OUTCOME_INTERNAL_ERROR: _Outcome.ValueType  # 9
     """hashwatch failed on this content; the details are in the server log under the request id."""
     OUTCOME_OVERLOADED: _Outcome.ValueType  # 10
@@ -81,7 +83,10 @@ class _OutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Outcome.Value
     """
 
 class Outcome(_Outcome, metaclass=_OutcomeEnumTypeWrapper):
-    """Whether the content was scanned, and if not, why not."""
+    """Whether the content was decoded and hashed, and if not, why not. Whatever the outcome, every
+    non-empty body has its MD5 and SHA-1 computed and matched: a listed file that is not an image
+    (a video, a PDF) or does not decode is still blocked by its exact hash.
+    """
 
 OUTCOME_UNSPECIFIED: Outcome.ValueType  # 0
 OUTCOME_SCANNED: Outcome.ValueType  # 1
@@ -99,7 +104,9 @@ OUTCOME_TOO_MANY_PIXELS: Outcome.ValueType  # 6
 OUTCOME_LOW_QUALITY: Outcome.ValueType  # 7
 """Scanned, but PDQ quality is below 50: PDQ matches are not trusted, the other algorithms are."""
 OUTCOME_TIMEOUT: Outcome.ValueType  # 8
-"""Decoding or hashing took longer than the configured limit."""
+"""Decoding or hashing took longer than the configured limit (the MD5 and SHA-1 of the bytes
+are still computed and matched).
+"""
 OUTCOME_INTERNAL_ERROR: Outcome.ValueType  # 9
 """hashwatch failed on this content; the details are in the server log under the request id."""
 OUTCOME_OVERLOADED: Outcome.ValueType  # 10
@@ -240,9 +247,11 @@ class Match(_message.Message):
     uniform border or letterbox); or both ("deborder+rot90").
     """
     action: _builtins.str
-    """What the hit did: "block", or why it was queued for review instead: "review_band" (distance
-    above the threshold, within the list's review band), "review_combine" (the list needs two
-    algorithms to agree), "review_held" (the entry is held by flood protection).
+    """What the hit did: "block"; "record" (the list's policy does not block: recorded, and
+    notified and reported as that policy says, not blocked); or why it was queued for review
+    instead: "review_band" (distance above the threshold, within the list's review band),
+    "review_combine" (the list needs two algorithms to agree), "review_held" (the entry is held
+    by flood protection).
     """
     def __init__(
         self,
@@ -322,10 +331,13 @@ class ScanResponse(_message.Message):
     elapsed_us: _builtins.int
     """Time spent on the server, microseconds."""
     reason: _builtins.str
-    """A human-readable reason for an outcome other than OUTCOME_SCANNED."""
+    """A human-readable reason for an outcome other than OUTCOME_SCANNED, and for a match that was
+    not blocked.
+    """
     match_id: _builtins.int
     """The id of the recorded match when the verdict is VERDICT_BLOCK, or when the match was
-    recorded and queued for review without blocking (verdict VERDICT_ALLOW, queued_for_review).
+    recorded without blocking (verdict VERDICT_ALLOW): the list's policy does not block (hits
+    with action "record"), or it is only queued for review (queued_for_review).
     """
     retry_after_ms: _builtins.int
     """With OUTCOME_OVERLOADED: how long to wait before sending the content again."""
@@ -334,7 +346,11 @@ class ScanResponse(_message.Message):
     required, entry held): allowed, recorded and queued for review.
     """
     @_builtins.property
-    def hashes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hash]: ...
+    def hashes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hash]:
+        """Every hash computed: MD5 and SHA-1 of any non-empty body, whatever the outcome; PDQ and pHash
+        when it decoded, and dHash, aHash or wHash while an enabled list decides on them.
+        """
+
     @_builtins.property
     def matches(self) -> _containers.RepeatedCompositeFieldContainer[Global___Match]: ...
     def __init__(
@@ -370,7 +386,7 @@ class HashRequest(_message.Message):
     content: _builtins.bytes
     @_builtins.property
     def algorithms(self) -> _containers.RepeatedScalarFieldContainer[Global___Algorithm.ValueType]:
-        """Empty means every algorithm."""
+        """Empty means every algorithm (all seven, whatever the lists decide on)."""
 
     def __init__(
         self,

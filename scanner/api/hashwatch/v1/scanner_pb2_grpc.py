@@ -65,7 +65,8 @@ class ScannerServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Scan(self, request, context):
-        """Hash the content, match it against every enabled list and answer ALLOW or BLOCK.
+        """Hash the content, match it against every enabled list and answer ALLOW or BLOCK (ALLOW, with
+        the match recorded, when only lists whose policy does not block decided).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -87,7 +88,8 @@ class ScannerServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Match(self, request, context):
-        """Match hashes the caller computed. Nothing is recorded.
+        """Match hashes the caller computed, against the algorithms each list decides on; each hit says
+        what a scan's would do (Match.action). Nothing is recorded.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

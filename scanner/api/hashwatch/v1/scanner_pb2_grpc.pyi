@@ -37,7 +37,9 @@ class ScannerStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ScannerAsyncStub: ...
     Scan: _grpc.UnaryUnaryMultiCallable[_scanner_pb2.ScanRequest, _scanner_pb2.ScanResponse]
-    """Hash the content, match it against every enabled list and answer ALLOW or BLOCK."""
+    """Hash the content, match it against every enabled list and answer ALLOW or BLOCK (ALLOW, with
+    the match recorded, when only lists whose policy does not block decided).
+    """
     ScanStream: _grpc.StreamStreamMultiCallable[_scanner_pb2.ScanRequest, _scanner_pb2.ScanResponse]
     """Many scans on one stream. Responses may come back in a different order from the
     requests; each one carries its request's request_id.
@@ -45,7 +47,9 @@ class ScannerStub:
     Hash: _grpc.UnaryUnaryMultiCallable[_scanner_pb2.HashRequest, _scanner_pb2.HashResponse]
     """Hash only: no matching, nothing recorded."""
     Match: _grpc.UnaryUnaryMultiCallable[_scanner_pb2.MatchRequest, _scanner_pb2.MatchResponse]
-    """Match hashes the caller computed. Nothing is recorded."""
+    """Match hashes the caller computed, against the algorithms each list decides on; each hit says
+    what a scan's would do (Match.action). Nothing is recorded.
+    """
     Blocks: _grpc.UnaryUnaryMultiCallable[_scanner_pb2.BlocksRequest, _scanner_pb2.BlocksResponse]
     """Whether URLs are blocked for a customer. An edge serving a blocked URL answers HTTP 451."""
 
@@ -53,7 +57,9 @@ class ScannerStub:
 class ScannerAsyncStub(ScannerStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Scan: _aio.UnaryUnaryMultiCallable[_scanner_pb2.ScanRequest, _scanner_pb2.ScanResponse]  # type: ignore[assignment]
-    """Hash the content, match it against every enabled list and answer ALLOW or BLOCK."""
+    """Hash the content, match it against every enabled list and answer ALLOW or BLOCK (ALLOW, with
+    the match recorded, when only lists whose policy does not block decided).
+    """
     ScanStream: _aio.StreamStreamMultiCallable[_scanner_pb2.ScanRequest, _scanner_pb2.ScanResponse]  # type: ignore[assignment]
     """Many scans on one stream. Responses may come back in a different order from the
     requests; each one carries its request's request_id.
@@ -61,7 +67,9 @@ class ScannerAsyncStub(ScannerStub):
     Hash: _aio.UnaryUnaryMultiCallable[_scanner_pb2.HashRequest, _scanner_pb2.HashResponse]  # type: ignore[assignment]
     """Hash only: no matching, nothing recorded."""
     Match: _aio.UnaryUnaryMultiCallable[_scanner_pb2.MatchRequest, _scanner_pb2.MatchResponse]  # type: ignore[assignment]
-    """Match hashes the caller computed. Nothing is recorded."""
+    """Match hashes the caller computed, against the algorithms each list decides on; each hit says
+    what a scan's would do (Match.action). Nothing is recorded.
+    """
     Blocks: _aio.UnaryUnaryMultiCallable[_scanner_pb2.BlocksRequest, _scanner_pb2.BlocksResponse]  # type: ignore[assignment]
     """Whether URLs are blocked for a customer. An edge serving a blocked URL answers HTTP 451."""
 
@@ -72,7 +80,9 @@ class ScannerServicer(metaclass=_abc_1.ABCMeta):
         request: _scanner_pb2.ScanRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_scanner_pb2.ScanResponse, _abc.Awaitable[_scanner_pb2.ScanResponse]]:
-        """Hash the content, match it against every enabled list and answer ALLOW or BLOCK."""
+        """Hash the content, match it against every enabled list and answer ALLOW or BLOCK (ALLOW, with
+        the match recorded, when only lists whose policy does not block decided).
+        """
 
     @_abc_1.abstractmethod
     def ScanStream(
@@ -98,7 +108,9 @@ class ScannerServicer(metaclass=_abc_1.ABCMeta):
         request: _scanner_pb2.MatchRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_scanner_pb2.MatchResponse, _abc.Awaitable[_scanner_pb2.MatchResponse]]:
-        """Match hashes the caller computed. Nothing is recorded."""
+        """Match hashes the caller computed, against the algorithms each list decides on; each hit says
+        what a scan's would do (Match.action). Nothing is recorded.
+        """
 
     @_abc_1.abstractmethod
     def Blocks(

@@ -146,11 +146,16 @@ class GuardedTransport(httpx.HTTPTransport):
         )
 
 
-def guarded_client(timeout: float, allow_private: bool, hint: str = DESTINATION_HINT) -> httpx.Client:
+def guarded_client(
+    timeout: float,
+    allow_private: bool,
+    hint: str = DESTINATION_HINT,
+    ssl_context: ssl.SSLContext | None = None,
+) -> httpx.Client:
     """A client that never follows redirects, never uses a proxy, and connects only to
     allowed addresses."""
     return httpx.Client(
-        transport=GuardedTransport(allow_private, hint=hint),
+        transport=GuardedTransport(allow_private, ssl_context, hint),
         timeout=httpx.Timeout(timeout),
         follow_redirects=False,
         trust_env=False,

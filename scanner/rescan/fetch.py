@@ -9,13 +9,16 @@ size and on the whole fetch's time, not just on each read.
 
 from __future__ import annotations
 
+import functools
+import os
+import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from scanner.netguard import AddressNotAllowed, guarded_client
+from scanner.netguard import AddressNotAllowed, default_ssl_context, guarded_client
 
 FETCH_TIMEOUT_SECONDS = 30.0
 # Outcomes that are not from hashing: the content could not be read at all.
@@ -34,6 +37,19 @@ class FetchPolicy:
 
 # The default: public addresses only.
 PUBLIC_ONLY = FetchPolicy()
+
+
+def _ssl_context() -> ssl.SSLContext:
+    # SSL_CERT_FILE / SSL_CERT_DIR name the CA of an internal object store; unlike a proxy, they
+    # change whom we trust, not where we connect.
+    return _context_for(os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", ""))
+
+
+@functools.cache
+def _context_for(cafile: str, capath: str) -> ssl.SSLContext:
+    if cafile or capath:
+        return ssl.create_default_context(cafile=cafile or None, capath=capath or None)
+    return default_ssl_context()
 
 
 class Unreadable(Exception):
@@ -62,7 +78,7 @@ def fetch(url: str, max_bytes: int, policy: FetchPolicy) -> bytes:
     give_up_at = time.monotonic() + policy.timeout_s
     try:
         with (
-            guarded_client(policy.timeout_s, policy.allow_private, _PRIVATE_HINT) as client,
+            guarded_client(policy.timeout_s, policy.allow_private, _PRIVATE_HINT, _ssl_context()) as client,
             client.stream("GET", url) as response,
         ):
             if response.is_redirect:

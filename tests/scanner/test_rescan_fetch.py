@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -33,9 +35,9 @@ PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "http
 class Objects(BackgroundHTTPServer):
     """An object store on 127.0.0.1: paths to replies."""
 
-    def __init__(self, replies: dict[str, Reply]) -> None:
+    def __init__(self, replies: dict[str, Reply], tls_context: ssl.SSLContext | None = None) -> None:
         self.replies = replies
-        super().__init__()
+        super().__init__(tls_context)
 
     def handle(self, request: Request) -> Reply:
         return self.replies.get(request.path, Reply(404))
@@ -116,6 +118,30 @@ def test_a_server_that_trickles_is_given_up_on_as_a_whole() -> None:
         thread.join(5)
     assert slow.outcome == "unreadable" and "longer than 1 s" in slow.reason
     assert time.monotonic() - started < 5
+
+
+def test_an_internal_store_with_its_own_ca_is_trusted_through_ssl_cert_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(str(cert), str(key))
+    with Objects({"/rocket.jpg": Reply(200, ROCKET)}, server_context) as store:
+        url = f"https://localhost:{store.port}/rocket.jpg"
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        assert "ConnectError" in _unreadable(url, PRIVATE).reason, "an unknown CA is not trusted"
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        assert read_content(url, 10**7, PRIVATE) == ROCKET
 
 
 def test_a_rescan_records_a_match_at_a_private_url_only_with_the_opt_in(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -25,10 +24,13 @@ from scanner.rescan.local import LocalEngine
 from scanner.rescan.runner import run_rescan
 from scanner.rescan.sources import SourceError, manifest_source
 from tests.conftest import DEMO_LIST
+from tests.reporting import test_destination_webhook as webhook_tests
 from tests.scanner.rescan_images import import_demo_list
 
 ROCKET = (DEMO_LIST / "skimage_rocket.jpg").read_bytes()
 PRIVATE = FetchPolicy(allow_private=True, timeout_s=5.0)
+# The webhook tests' self-signed certificate for "localhost", made visible to pytest here.
+localhost_certificate = webhook_tests.localhost_certificate
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
@@ -121,18 +123,9 @@ def test_a_server_that_trickles_is_given_up_on_as_a_whole() -> None:
 
 
 def test_an_internal_store_with_its_own_ca_is_trusted_through_ssl_cert_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    localhost_certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+    cert, key = localhost_certificate
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_context.load_cert_chain(str(cert), str(key))
     with Objects({"/rocket.jpg": Reply(200, ROCKET)}, server_context) as store:

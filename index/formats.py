@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from index.hashes import Algorithm, Hash, InvalidHash
+from index.text import refused_character
 
 TEXT_FORMATS = {
     "pdq": Algorithm.PDQ,
@@ -22,6 +23,10 @@ TEXT_FORMATS = {
     "md5": Algorithm.MD5,
     "sha1": Algorithm.SHA1,
 }
+
+
+# What a list entry's external id may be: ``list_entries.external_id`` holds 200 characters.
+MAX_EXTERNAL_ID = 200
 
 
 class ListFormatError(ValueError):
@@ -57,13 +62,14 @@ def parse_hash_lines(
         hex_value, _, rest = text.partition(" ") if " " in text else text.partition("\t")
         try:
             value = Hash.from_hex(algorithm, hex_value)
-        except InvalidHash as exc:
+            external_id = _external_id(rest.strip())
+        except (InvalidHash, _BadRow) as exc:
             error = ListFormatError(source, number, str(exc))
             if not skip_bad:
                 raise error from None
             report.skipped.append(error)
             continue
-        report.entries.append(ParsedEntry(value, rest.strip(), number))
+        report.entries.append(ParsedEntry(value, external_id, number))
     return report
 
 
@@ -149,6 +155,15 @@ class _BadRow(ValueError):
     pass
 
 
+def _external_id(value: str) -> str:
+    refused = refused_character(value)
+    if refused is not None:
+        raise _BadRow(f"the external id contains {refused}")
+    if len(value) > MAX_EXTERNAL_ID:
+        raise _BadRow(f"the external id is longer than {MAX_EXTERNAL_ID} characters")
+    return value
+
+
 def _rows(reader: Any, source: str) -> Iterator[list[str]]:
     try:
         yield from reader
@@ -179,7 +194,7 @@ def _csv_entry(
                 f"{len(value)} characters is no hash length this service knows; add a signal_type column"
             )
         algorithm = found
-    external_id = row[id_at].strip() if id_at is not None and id_at < len(row) else ""
+    external_id = _external_id(row[id_at].strip() if id_at is not None and id_at < len(row) else "")
     quality = None
     text = row[quality_at].strip() if quality_at is not None and quality_at < len(row) else ""
     if text and algorithm is Algorithm.PDQ:

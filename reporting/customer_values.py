@@ -97,13 +97,13 @@ def check_host(host: str) -> str:
     name = host.strip().lower().rstrip(".")
     bare = name.removeprefix("*.")
     labels = bare.split(".")
-    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
         raise InvalidRequest(f"{host!r} is not a hostname or a zone (*.example.org)", "host")
     return name
 
 
 def check_customer_id(customer_id: str) -> str:
-    if not _CUSTOMER_ID.match(customer_id):
+    if not _CUSTOMER_ID.fullmatch(customer_id):
         raise InvalidRequest(
             "customer_id: 1-200 characters of letters, digits and . _ : - (starting with a letter or digit)",
             "customer_id",

@@ -28,6 +28,7 @@ from reporting.partners.cybertipline import (
     ReportStep,
     build_report_xml,
     file_report,
+    reportable_url,
 )
 from reporting.partners.cybertipline.config import client_from_settings
 from reporting.partners.partner_webhook import PartnerWebhookConfig, PartnerWebhookReporter
@@ -130,6 +131,8 @@ class ReportFiler:
             email=self.settings.reporter_email,
             phone=self.settings.reporter_phone,
         )
+        # A URL recorded before control characters were refused is filed percent-encoded.
+        url, changed = reportable_url(url)
         name = basename(urlsplit(url).path) or f"match-{match_id}"
         try:
             with client:
@@ -139,10 +142,16 @@ class ReportFiler:
                     content,
                     name,
                     report_xml=build_report_xml(
-                        incident_time=detected_at, urls=[url] if url else [], reporter=reporter
+                        incident_time=detected_at,
+                        urls=[url] if url else [],
+                        reporter=reporter,
+                        additional_info=changed,
                     ),
                     file_details=FileDetails(
-                        original_file_name=name, location_of_file=url, file_viewed_by_esp=viewed
+                        original_file_name=name,
+                        location_of_file=url,
+                        file_viewed_by_esp=viewed,
+                        additional_info=(changed,) if changed else (),
                     ),
                     persist=lambda new: self._persist(report_id, new, token),
                 )

@@ -32,6 +32,7 @@ from sqlalchemy import Engine, and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from index.text import refused_character
 from reporting import actions, audit, models
 from reporting.db import session_factory
 from reporting.list_changes import set_entry_status
@@ -369,6 +370,7 @@ class Review:
             raise InvalidReview("a decision needs an actor")
         if len(note) > 4000:
             raise InvalidReview("the note is limited to 4000 characters")
+        _check_text("note", note, multiline=True)
         try:
             with self._sessions.begin() as session:
                 result = self._decide(session, match_id, chosen, reviewer, note)
@@ -501,6 +503,8 @@ class Review:
             raise InvalidReview("a review request needs a statement")
         if len(statement) > 4000:
             raise InvalidReview("the statement is limited to 4000 characters")
+        _check_text("statement", statement, multiline=True)
+        _check_text("url", url)
         if bool(match_id) == bool(url):
             raise InvalidReview("name either the match or the blocked URL")
         with self._sessions.begin() as session:
@@ -588,6 +592,7 @@ class Review:
             raise InvalidReview("decide a flag with restore or disable")
         if not actor:
             raise InvalidReview("a flag decision needs an actor")
+        _check_text("note", note, multiline=True)
         now = models.utcnow()
         with self._sessions.begin() as session:
             flag = session.get(models.EntryFlag, flag_id)
@@ -727,6 +732,12 @@ class Review:
                 f"match:{match_id}",
                 {},
             )
+
+
+def _check_text(field: str, value: str, *, multiline: bool = False) -> None:
+    refused = refused_character(value, multiline=multiline)
+    if refused is not None:
+        raise InvalidReview(f"the {field} contains {refused}", field)
 
 
 def _parse_token(token: str) -> tuple[int, int]:

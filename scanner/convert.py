@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from index.hashes import Algorithm, Hash, InvalidHash
 from index.matcher import MatchHit
+from index.text import refused_character
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.engine import ScanResult, Verdict
 from scanner.errors import InvalidRequest
@@ -91,10 +92,11 @@ CONTEXT_LIMITS = {
 
 
 def require_storable(field: str, value: str, limit: int | None = None) -> None:
-    """Refuse a string PostgreSQL cannot hold (a NUL) or compare with, or longer than ``limit``
-    UTF-8 bytes."""
-    if "\x00" in value:
-        raise InvalidRequest(f"{field} contains a NUL character", field=field)
+    """Refuse a string that may not be stored (a control character, or what XML 1.0 cannot
+    carry: ``index.text``, single-line rule) or that is longer than ``limit`` UTF-8 bytes."""
+    refused = refused_character(value)
+    if refused is not None:
+        raise InvalidRequest(f"{field} contains {refused}", field=field)
     if limit is not None and len(value.encode()) > limit:
         raise InvalidRequest(f"{field} is longer than {limit} bytes (UTF-8)", field=field)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from index.text import refused_character
 from reporting.destinations.email import EmailConfig, EmailDestination, SmtpSettings, SmtpSettingsSource
 from reporting.destinations.pagerduty import EVENTS_URL, PagerDutyConfig, PagerDutyDestination
 from reporting.destinations.secret import Secret
@@ -53,7 +54,7 @@ class _Reader:
         value = self._get(key, default, required)
         if not isinstance(value, str):
             raise DestinationConfigError(f"{self._kind}: {key!r} must be a string")
-        return value
+        return self._storable(key, value)
 
     def boolean(self, key: str, default: bool = False) -> bool:
         value = self._get(key, default, False)
@@ -67,7 +68,14 @@ class _Reader:
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise DestinationConfigError(f"{self._kind}: {key!r} must be a list of strings")
-        return tuple(value)
+        return tuple(self._storable(key, v) for v in value)
+
+    def _storable(self, key: str, value: str) -> str:
+        refused = refused_character(value)
+        if refused is not None:
+            # Not the value: it may be a secret.
+            raise DestinationConfigError(f"{self._kind}: {key!r} contains {refused}")
+        return value
 
     def done(self) -> None:
         unknown = sorted(set(self._config) - self._seen)

@@ -1,14 +1,16 @@
 """Email to the customer: one message per event, or one digest per period.
 
 Plain text only. The message says where and when something matched and what state its block is
-in; it never carries the image, and the URL is written defanged (``hxxps://example[.]com/...``)
-so no mail program turns it into a link to the content. The Message-ID is derived from the event
+in; it never carries the image, and every value that could hold a URL, a domain or an address
+(the URL, the site, list names, the customer id) is written defanged (``defang``) so no mail
+program turns any part of it into a link. The Message-ID is derived from the event
 id (or, for a digest, from the ids it lists), so a retried send is recognisable as the same message.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -130,15 +132,31 @@ class EmailConfig:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
 
 
-def defang(url: str) -> str:
-    """A URL a person can read and a mail program will not link: ``hxxps://host[.]tld/path``."""
-    clean = "".join(ch for ch in url if ch.isprintable())
-    parts = urlsplit(clean)
-    if not parts.scheme or not parts.netloc:
-        return clean.replace(".", "[.]").replace(":", "[:]")
-    scheme = parts.scheme.replace("t", "x")
-    rest = parts.path + (f"?{parts.query}" if parts.query else "")
-    return f"{scheme}[:]//{parts.netloc.replace('.', '[.]')}{rest}"
+# Every character that lets a mail program see a link or an address in text: dots (with the
+# ideographic and full-width forms IDNA also reads as dots), colons and at signs.
+_UNLINKABLE = str.maketrans(
+    {
+        ".": "[.]",
+        "\u3002": "[.]",
+        "\uff0e": "[.]",
+        "\uff61": "[.]",
+        ":": "[:]",
+        "\uff1a": "[:]",
+        "@": "[@]",
+        "\uff20": "[@]",
+    }
+)
+_HTTP = re.compile("(h)tt(p)", re.IGNORECASE)
+
+
+def defang(text: str) -> str:
+    """Text a person can read and no mail program will link: ``hxxps[:]//shop[.]example/1[.]jpg``.
+
+    The whole string, not just the host: a URL's path or query may carry another URL
+    (``?to=https://evil.example``), a bare domain or an address, and any of them would be made
+    clickable. So every dot, colon and at sign is bracketed and every "http" becomes "hxxp"."""
+    clean = "".join(ch for ch in text if ch.isprintable())
+    return _HTTP.sub(r"\1xx\2", clean).translate(_UNLINKABLE)
 
 
 def _one_line(value: Any, limit: int = 200) -> str:
@@ -151,7 +169,7 @@ def _hits(payload: Any) -> str:
     parts = []
     for hit in hits if isinstance(hits, list | tuple) else []:
         if hasattr(hit, "get"):
-            name = _one_line(hit.get("list", "?"), 60)
+            name = defang(_one_line(hit.get("list", "?"), 60))
             algorithm = _one_line(hit.get("algorithm", "?"), 20)
             distance = _one_line(hit.get("distance", "?"), 8)
             parts.append(f"list {name!r} ({algorithm}, distance {distance})")
@@ -160,7 +178,7 @@ def _hits(payload: Any) -> str:
 
 def _site(event: Event) -> str:
     host = urlsplit(str(event.payload.get("url", ""))).hostname or ""
-    return host.replace(".", "[.]") if host else event.customer_id
+    return defang(host or event.customer_id)
 
 
 _BLOCK_TEXT = {
@@ -176,7 +194,7 @@ def _block_state(event: Event) -> str:
     if event.kind == EventKind.BLOCK_FAILED:
         return _BLOCK_TEXT["failed"]
     state = _one_line(event.payload.get("block", "unknown"), 20)
-    return _BLOCK_TEXT.get(state, state)
+    return _BLOCK_TEXT.get(state, defang(state))
 
 
 def _event_lines(event: Event) -> list[str]:
@@ -243,7 +261,9 @@ class EmailDestination:
         unique = sorted({e.id: e for e in events}.values(), key=lambda e: (e.occurred_at, e.id))
         ids = "\n".join(sorted(e.id for e in unique))
         digest_id = hashlib.sha256(f"{customer_id}\n{format_time(start)}\n{ids}".encode()).hexdigest()[:32]
-        subject = f"[hashwatch] Daily digest: {len(unique)} match(es) for {_one_line(customer_id, 60)}"
+        subject = (
+            f"[hashwatch] Daily digest: {len(unique)} match(es) for {defang(_one_line(customer_id, 60))}"
+        )
         body = [
             f"hashwatch matches on your sites between {format_time(start)} and {format_time(end)}:",
             f"{len(unique)} item(s) matched a known child sexual abuse hash list.",

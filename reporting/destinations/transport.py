@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from reporting.destinations.netguard import AddressNotAllowed, guarded_client
 from reporting.events import DeliveryResult
+from scanner.netguard import AddressNotAllowed, guarded_client
 
 # A receiver's answer is read only this far: enough for an error message, never a memory bomb.
 MAX_RESPONSE_BYTES = 8192

@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reporting.destinations.netguard import AddressNotAllowed, check_url
 from reporting.destinations.secret import Secret
 from reporting.destinations.signing import sign, verify_signature
 from reporting.destinations.transport import Answer, classify, post
 from reporting.events import DeliveryResult, Event
+from scanner.netguard import AddressNotAllowed, check_url
 
 __all__ = ["WebhookConfig", "WebhookDestination", "encode_body", "verify_signature"]
 

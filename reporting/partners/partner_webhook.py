@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reporting.destinations.netguard import AddressNotAllowed, check_url
 from reporting.destinations.secret import Secret
 from reporting.destinations.signing import sign
 from reporting.destinations.transport import Answer, classify, post, retry_after_seconds
 from reporting.events import DeliveryResult, Event, format_time
+from scanner.netguard import AddressNotAllowed, check_url
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 

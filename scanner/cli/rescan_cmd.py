@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from reporting.store import Store
     from scanner.customer_policy import CustomerPolicies
     from scanner.pipeline import HashingConfig
+    from scanner.rescan.fetch import FetchPolicy
     from scanner.rescan.progress import Reporter
     from scanner.rescan.sources import Source
     from scanner.rescan.summary import Summary
@@ -61,6 +62,13 @@ def rescan_command(
     ] = None,
     checkpoint_every: Annotated[int, typer.Option(help="Items between checkpoints.", min=1)] = 100,
     restart: Annotated[bool, typer.Option("--restart", help="Ignore an existing checkpoint.")] = False,
+    allow_private_urls: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-urls",
+            help="Fetch manifest URLs at private or loopback addresses (an internal object store).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
@@ -69,6 +77,7 @@ def rescan_command(
     from reporting.rescan_store import RescanStore
     from scanner.app import customer_policies, open_store
     from scanner.logs import configure
+    from scanner.rescan.fetch import FetchPolicy
     from scanner.rescan.progress import reporter_for
     from scanner.rescan.settings import RescanSettings
     from scanner.rescan.sources import SourceError, open_source
@@ -123,6 +132,7 @@ def rescan_command(
                 reporter,
                 settings.hashing,
                 customer_policies(settings, store),
+                FetchPolicy(allow_private=allow_private_urls),
             )
         except KeyboardInterrupt:
             typer.echo(f"interrupted: run the same command again to resume from {path}", err=True)
@@ -142,6 +152,7 @@ def _run_source(
     reporter: Reporter,
     hashing: HashingConfig,
     customers: CustomerPolicies,
+    fetching: FetchPolicy,
 ) -> Summary:
     from scanner.pipeline import DEFAULT_ALGORITHMS
     from scanner.rescan.local import LocalEngine
@@ -154,7 +165,9 @@ def _run_source(
             raise fail("the ray engine needs Ray: pip install 'hashwatch[ray]'", 2)
         from scanner.rescan.ray_engine import RayEngine
 
-        ray_engine = RayEngine(inputs, hashing, DEFAULT_ALGORITHMS, actors=jobs, address=address)
+        ray_engine = RayEngine(
+            inputs, hashing, DEFAULT_ALGORITHMS, actors=jobs, address=address, fetching=fetching
+        )
         try:
             return run_rescan(
                 opened,
@@ -169,7 +182,7 @@ def _run_source(
             )
         finally:
             ray_engine.close()
-    with LocalEngine(inputs, hashing, DEFAULT_ALGORITHMS, jobs) as local:
+    with LocalEngine(inputs, hashing, DEFAULT_ALGORITHMS, jobs, fetching=fetching) as local:
         return run_rescan(
             opened,
             local,

@@ -21,6 +21,7 @@ from PIL import Image
 
 from index.hashes import Algorithm
 from scanner.pipeline import HashingConfig
+from scanner.rescan.fetch import PUBLIC_ONLY, FetchPolicy
 from scanner.rescan.ports import MatcherInputs
 from scanner.rescan.sources import Item
 from scanner.rescan.work import ItemResult, ItemWorker, Reply
@@ -48,9 +49,11 @@ def _single_threaded_children() -> Iterator[None]:
                 os.environ.pop(name, None)
 
 
-def _start_worker(inputs: MatcherInputs, hashing: HashingConfig, algorithms: tuple[Algorithm, ...]) -> None:
+def _start_worker(
+    inputs: MatcherInputs, hashing: HashingConfig, algorithms: tuple[Algorithm, ...], fetching: FetchPolicy
+) -> None:
     global _worker
-    _worker = ItemWorker(inputs, hashing, algorithms)
+    _worker = ItemWorker(inputs, hashing, algorithms, fetching)
 
 
 def _warm() -> None:
@@ -84,6 +87,7 @@ class LocalEngine:
         algorithms: Sequence[Algorithm],
         jobs: int = 0,
         chunk: int = 32,
+        fetching: FetchPolicy = PUBLIC_ONLY,
     ) -> None:
         self.jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
         # The largest chunk (items per task); the last ones are smaller.
@@ -93,7 +97,7 @@ class LocalEngine:
             self.jobs,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(inputs, hashing, tuple(algorithms)),
+            initargs=(inputs, hashing, tuple(algorithms), fetching),
         )
 
     def warm_up(self) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from index.hashes import Algorithm, Hash
 from index.matcher import MatchHit
 from scanner.pipeline import HashingConfig
+from scanner.rescan.fetch import PUBLIC_ONLY, FetchPolicy
 from scanner.rescan.ports import MatcherInputs
 from scanner.rescan.sources import Item
 from scanner.rescan.work import ItemResult, ItemWorker
@@ -26,9 +27,13 @@ class BatchWorker:
     """One per actor: Ray constructs it once and calls it once per batch."""
 
     def __init__(
-        self, inputs: MatcherInputs, hashing: HashingConfig, algorithms: tuple[Algorithm, ...]
+        self,
+        inputs: MatcherInputs,
+        hashing: HashingConfig,
+        algorithms: tuple[Algorithm, ...],
+        fetching: FetchPolicy = PUBLIC_ONLY,
     ) -> None:
-        self.worker = ItemWorker(inputs, hashing, algorithms)
+        self.worker = ItemWorker(inputs, hashing, algorithms, fetching)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows: dict[str, list[Any]] = {
@@ -61,6 +66,7 @@ class RayEngine:
         batch_size: int = 16,
         address: str | None = None,
         num_cpus: int | None = None,
+        fetching: FetchPolicy = PUBLIC_ONLY,
     ) -> None:
         import ray
 
@@ -79,6 +85,7 @@ class RayEngine:
         self.hashing = hashing
         self.algorithms = tuple(algorithms)
         self.inputs = inputs
+        self.fetching = fetching
 
     def results(self, items: Sequence[Item]) -> Iterator[ItemResult]:
         if not items:
@@ -108,6 +115,7 @@ class RayEngine:
                 "inputs": self.inputs,
                 "hashing": self.hashing,
                 "algorithms": self.algorithms,
+                "fetching": self.fetching,
             },
             compute=ray.data.ActorPoolStrategy(size=self.actors),
             batch_size=self.batch_size,

@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.text import refused_character
+
 LOCATION_KEYS = ("path", "location", "fetch")
 CUSTOMER_KEYS = ("customer", "customer_id")
 
@@ -82,6 +84,10 @@ def manifest_source(path: Path, customer_id: str = "") -> Source:
         url = str(row.get("url") or "").strip() or (
             location if _is_remote(location) else Path(location).as_uri()
         )
+        for name, value in (("customer", customer), ("url", url)):
+            # Recorded with the match: refused as the scan service refuses it (scanner.convert).
+            if refused := refused_character(value):
+                raise SourceError(f"{path}:{number}: {name} contains {refused}")
         items.append(Item(len(items), location, customer, url))
     return Source(f"manifest {path}", tuple(items))
 

@@ -10,22 +10,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-
-import httpx
 
 from index.hashes import Algorithm, Hash
 from index.matcher import Matcher, MatchHit
 from scanner.engine import MatcherHolder, ScanEngine
 from scanner.pipeline import DEFAULT_ALGORITHMS, HashingConfig
 from scanner.recording import InMemoryRecorder
+from scanner.rescan.fetch import PUBLIC_ONLY, FetchPolicy, Unreadable, read_content
 from scanner.rescan.ports import MatcherInputs
 from scanner.rescan.sources import Item
-
-FETCH_TIMEOUT_SECONDS = 30.0
-# Outcomes that are not from hashing: the content could not be read at all.
-UNREADABLE = "unreadable"
-
 
 # One item's result as plain values, the form it crosses a process boundary in: outcome, reason,
 # SHA-256, hashes as (algorithm, value, quality, frame), hits, matched content. Plain tuples
@@ -73,8 +66,10 @@ class ItemWorker:
         matcher_inputs: MatcherInputs,
         hashing: HashingConfig,
         algorithms: Sequence[Algorithm] = DEFAULT_ALGORITHMS,
+        fetching: FetchPolicy = PUBLIC_ONLY,
     ) -> None:
         self.hashing = hashing
+        self.fetching = fetching
         self.engine = ScanEngine(
             hashing, MatcherHolder(Matcher(matcher_inputs)), InMemoryRecorder(), algorithms
         )
@@ -85,8 +80,8 @@ class ItemWorker:
     def reply(self, location: str) -> Reply:
         """Read, hash and match what is at ``location``."""
         try:
-            content = read_content(location, self.hashing.limits.max_bytes)
-        except _Unreadable as exc:
+            content = read_content(location, self.hashing.limits.max_bytes, self.fetching)
+        except Unreadable as exc:
             return (exc.outcome, exc.reason, "", (), (), b"")
         sha256 = hashlib.sha256(content).hexdigest()
         outcome = self.engine.hash(content)
@@ -100,42 +95,3 @@ class ItemWorker:
             hits,
             content if hits else b"",
         )
-
-
-class _Unreadable(Exception):
-    def __init__(self, outcome: str, reason: str) -> None:
-        super().__init__(reason)
-        self.outcome, self.reason = outcome, reason
-
-
-def read_content(location: str, max_bytes: int) -> bytes:
-    """The bytes at a local path or an http(s) URL, refusing more than ``max_bytes``."""
-    if location.startswith(("http://", "https://")):
-        return _fetch(location, max_bytes)
-    if "://" in location:
-        raise _Unreadable(UNREADABLE, f"unsupported location scheme: {location.split('://')[0]}")
-    try:
-        with Path(location).open("rb") as handle:
-            content = handle.read(max_bytes + 1)
-    except OSError as exc:
-        raise _Unreadable(UNREADABLE, exc.strerror or str(exc)) from None
-    if len(content) > max_bytes:
-        raise _Unreadable("too_large", f"larger than {max_bytes} bytes")
-    return content
-
-
-def _fetch(url: str, max_bytes: int) -> bytes:
-    try:
-        with httpx.stream("GET", url, timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=True) as response:
-            if response.status_code != 200:
-                raise _Unreadable(UNREADABLE, f"HTTP {response.status_code}")
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise _Unreadable("too_large", f"larger than {max_bytes} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except httpx.HTTPError as exc:
-        raise _Unreadable(UNREADABLE, f"fetch failed: {type(exc).__name__}") from None

@@ -24,8 +24,8 @@ def test_threatexchange_columns_with_types_ids_and_quotes() -> None:
         f"video_md5,{MD5},102,\n".replace("video_md5", "photo_md5"),
         f"SHA1,{SHA1.upper()},103\n",
         "\n",
-        f'pdq,{"0" * 64},"multi\n',
-        'line",x\n',
+        f'pdq,{"0" * 64},104,"multi\n',
+        'line"\n',
         f"pdq,{'1' * 64},105,\n",
     ]
     report = parse_csv(lines, "l.csv")
@@ -33,11 +33,11 @@ def test_threatexchange_columns_with_types_ids_and_quotes() -> None:
         (Algorithm.PDQ, PDQ, "101"),
         (Algorithm.MD5, MD5, "102"),
         (Algorithm.SHA1, SHA1, "103"),
-        (Algorithm.PDQ, "0" * 64, "multi\nline"),
+        (Algorithm.PDQ, "0" * 64, "104"),
         (Algorithm.PDQ, "1" * 64, "105"),
     ]
     # Physical line numbers of the file, the header and comment included (a quoted field
-    # spanning two lines ends on the later one).
+    # spanning two lines ends on the later one). An id may not span lines: test_external_ids.
     assert [e.line_number for e in report.entries] == [3, 4, 5, 8, 9]
 
 

@@ -75,7 +75,7 @@ def test_one_plain_text_message_without_the_image_or_a_link(sink: SmtpSink) -> N
     assert message["X-Hashwatch-Event-Id"] == match.id
     assert "case 42" in message["Subject"]
     body = message.get_content()
-    assert "hxxps[:]//shop[.]example/uploads/2026/cat.jpg" in body
+    assert "hxxps[:]//shop[.]example/uploads/2026/cat[.]jpg" in body
     assert "2026-11-26T09:30:00Z" in body
     assert "active" in body
     _assert_no_content_or_links(received.data)
@@ -112,9 +112,9 @@ def test_the_digest_is_one_message_listing_urls_times_and_block_state(sink: Smtp
     (received,) = sink.wait_for(1)
     body = received.message.get_content()
     assert "3 item(s)" in body
-    for url in ("shop[.]example/1.jpg", "cdn[.]shop[.]example/2.jpg", "shop[.]example/3.jpg"):
+    for url in ("shop[.]example/1[.]jpg", "cdn[.]shop[.]example/2[.]jpg", "shop[.]example/3[.]jpg"):
         assert url in body
-    assert body.index("2.jpg") < body.index("1.jpg") < body.index("3.jpg")  # in time order
+    assert body.index("2[.]jpg") < body.index("1[.]jpg") < body.index("3[.]jpg")  # in time order
     for moment in ("09:31:00Z", "09:35:00Z", "09:39:00Z"):
         assert moment in body
     assert "pending" in body and "active" in body and "FAILED" in body

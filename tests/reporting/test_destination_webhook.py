@@ -16,12 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reporting.destinations.netguard import GuardedTransport
 from reporting.destinations.secret import Secret
 from reporting.destinations.signing import sign, verify_signature
 from reporting.destinations.webhook import WebhookConfig, WebhookDestination
 from reporting.events import Event
 from reporting.testing.webhook_receiver import WebhookReceiver
+from scanner.netguard import GuardedTransport
 
 SECRET = "whsec-0123456789abcdef"
 

@@ -16,6 +16,7 @@ from reporting.partners.cybertipline.errors import (
     PartnerUnavailable,
     ReportAlreadyFinished,
     ReportAlreadyRetracted,
+    ReportNotBuildable,
     ReportNotFound,
     ResponseCode,
 )
@@ -32,6 +33,7 @@ from reporting.partners.cybertipline.reportxml import (
     IpCapture,
     Reporter,
     build_report_xml,
+    reportable_url,
 )
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "PartnerUnavailable",
     "ReportAlreadyFinished",
     "ReportAlreadyRetracted",
+    "ReportNotBuildable",
     "ReportNotFound",
     "ReportRestartLimit",
     "ReportState",
@@ -61,4 +64,5 @@ __all__ = [
     "build_report_xml",
     "client_from_settings",
     "file_report",
+    "reportable_url",
 ]

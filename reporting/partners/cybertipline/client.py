@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from reporting.destinations.netguard import default_ssl_context
 from reporting.destinations.secret import Secret
 from reporting.partners.cybertipline.errors import (
     PartnerAuthError,
@@ -30,6 +29,7 @@ from reporting.partners.cybertipline.errors import (
     ResponseCode,
     error_for_code,
 )
+from scanner.netguard import default_ssl_context
 
 MAX_RESPONSE_BYTES = 1024 * 1024
 USER_AGENT = "hashwatch/0.1"

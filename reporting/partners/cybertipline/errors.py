@@ -7,6 +7,7 @@
     ├── PartnerProtocolError     an answer we cannot read or did not expect        see flag
     ├── PartnerAuthError         2000, 3000, 3100, HTTP 401/403                    alert
     ├── PartnerRejected          4000, 4100, 4110: our report is wrong             alert
+    │   └── ReportNotBuildable   a value XML 1.0 cannot carry; nothing was sent    alert
     ├── ReportNotFound           5001: no such report (or the draft expired)
     ├── ReportAlreadyRetracted   5101
     └── ReportAlreadyFinished    5102
@@ -73,6 +74,14 @@ class PartnerAuthError(PartnerError):
 
 class PartnerRejected(PartnerError):
     alert = True
+
+
+class ReportNotBuildable(PartnerRejected):
+    """A report document could not be built: a value holds a character XML 1.0 cannot carry.
+    Permanent for this report (the value will not change by itself); an operator must act."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, request_sent=False)
 
 
 class ReportNotFound(PartnerError):

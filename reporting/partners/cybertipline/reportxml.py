@@ -3,6 +3,13 @@
 Built with ElementTree, never by string concatenation, so a URL or a name cannot break out of
 its element. Only fields hashwatch actually has are offered; element order follows NCMEC's
 schema (its sequences are ordered).
+
+ElementTree writes any character it is given, so a control character would make a document no
+XML parser reads (NCMEC answers 4110, and the report can never be filed). Every text goes through
+``_text``, which refuses (``ReportNotBuildable``) what XML 1.0 cannot carry. A recorded URL is
+first made reportable (``reportable_url``): matches recorded before such characters were refused
+at the edge may hold them, and a report that can never be filed is the worst outcome, so the
+URL is filed with those characters percent-encoded and the report says so.
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from index.text import not_xml_character, refused_characters
 from reporting.events import format_time
+from reporting.partners.cybertipline.errors import ReportNotBuildable
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 SCHEMA_LOCATION = "https://report.cybertip.org/ispws/xsd"
@@ -40,9 +49,33 @@ class IpCapture:
     possible_proxy: bool | None = None
 
 
+def reportable_url(url: str) -> tuple[str, str]:
+    """``url`` with every character hashwatch no longer stores (``index.text``: controls, lone
+    surrogates, U+FFFE/U+FFFF) percent-encoded as its UTF-8 bytes, as a browser would send it,
+    and a note for the report's ``additionalInfo`` saying what was changed ("" if nothing)."""
+    refused = list(refused_characters(url))
+    if not refused:
+        return url, ""
+    encoded = {
+        r.character: "".join(f"%{b:02X}" for b in r.character.encode("utf-8", "surrogatepass"))
+        for r in refused
+    }
+    changed = [f"{r.code_point} at character {r.position + 1} as {encoded[r.character]}" for r in refused]
+    more = f" and {len(changed) - 10} more" if len(changed) > 10 else ""
+    note = (
+        "The recorded URL contains characters a report cannot carry; they are written "
+        f"percent-encoded here: {', '.join(changed[:10])}{more}. The URL as recorded is kept "
+        "with the case."
+    )
+    return "".join(encoded.get(ch, ch) for ch in url), note
+
+
 def _text(parent: ET.Element, tag: str, value: str | None) -> ET.Element | None:
     if value is None or value == "":
         return None
+    refused = not_xml_character(value)
+    if refused is not None:
+        raise ReportNotBuildable(f"the report's {tag} holds {refused}, which XML 1.0 cannot carry")
     element = ET.SubElement(parent, tag)
     element.text = value
     return element

@@ -48,7 +48,7 @@ def new_customer_id(customer_id: str, owner: str | None, by_partner: bool) -> st
 
     ``owner`` is the partner the customer will belong to; ``by_partner``: the caller is that
     partner's token (not an operator creating on its behalf)."""
-    if owner is not None and not PARTNER_ID.match(owner):
+    if owner is not None and not PARTNER_ID.fullmatch(owner):
         if by_partner:
             raise FailedPrecondition(
                 "this token's partner id cannot prefix customer ids (it predates the rule: "

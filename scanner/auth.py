@@ -84,7 +84,7 @@ def check_partner(scopes: Iterable[str], partner_id: str | None) -> str | None:
         raise ValueError("the partner scope needs the partner it is bound to (--partner ID)")
     if partner_id is not None and given != {PARTNER}:
         raise ValueError("a token bound to a partner carries the partner scope only")
-    if partner_id is not None and not PARTNER_ID.match(partner_id):
+    if partner_id is not None and not PARTNER_ID.fullmatch(partner_id):
         raise ValueError(
             "the partner id: 1-64 letters, digits and . _ - (starting with a letter or digit); "
             "it prefixes the partner's customer ids, so it cannot hold ':'"

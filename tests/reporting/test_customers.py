@@ -14,6 +14,7 @@ from sqlalchemy import update
 from index.hashes import Hash
 from reporting import models
 from reporting.customer_email import SmtpVerificationMailer
+from reporting.customer_ids import new_customer_id
 from reporting.customers import CustomerNotFound, CustomerSettings, CustomerStore, WrongCode, mask_email
 from reporting.db import session_factory
 from reporting.destinations.email import SmtpSettings
@@ -321,3 +322,10 @@ def test_codes_are_not_sent_again_within_a_minute(store: Store, sink: SmtpSink) 
         )
     customers.set_email("shop", None, "alice@example.org")
     assert len(sink.wait_for(2)) == 2
+
+
+def test_a_partner_id_with_a_trailing_newline_is_refused() -> None:
+    # A regex's "$" matches before a final newline: "host-a\n" must not pass as "host-a".
+    with pytest.raises(InvalidRequest, match="partner_id"):
+        new_customer_id("", "host-a\n", by_partner=False)
+    assert new_customer_id("host-a:shop", "host-a", by_partner=False) == "host-a:shop"

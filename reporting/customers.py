@@ -62,6 +62,7 @@ from scanner.errors import (
     NotFound,
     Unavailable,
 )
+from scanner.paging import page_id
 
 CODE_TTL = timedelta(hours=24)
 CODE_ATTEMPTS = 5
@@ -108,11 +109,7 @@ class CustomerStore:
         """One page in creation order and the token of the next ("" after the last)."""
         if not 1 <= page_size <= MAX_PAGE:
             raise InvalidRequest(f"page_size must be between 1 and {MAX_PAGE}", "page_size")
-        after = 0
-        if page_token:
-            if not page_token.isdigit():
-                raise InvalidRequest("page_token is not one this service gave out", "page_token")
-            after = int(page_token)
+        after = page_id(page_token) if page_token else 0
         with self._sessions() as session:
             query = (
                 select(models.Customer)

@@ -40,6 +40,7 @@ from reporting.policy import ActionPolicy, ReportWhen
 from scanner.auth import PermissionDenied
 from scanner.decision import describe_hit
 from scanner.errors import HashwatchError, InvalidRequest, NotFound, Unavailable
+from scanner.paging import page_ids
 
 
 class Decision(enum.StrEnum):
@@ -741,10 +742,12 @@ def _check_text(field: str, value: str, *, multiline: bool = False) -> None:
 
 
 def _parse_token(token: str) -> tuple[int, int]:
-    parts = token.split(".")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise InvalidReview("page_token is not one this service gave out")
-    return int(parts[0]), int(parts[1])
+    """``<priority>.<match id>`` (``scanner.paging``), refused as ``InvalidReview``."""
+    try:
+        priority, match_id = page_ids(token, 2)
+    except InvalidRequest as exc:
+        raise InvalidReview(str(exc), exc.field) from None
+    return priority, match_id
 
 
 def _hits(session: Session, match_ids: list[int]) -> dict[int, list[HitDetail]]:

@@ -26,6 +26,7 @@ from reporting.list_changes import apply_changes, changes_since
 from reporting.settings import ReportingSettings
 from reporting.store import ActionConfig, Store
 from reporting.worker import Worker
+from scanner.addresses import host_port
 from scanner.analytics.counter import CountFlusher, ScanCounter
 from scanner.analytics.service import AnalyticsService, VisibleCustomers, operators_only
 from scanner.audit_service import AuditReader
@@ -321,10 +322,12 @@ def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) 
     signal.signal(signal.SIGINT, on_signal)
     # SIGHUP reloads the lists from the database without a restart.
     signal.signal(signal.SIGHUP, lambda *_: app.reload_lists())
-    app.server.start()
+    # Health turns SERVING once every kernel is warm (scanner/warmup.py): the first scan a load
+    # balancer sends is as fast as the tenth.
+    app.server.start(warm=True)
     if web is not None:
         web.start()
-        log.info("review page", address=f"{settings.web_host}:{web.port}")
+        log.info("review page", address=host_port(settings.web_host, web.port))
     if worker_thread is not None:
         worker_thread.start()
     if app.hash_log is not None:
@@ -353,7 +356,7 @@ def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) 
             log.error("metrics endpoint not started", port=settings.metrics_port, error=str(exc))
     log.info(
         "serving",
-        address=f"{settings.host}:{app.server.port}",
+        address=host_port(settings.host, app.server.port),
         metrics_port=metrics.port if metrics is not None else None,
         tls=settings.tls_cert is not None,
         mtls=settings.tls_client_ca is not None,

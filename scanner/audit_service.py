@@ -16,6 +16,7 @@ from google.protobuf import timestamp_pb2
 from scanner.api.hashwatch.v1 import audit_pb2 as pb
 from scanner.api.hashwatch.v1 import audit_pb2_grpc as pb_grpc
 from scanner.errors import InvalidRequest
+from scanner.paging import page_id
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -56,11 +57,9 @@ class AuditService(pb_grpc.AuditServicer):
         if request.page_size < 0:
             raise InvalidRequest("page_size must not be negative", field="page_size")
         limit = min(request.page_size or DEFAULT_PAGE, MAX_PAGE)
-        before_id = 0
-        if request.page_token:
-            if not request.page_token.isdigit() or int(request.page_token) <= 0:
-                raise InvalidRequest("page_token is not one this service gave out", field="page_token")
-            before_id = int(request.page_token)
+        before_id = page_id(request.page_token) if request.page_token else 0
+        if request.page_token and before_id == 0:  # never given out: 0 means "from the newest"
+            raise InvalidRequest("page_token is not one this service gave out", field="page_token")
         page = self.reader.entries(limit, before_id, request.action, request.actor)
         return pb.ListAuditLogResponse(
             records=[_record(e) for e in page.entries],

@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from index.matcher import Matcher
+from scanner.addresses import bare_host
 
 log = structlog.get_logger(__name__)
 
@@ -164,7 +165,7 @@ class MetricsEndpoint:
     """``GET /metrics`` on its own port: the process-wide metrics plus ``collectors``."""
 
     def __init__(self, host: str, port: int, collectors: Iterable[Collector] = ()) -> None:
-        self._server, self._thread = start_http_server(port, host, registry=_Combined(collectors))
+        self._server, self._thread = start_http_server(port, bare_host(host), registry=_Combined(collectors))
         self.port = int(self._server.server_port)
 
     def stop(self) -> None:
@@ -179,9 +180,14 @@ HASH_QUEUE_DEPTH = Gauge("hashwatch_hash_queue_depth", "Requests waiting for a h
 HASH_WORKERS_BUSY = Gauge("hashwatch_hash_workers_busy", "Hashing processes working on a request.")
 REJECTED = Counter(
     "hashwatch_rejected",
-    "Requests refused without work: queue_full and rate_limit (RESOURCE_EXHAUSTED), "
+    "Requests refused without work: queue_full, rate_limit and stream_limit (RESOURCE_EXHAUSTED), "
     "deadline (it passed while the request waited for a hashing process).",
     ["reason"],
+)
+STREAMS_OPEN = Gauge(
+    "hashwatch_streams_open",
+    "Streams open, by lane: scan_stream (ScanStream), other_stream (health watches, reflection, exports).",
+    ["lane"],
 )
 WORKER_RESTARTS = Counter(
     "hashwatch_hash_worker_restarts",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -9,6 +10,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from scanner import warmup
+from scanner.addresses import host_port
 from scanner.analytics.counter import ScanCounter
 from scanner.analytics.service import AnalyticsService
 from scanner.api.hashwatch.v1 import analytics_pb2 as analytics_pb
@@ -30,6 +33,7 @@ from scanner.engine import ScanEngine
 from scanner.hashpool.pool import HashPool
 from scanner.interceptors.auth import AuthInterceptor
 from scanner.interceptors.errors import ErrorInterceptor
+from scanner.interceptors.lanes import LaneInterceptor, Lanes, StreamBoundInterceptor
 from scanner.interceptors.logging import LoggingInterceptor
 from scanner.interceptors.metrics import MetricsInterceptor
 from scanner.interceptors.tracing import Tracing
@@ -53,9 +57,19 @@ class Server:
     tracing: Tracing | None = None
     # The hashing processes, stopped once the last RPC has finished.
     pool: HashPool | None = None
+    # The threads health checks and streams run on (scanner/interceptors/lanes.py).
+    lanes: Lanes | None = None
+    # Compiles and runs every kernel a scan uses (scanner/warmup.py).
+    warm_up: Callable[[], None] | None = None
 
-    def start(self) -> None:
+    def start(self, warm: bool = False) -> None:
+        """Start answering. With ``warm`` (``hashwatch serve``), health turns SERVING only once
+        every kernel a scan uses has run, so the first scan a load balancer sends costs what
+        the tenth does; health answers NOT_SERVING meanwhile. Tests and embedders that start
+        many servers go without: it costs about a second with numba's cache full."""
         self.grpc_server.start()
+        if warm and self.warm_up is not None:
+            self.warm_up()
         self.set_serving(True)
 
     def set_serving(self, serving: bool) -> None:
@@ -70,6 +84,8 @@ class Server:
         self.set_serving(False)
         self.grpc_server.stop(grace_seconds).wait()
         self.workers.shutdown(wait=True, cancel_futures=True)
+        if self.lanes is not None:
+            self.lanes.shutdown()
         if self.tracing is not None:
             self.tracing.shutdown()
         if self.pool is not None:
@@ -104,28 +120,41 @@ def create_server(
     # being refused at once when the pool's queue is full.
     admitted = pool.size + pool.queue_size if pool is not None else 0
     rpc_threads = max(settings.threads * 4, admitted + settings.threads)
-    options = [
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
-        ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.so_reuseport", 0),
-    ]
+    lanes = Lanes(settings.max_streams)
     grpc_server = grpc.server(
         ThreadPoolExecutor(max_workers=rpc_threads, thread_name_prefix="rpc"),
-        # Outermost first: the access log and metrics see auth refusals and mapped errors too.
-        interceptors=([tracing.interceptor] if tracing is not None else [])
+        # Outermost first: the access log and metrics see auth refusals and mapped errors too;
+        # the lane (which threads run the RPC) is read off the outermost behaviour.
+        interceptors=[LaneInterceptor(lanes)]
+        + ([tracing.interceptor] if tracing is not None else [])
         + [LoggingInterceptor(), MetricsInterceptor()]
         + ([AuthInterceptor(auth)] if auth is not None else [])
-        + [ErrorInterceptor()],
-        options=options,
-        # A ScanStream holds a thread for its life; this bounds how many run at once.
-        maximum_concurrent_rpcs=max(settings.threads * 64, rpc_threads * 2),
+        + [ErrorInterceptor(), StreamBoundInterceptor(lanes)],
+        options=channel_options(settings),
+        # Past this many RPCs at once (running or waiting for a thread), gRPC refuses new ones
+        # RESOURCE_EXHAUSTED; the streams have bounds of their own below it.
+        maximum_concurrent_rpcs=max(settings.threads * 64, rpc_threads * 2) + lanes.capacity,
     )
-    limiter = None
+    limiter = match_limiter = None
     if settings.rate_limit_per_second > 0:
         limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
-    pb_grpc.add_ScannerServicer_to_server(
-        ScannerService(engine, blocks, workers, limiter=limiter, counter=scan_counter), grpc_server
+        match_limiter = RateLimiter(
+            settings.rate_limit_per_second,
+            settings.rate_limit_burst,
+            key_name="caller",
+            unit="Match requests",
+        )
+    scanner = ScannerService(
+        engine,
+        blocks,
+        workers,
+        limiter=limiter,
+        counter=scan_counter,
+        stream_idle_seconds=settings.stream_idle_seconds,
+        max_match_hashes=settings.max_match_hashes,
+        match_limiter=match_limiter,
     )
+    pb_grpc.add_ScannerServicer_to_server(scanner, grpc_server)
     services = [SCANNER_SERVICE]
     if audit_reader is not None:
         audit_pb2_grpc.add_AuditServicer_to_server(AuditService(audit_reader), grpc_server)
@@ -149,13 +178,43 @@ def create_server(
         ),
         grpc_server,
     )
-    address = f"{settings.host}:{settings.port}"
+    address = host_port(settings.host, settings.port)
     if credentials is None:
         port = grpc_server.add_insecure_port(address)
     else:
         port = grpc_server.add_secure_port(address, credentials)
     if port == 0:
-        raise OSError(f"could not bind {settings.host}:{settings.port}")
-    server = Server(grpc_server, port, health_servicer, workers, tracing, pool)
+        raise OSError(f"could not bind {address}")
+    server = Server(
+        grpc_server, port, health_servicer, workers, tracing, pool, lanes, lambda: warmup.warm_engine(engine)
+    )
     server.set_serving(False)
     return server
+
+
+# The shortest interval between a client's keepalive pings the server accepts; faster pingers
+# are sent GOAWAY (gRPC's default, 5 minutes, would refuse the 10-30 s proxies commonly use).
+MIN_CLIENT_PING_SECONDS = 10
+KEEPALIVE_TIMEOUT_SECONDS = 20
+
+
+def channel_options(settings: Settings) -> list[tuple[str, int]]:
+    """gRPC's server arguments: message sizes, and how long connections may live and idle."""
+
+    def ms(seconds: float) -> int:
+        # 0 is "no limit", which gRPC spells as the largest int.
+        return round(seconds * 1000) if seconds > 0 else 2**31 - 1
+
+    return [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_connection_idle_ms", ms(settings.connection_idle_seconds)),
+        ("grpc.max_connection_age_ms", ms(settings.connection_max_age_seconds)),
+        ("grpc.max_connection_age_grace_ms", ms(settings.connection_age_grace_seconds)),
+        ("grpc.keepalive_time_ms", ms(settings.keepalive_seconds)),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_SECONDS * 1000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", MIN_CLIENT_PING_SECONDS * 1000),
+        ("grpc.http2.max_ping_strikes", 2),
+    ]

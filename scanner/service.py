@@ -13,9 +13,11 @@ import structlog
 
 from index.hashes import Algorithm
 from scanner import convert, deadline
+from scanner.addresses import peer_address
 from scanner.analytics.counter import ScanCounter
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
+from scanner.auth import current_principal
 from scanner.engine import ScanEngine
 from scanner.errors import DeadlineExceeded, InvalidRequest, Overloaded, Unavailable
 from scanner.metrics import DEADLINE_EXCEEDED
@@ -40,9 +42,17 @@ class ScannerService(pb_grpc.ScannerServicer):
         stream_window: int = 64,
         limiter: RateLimiter | None = None,
         counter: ScanCounter | None = None,
+        *,
+        stream_idle_seconds: float = 60.0,
+        max_match_hashes: int = 1000,
+        match_limiter: RateLimiter | None = None,
     ) -> None:
         self.engine = engine
         self.limiter = limiter
+        # Match has no customer: its requests are counted per caller (``_caller``).
+        self.match_limiter = match_limiter
+        self.max_match_hashes = max_match_hashes
+        self.stream_idle_seconds = stream_idle_seconds
         # Per-customer scan counts (docs/analytics.md); in memory, flushed off this path.
         self.counter = counter
         self.blocks = blocks
@@ -68,11 +78,13 @@ class ScannerService(pb_grpc.ScannerServicer):
         results: queue.Queue[object] = queue.Queue()
         slots = threading.Semaphore(self._stream_window)
         submitted = 0
+        last_request = time.monotonic()
 
         def feed() -> None:
-            nonlocal submitted
+            nonlocal submitted, last_request
             try:
                 for request in request_iterator:
+                    last_request = time.monotonic()
                     while not slots.acquire(timeout=0.5):
                         if not context.is_active():
                             return
@@ -87,14 +99,30 @@ class ScannerService(pb_grpc.ScannerServicer):
         threading.Thread(target=feed, name="scan-stream-feed", daemon=True).start()
         answered = 0
         feeding = True
+        last_answer = time.monotonic()
+
+        def quiet() -> float:
+            return time.monotonic() - max(last_request, last_answer)
+
         while feeding or answered < submitted:
-            item = results.get()
+            try:
+                item = results.get(timeout=max(0.05, self.stream_idle_seconds - quiet()))
+            except queue.Empty:
+                # Idle: nothing asked and nothing in flight. Such a stream still holds two
+                # threads and one of the server's ``max_streams`` places: it is closed.
+                if answered == submitted and quiet() >= self.stream_idle_seconds:
+                    raise Unavailable(
+                        f"no request on this stream for {self.stream_idle_seconds:g} s: closed; "
+                        "open a new stream to scan more"
+                    ) from None
+                continue
             if item is _END:
                 feeding = False
                 continue
             assert isinstance(item, Future)
             slots.release()
             answered += 1
+            last_answer = time.monotonic()
             response = item.result()
             if response is not None:
                 yield response
@@ -114,6 +142,15 @@ class ScannerService(pb_grpc.ScannerServicer):
 
     def Match(self, request: pb.MatchRequest, context: grpc.ServicerContext) -> pb.MatchResponse:
         _drop_if_expired(context, "Match")
+        # Counted on the parsed message, before a single hash is converted or searched.
+        if len(request.hashes) > self.max_match_hashes:
+            raise InvalidRequest(
+                f"at most {self.max_match_hashes} hashes per Match request; this one has "
+                f"{len(request.hashes)}: split it",
+                field="hashes",
+            )
+        if self.match_limiter is not None:
+            self.match_limiter.admit(_caller(context))
         hashes = [convert.hash_from_pb(h) for h in request.hashes]
         return convert.match_response(self.engine.match(hashes))
 
@@ -179,6 +216,15 @@ def _not_scanned(request: pb.ScanRequest, reason: str, retry_after: float) -> pb
         reason=reason,
         retry_after_ms=max(1, round(retry_after * 1000)),
     )
+
+
+def _caller(context: grpc.ServicerContext) -> str:
+    """Who a Match is counted against: the token's actor (``token:<id>``) when the server
+    checks tokens, else the client's address, so clients behind one address share a budget."""
+    principal = current_principal()
+    if principal is not None:
+        return principal.actor
+    return peer_address(context.peer()) or "(unknown address)"
 
 
 def _expired(context: grpc.ServicerContext) -> bool:

@@ -51,9 +51,27 @@ class Settings(BaseSettings):
     # Memory (address space, MiB) a hashing process may add to its start size for one image; a
     # decode past it answers TOO_MANY_PIXELS. 0: no ceiling.
     hash_memory_mb: Annotated[int, Field(ge=0)] = 1024
-    # Scans per second per customer_id (token bucket; 0: no limit), and the burst above it.
+    # Scans per second per customer_id (token bucket; 0: no limit), and the burst above it; the
+    # same rate applies to Match requests per caller (scanner/ratelimit.py).
     rate_limit_per_second: Annotated[float, Field(ge=0)] = 0.0
     rate_limit_burst: Annotated[int, Field(ge=1)] = 100
+    # Hashes one Match request may carry; past it INVALID_ARGUMENT, before any is read.
+    max_match_hashes: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    # Streams (docs/operations.md#streams-and-connections). ScanStreams open at once; past it a
+    # new one is refused RESOURCE_EXHAUSTED. Each holds two threads while open, idle or not.
+    max_streams: Annotated[int, Field(ge=1, le=4096)] = 64
+    # A ScanStream with no request (and nothing of its in flight) for this long is closed
+    # UNAVAILABLE, so idle streams cannot hold the places busy clients need.
+    stream_idle_seconds: Annotated[float, Field(gt=0)] = 60.0
+    # Connections: closed (GOAWAY) after this long without an RPC, and after this long in all
+    # (so clients spread over new replicas), the second with a grace for RPCs still running.
+    # A stream therefore lives at most connection_max_age + connection_age_grace. 0: no limit.
+    connection_idle_seconds: Annotated[float, Field(ge=0)] = 300.0
+    connection_max_age_seconds: Annotated[float, Field(ge=0)] = 1800.0
+    connection_age_grace_seconds: Annotated[float, Field(ge=0)] = 60.0
+    # The server pings a connection quiet for this long and drops it when no answer comes in
+    # 20 s: a client that vanished without closing frees its streams. 0: no pings.
+    keepalive_seconds: Annotated[float, Field(ge=0)] = 60.0
     # Seconds in-flight RPCs get to finish after SIGTERM.
     grace_seconds: Annotated[float, Field(ge=0)] = 10.0
     # Seconds between health turning NOT_SERVING and the server refusing new RPCs, so load

@@ -13,9 +13,13 @@ import binascii
 import json
 from datetime import date
 
+from scanner.convert import CONTEXT_LIMITS, require_storable
 from scanner.errors import InvalidRequest
 
 _VERSION = 1
+# Longer than any cursor given out (a customer id is at most 200 bytes), and short enough that
+# JSON's parser never nests deep enough to hit the recursion limit.
+MAX_LENGTH = 1024
 
 
 def encode(day: date, customer_id: str) -> str:
@@ -24,11 +28,25 @@ def encode(day: date, customer_id: str) -> str:
 
 
 def decode(cursor: str) -> tuple[date, str]:
+    """The (day, customer id) a cursor names; ``InvalidRequest`` for any cursor not given out,
+    so none reaches the database with a customer id it cannot hold (a NUL)."""
     try:
+        if len(cursor) > MAX_LENGTH:
+            raise ValueError("too long for a cursor")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         body = json.loads(raw)
-        if body.get("v") != _VERSION or not isinstance(body.get("customer"), str):
+        customer = body.get("customer")
+        if body.get("v") != _VERSION or not isinstance(customer, str):
             raise ValueError("unknown cursor version")
-        return date.fromisoformat(body["day"]), body["customer"]
-    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error, UnicodeDecodeError):
+        require_storable("cursor", customer, CONTEXT_LIMITS["customer_id"])
+        return date.fromisoformat(body["day"]), customer
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        binascii.Error,
+        UnicodeDecodeError,
+        InvalidRequest,
+    ):
         raise InvalidRequest("cursor is not one this service gave out", field="cursor") from None

@@ -16,7 +16,11 @@ def serve(
         int | None, typer.Option(help="Port to listen on (env HASHWATCH_PORT, default 50051).")
     ] = None,
     host: Annotated[
-        str | None, typer.Option(help="Address to bind (env HASHWATCH_HOST, default 127.0.0.1).")
+        str | None,
+        typer.Option(
+            help="Address to bind (env HASHWATCH_HOST, default 127.0.0.1); an IPv6 one as it is "
+            "(::1), :: for every IPv6 and IPv4 address, 0.0.0.0 for every IPv4 one."
+        ),
     ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,

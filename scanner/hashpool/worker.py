@@ -9,27 +9,18 @@ arenas, shared libraries) that differ from machine to machine and say nothing ab
 
 from __future__ import annotations
 
-import io
 import resource
 import signal
 import time
 from multiprocessing.connection import Connection
 
-from PIL import Image
-
 from scanner.hashpool import wire
 from scanner.logs import configure
-from scanner.pipeline import DEFAULT_ALGORITHMS, HashingConfig, hash_content
+from scanner.pipeline import hash_content
+from scanner.warmup import warm_hashing
 
 READY = b"ready"
 MiB = 1024 * 1024
-
-
-def _warm(config: HashingConfig) -> None:
-    """Hash one small image so the first real request does not pay for loading the kernels."""
-    buffer = io.BytesIO()
-    Image.linear_gradient("L").resize((96, 96)).convert("RGB").save(buffer, format="JPEG")
-    hash_content(buffer.getvalue(), DEFAULT_ALGORITHMS, config)
 
 
 def _address_space() -> int:
@@ -55,7 +46,9 @@ def run(conn: Connection, config_json: str, memory_mb: int, log_level: str, log_
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure(log_level, log_json)
     config = wire.decode_config(config_json)
-    _warm(config)
+    # Before READY: the pool hands work only to a process that said it is ready, so neither a
+    # first process nor a replacement makes a request pay for the first use of every algorithm.
+    warm_hashing(config)
     cap_memory(memory_mb)
     conn.send_bytes(READY)
     while True:

@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 import structlog
 
+from scanner.addresses import peer_address as peer_address
 from scanner.auth import (
     ANALYTICS_READ,
     AUDIT_READ,
@@ -117,17 +118,6 @@ def bearer_token(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str | 
                 return value[len(_BEARER) :].strip()
             return ""
     return None
-
-
-def peer_address(peer: str) -> str:
-    """The IP address in a gRPC peer string (``ipv4:1.2.3.4:5``, ``ipv6:[::1]:5``); "" otherwise."""
-    kind, _, rest = peer.partition(":")
-    if kind == "ipv4":
-        return rest.rsplit(":", 1)[0]
-    if kind == "ipv6":
-        host = rest.rsplit(":", 1)[0] if rest.startswith("[") else rest
-        return host.strip("[]").split("%", 1)[0]
-    return ""
 
 
 class AuthInterceptor(grpc.ServerInterceptor):

@@ -9,6 +9,8 @@ from typing import Any
 
 import uvicorn
 
+from scanner.addresses import bare_host
+
 
 class WebServer:
     def __init__(
@@ -21,7 +23,7 @@ class WebServer:
     ) -> None:
         config = uvicorn.Config(
             app,
-            host=host,
+            host=bare_host(host),
             port=port,
             log_level="warning",
             lifespan="off",

@@ -17,13 +17,12 @@ from reporting.tokens import TokenStore
 from scanner.api.hashwatch.v1 import audit_pb2, audit_pb2_grpc
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
-from scanner.app import App, build_app
+from scanner.app import App
 from scanner.auth import Principal, StaticTokens, current_principal
 from scanner.interceptors.auth import AuthInterceptor
-from scanner.settings import load_settings
 from tests.conftest import DEMO_LIST, DEMO_UNLISTED
 from tests.reporting.test_audit_support import empty_access_tables, module_database
-from tests.scanner.conftest import import_demo_list
+from tests.scanner.serving import started_app
 
 LIST_MATCHES = "/hashwatch.v1.Review/ListMatches"
 
@@ -46,21 +45,10 @@ access_database = module_database()
 @pytest.fixture(scope="module")
 def secured_app(access_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     """One server per module and database: starting one costs more than the tests it serves."""
-    settings = load_settings(
-        port=0,
-        data_dir=tmp_path_factory.mktemp("var"),
-        database_url=access_database,
-        threads=2,
-        require_auth=True,
-    )
-    app = build_app(settings)
-    import_demo_list(app)
-    app.server.start()
-    try:
+    with started_app(
+        tmp_path_factory.mktemp("var"), database_url=access_database, threads=2, require_auth=True
+    ) as app:
         yield app
-    finally:
-        app.server.drain(grace_seconds=5)
-        app.store.engine.dispose()
 
 
 @pytest.fixture

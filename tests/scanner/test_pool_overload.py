@@ -13,25 +13,14 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.errors import Overloaded
 from scanner.ratelimit import RateLimiter
 from tests.scanner.pooled import LISTED, Pooled, eventually, pooled_server, sample, slow_png
+from tests.scanner.serving import retry_delay
 
 REJECTED = "hashwatch_rejected_total"
-
-
-def _retry_delay(error: grpc.RpcError) -> float:
-    status = rpc_status.from_call(error)
-    assert status is not None, "no rich status in the trailers"
-    [detail] = status.details
-    info = error_details_pb2.RetryInfo()
-    assert detail.Unpack(info)
-    delay: float = info.retry_delay.ToMilliseconds() / 1000
-    return delay
 
 
 def _queue_depth_is(depth: int) -> bool:
@@ -58,7 +47,7 @@ def _filled(pooled: Pooled, waiting: int) -> Iterator[list[grpc.Future[pb.ScanRe
         os.kill(busy, signal.SIGCONT)
 
 
-def test_a_full_queue_answers_resource_exhausted_at_once_with_a_retry_delay() -> None:
+def test_a_full_queue_answers_resource_exhausted_at_once_with_aretry_delay() -> None:
     with pooled_server(1, queue_size=1) as pooled:
         with _filled(pooled, waiting=1) as admitted:
             refused = sample(REJECTED, reason="queue_full")
@@ -67,7 +56,7 @@ def test_a_full_queue_answers_resource_exhausted_at_once_with_a_retry_delay() ->
                 pooled.stub.Scan(pb.ScanRequest(request_id="one too many", content=LISTED), timeout=30)
             assert time.monotonic() - started < 0.5
             assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert 0 < _retry_delay(error.value) <= 10
+            assert 0 < retry_delay(error.value) <= 10
             assert sample(REJECTED, reason="queue_full") == refused + 1
 
             # A stream is told per item, and goes on.
@@ -109,7 +98,7 @@ def test_a_customer_over_its_rate_is_refused_and_others_are_not() -> None:
             pooled.stub.Scan(pb.ScanRequest(customer_id="a", content=LISTED), timeout=30)
         assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "rate limit" in (error.value.details() or "")
-        assert 0 < _retry_delay(error.value) <= 2
+        assert 0 < retry_delay(error.value) <= 2
         [answer] = pooled.stub.ScanStream(iter([pb.ScanRequest(customer_id="a", content=LISTED)]), timeout=30)
         assert answer.outcome == pb.OUTCOME_OVERLOADED and answer.retry_after_ms > 0
         assert sample(REJECTED, reason="rate_limit") == refused + 2

@@ -29,7 +29,8 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # ASCII digits only: str.isdigit() is true of "²" and "٣", which float() refuses.
+    if value.isascii() and value.isdigit():
         return min(float(value), MAX_RETRY_AFTER_S)
     try:
         when = email.utils.parsedate_to_datetime(value)

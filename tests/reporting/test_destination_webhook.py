@@ -119,6 +119,13 @@ def test_429_passes_retry_after_on(receiver: WebhookReceiver) -> None:
     assert result.retryable and result.retry_after == 17.0
 
 
+def test_a_retry_after_of_non_ascii_digits_is_ignored_not_a_crash(receiver: WebhookReceiver) -> None:
+    # "\u00b2".isdigit() is true and float() refuses it: the worker must still get a result.
+    receiver.fail_next(1, 429, headers={"Retry-After": "\u00b2"})
+    result = destination(receiver.url).deliver(match_event())
+    assert result.retryable and result.retry_after is None
+
+
 def test_redirects_are_not_followed(receiver: WebhookReceiver) -> None:
     with WebhookReceiver() as elsewhere:
         receiver.fail_next(1, 302, headers={"Location": elsewhere.url})

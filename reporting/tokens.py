@@ -37,7 +37,14 @@ from sqlalchemy import Engine, select, update
 from reporting import audit
 from reporting.db import session_factory
 from reporting.models import ApiToken, utcnow
-from scanner.auth import Principal, Unauthenticated, check_partner, check_scopes, parse_networks
+from scanner.auth import (
+    Principal,
+    Unauthenticated,
+    check_customer,
+    check_partner,
+    check_scopes,
+    parse_networks,
+)
 
 PREFIX = "hw"
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -112,6 +119,7 @@ class TokenInfo:
     scopes: list[str]
     allowed_cidrs: list[str]
     partner_id: str | None
+    customer_id: str | None
     created_by: str
     created_at: datetime
     expires_at: datetime | None
@@ -137,6 +145,7 @@ class TokenInfo:
             list(row.scopes),
             list(row.allowed_cidrs),
             row.partner_id,
+            row.customer_id,
             row.created_by,
             row.created_at,
             row.expires_at,
@@ -180,9 +189,11 @@ class TokenStore:
         cidrs: Iterable[str] = (),
         actor: str = "",
         partner_id: str | None = None,
+        customer_id: str | None = None,
     ) -> NewToken:
         scope_list = sorted(check_scopes(scopes))
         partner_id = check_partner(scope_list, partner_id)
+        customer_id = check_customer(scope_list, customer_id)
         cidr_list = [str(n) for n in parse_networks(cidrs)]
         if ttl is not None and ttl <= timedelta(0):
             raise TokenError("the TTL must be positive")
@@ -195,6 +206,7 @@ class TokenStore:
             scopes=scope_list,
             allowed_cidrs=cidr_list,
             partner_id=partner_id,
+            customer_id=customer_id,
             created_by=actor,
             created_at=now,
             expires_at=now + ttl if ttl is not None else None,
@@ -213,6 +225,7 @@ class TokenStore:
                     "allowed_cidrs": cidr_list,
                     "expires_at": row.expires_at.isoformat() if row.expires_at else None,
                     "partner_id": partner_id,
+                    "customer_id": customer_id,
                 },
             )
             info = TokenInfo.of(row)
@@ -300,6 +313,7 @@ class TokenStore:
                 frozenset(info.scopes),
                 parse_networks(info.allowed_cidrs),
                 info.partner_id,
+                info.customer_id,
             )
             return _Cached(time.monotonic(), info, row.secret_hash, principal)
 

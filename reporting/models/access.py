@@ -26,6 +26,8 @@ class ApiToken(Base):
     allowed_cidrs: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The partner a token with the "partner" scope is bound to (scanner.auth.check_partner).
     partner_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The customer a customer:… token acts for (scanner.auth.check_customer).
+    customer_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -84,6 +84,36 @@ def test_tokens_create_prints_the_secret_last_and_once(database_url: str, tmp_pa
     assert actions == ["token.revoke", "token.create"]
 
 
+def test_a_customer_appeal_token_is_bound_to_its_customer(database_url: str, tmp_path: Path) -> None:
+    code, out, err = invoke(
+        database_url, tmp_path, "tokens", "create", "--scope", "customer:appeal", "--customer", "shop-1"
+    )
+    assert code == 0, err
+    assert "scopes=customer:appeal  customer=shop-1" in out
+    code, out, _ = invoke(database_url, tmp_path, "tokens", "list", "--json")
+    [listed] = [json.loads(line) for line in out.splitlines()]
+    assert (listed["scopes"], listed["customer_id"], listed["partner_id"]) == (
+        ["customer:appeal"],
+        "shop-1",
+        None,
+    )
+    code, _, err = invoke(database_url, tmp_path, "tokens", "create", "--scope", "customer:appeal")
+    assert code == 2 and "--customer" in err
+    code, _, err = invoke(
+        database_url,
+        tmp_path,
+        "tokens",
+        "create",
+        "--scope",
+        "customer:appeal",
+        "--scope",
+        "review:write",
+        "--customer",
+        "shop-1",
+    )
+    assert code == 2 and "customer:appeal scope only" in err
+
+
 def test_audit_verify_passes_then_fails_after_an_edit(database_url: str, tmp_path: Path) -> None:
     for name in ("a", "b", "c"):
         code, _, err = invoke(database_url, tmp_path, "tokens", "create", "--scope", "scan", "--name", name)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import re
 import secrets
 import threading
 import time
@@ -119,9 +120,10 @@ def parse_ttl(text: str) -> timedelta:
     """``90d``, ``12h``, ``30m``, ``45s``, ``2w``."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
     text = text.strip().lower()
-    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) <= 0:
+    found = re.fullmatch(r"([0-9]+)([smhdw])", text)  # ASCII digits only
+    if found is None or int(found[1]) <= 0:
         raise ValueError(f"not a TTL: {text!r} (use e.g. 90d, 12h, 30m)")
-    return timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    return timedelta(seconds=int(found[1]) * units[found[2]])
 
 
 @dataclass(frozen=True)

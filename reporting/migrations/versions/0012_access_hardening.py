@@ -18,8 +18,12 @@ depends_on = "0004_access"
 
 def upgrade() -> None:
     op.add_column("api_tokens", sa.Column("customer_id", sa.String(length=200), nullable=True))
+    # Records written before this have none; reporting/audit_seal.py.
+    op.add_column("audit_log", sa.Column("mac", sa.String(length=64), nullable=True))
+    op.add_column("audit_head", sa.Column("mac", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("api_tokens") as batch:
-        batch.drop_column("customer_id")
+    for table, column in (("audit_head", "mac"), ("audit_log", "mac"), ("api_tokens", "customer_id")):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column(column)

@@ -94,11 +94,13 @@ def record(
     if locked.rowcount != 1:  # type: ignore[attr-defined]
         raise AuditError("the audit_head row is missing; run the migrations")
     head = session.execute(
-        select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == _HEAD_ID)
+        select(AuditHead.last_id, AuditHead.last_hash, AuditHead.mac).where(AuditHead.id == _HEAD_ID)
     ).one()
     record_id = head.last_id + 1
     digest = chain_hash(head.last_hash, canonical(record_id, at, actor, action, subject, details))
     seal = seal_of(session.get_bind())
+    if seal is not None:
+        seal.notice_head(head.last_id, head.last_hash, head.mac)
     row = AuditRecord(
         id=record_id,
         at=at,
@@ -292,18 +294,9 @@ def _missing(first: int, last: int) -> str:
     return f"record {first} is missing" if first == last else f"records {first}..{last} are missing"
 
 
-def seal_engine(engine: Engine, seal: AuditSeal) -> str:
-    """Seal every append made through ``engine`` with ``seal``. Returns why the seal does not fit
-    the log's head ("" when it does, or the head is not sealed yet): servers that share a
-    database must share the key (``HASHWATCH_SECRETS_KEY``)."""
+def seal_engine(engine: Engine, seal: AuditSeal) -> None:
+    """Seal every append made through ``engine`` with ``seal`` (``scanner.app.open_store``)."""
     use_seal(engine, seal)
-    with Session(engine) as session:
-        head = session.get(AuditHead, _HEAD_ID)
-    if head is None or head.mac is None:
-        return ""
-    if seal.matches(seal.head_mac(head.last_id, head.last_hash), head.mac):
-        return ""
-    return "the audit log's head was sealed with another key, or altered: run `hashwatch audit verify`"
 
 
 def _walk(session: Session) -> Iterator[AuditRecord]:

@@ -87,6 +87,7 @@ class AuditSeal:
             raise ValueError("the audit key is 32 bytes")
         self._key = key
         self.anchor_path = anchor_path
+        self._noticed = False
 
     @classmethod
     def from_settings(cls, secrets_key: str, data_dir: Path) -> AuditSeal:
@@ -107,6 +108,17 @@ class AuditSeal:
     @staticmethod
     def matches(expected: str, stored: str | None) -> bool:
         return stored is not None and hmac.compare_digest(expected.encode(), stored.encode())
+
+    def notice_head(self, last_id: int, last_hash: str, mac: str | None) -> None:
+        """Log, once, that the head this process appends to was sealed with another key (or
+        altered). Not fatal: an append must not fail, and scanning must go on."""
+        if self._noticed or mac is None or self.matches(self.head_mac(last_id, last_hash), mac):
+            return
+        self._noticed = True
+        log.error(
+            "audit key mismatch: the audit log's head was sealed with another key, or altered",
+            hint="servers sharing a database need one HASHWATCH_SECRETS_KEY; run `hashwatch audit verify`",
+        )
 
     def anchor(self) -> Anchor | None:
         return read_anchor(self.anchor_path) if self.anchor_path else None

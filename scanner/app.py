@@ -66,11 +66,7 @@ def open_store(settings: Settings, reporting: ReportingSettings | None = None) -
     migrate(engine)
     # Audit records appended through this engine carry the audit key's MAC and advance the
     # anchor file in the data directory (reporting/audit_seal.py).
-    seal = AuditSeal.from_settings(reporting.secrets_key.get_secret_value(), settings.data_dir)
-    problem = seal_engine(engine, seal)
-    if problem:
-        # Not fatal: scanning goes on. Servers sharing a database must share the key.
-        log.error("audit key mismatch", problem=problem, hint="set one HASHWATCH_SECRETS_KEY everywhere")
+    seal_engine(engine, AuditSeal.from_settings(reporting.secrets_key.get_secret_value(), settings.data_dir))
     actions = ActionConfig(
         evidence_box(settings, reporting), reporting.evidence_days, bool(reporting.block_hook_url)
     )

@@ -196,7 +196,7 @@ class Accounts:
                 self._burn(password)
                 failure = LoginFailed("account locked")
             else:
-                failure = self._check(session, row, password, code, now)
+                failure = self._check_or_fail(session, row, password, code, now)
             if failure is None:
                 row.failed_attempts = 0
                 row.locked_until = None
@@ -213,6 +213,17 @@ class Accounts:
             audit.record(session, subject, "analyst.login_failed", subject, details, at=now)
         raise failure
 
+    def _check_or_fail(
+        self, session: Session, row: Analyst, password: str, code: str, now: datetime
+    ) -> LoginFailed | None:
+        """``_check``, where an error is a failed login like any other: it must not answer the
+        right password differently from a wrong one, nor skip the lockout and the audit log."""
+        try:
+            return self._check(session, row, password, code, now)
+        except Exception as exc:
+            log.error("login check failed", username=row.username, error=type(exc).__name__)
+            return LoginFailed(f"error while checking ({type(exc).__name__})")
+
     def _check(
         self, session: Session, row: Analyst, password: str, code: str, now: datetime
     ) -> LoginFailed | None:
@@ -223,7 +234,8 @@ class Accounts:
         if self.hasher.check_needs_rehash(row.password_hash):
             row.password_hash = self.hasher.hash(password)
         code = code.strip()
-        if code.isdigit():
+        # ASCII digits only: "١٢٣٤٥٦".isdigit() is true too. Anything else is tried as a recovery code.
+        if code.isascii() and code.isdigit():
             step = self._totp_step(row, code, now)
             if step is None:
                 return LoginFailed("wrong or reused TOTP code")
@@ -249,7 +261,9 @@ class Accounts:
         totp = pyotp.TOTP(row.totp_secret)
         current = totp.timecode(now.timestamp())
         for step in (current - 1, current, current + 1):
-            if step > row.totp_last_step and hmac.compare_digest(totp.generate_otp(step), code):
+            if step > row.totp_last_step and hmac.compare_digest(
+                totp.generate_otp(step).encode(), code.encode()
+            ):
                 return step
         return None
 
@@ -257,7 +271,8 @@ class Accounts:
         # Spend the same time as a real check, so timing does not tell which accounts exist.
         if not self._dummy_hash:
             self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
-        with contextlib.suppress(VerificationError, InvalidHashError):
+        # Any error too: an unknown account must answer as a known one does (``_check_or_fail``).
+        with contextlib.suppress(Exception):
             self.hasher.verify(self._dummy_hash, password)
 
     @staticmethod

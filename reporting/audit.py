@@ -7,8 +7,10 @@ and the single ``audit_head`` row names the newest record, so deleting the newes
 shows too. ``verify`` walks the chain and names the first record that does not fit.
 
 What the chain cannot show on its own: someone with write access to the database who rewrites
-the whole chain from some record on. Keep the head (``hashwatch audit verify`` prints it)
-somewhere the database's users cannot write, and check against it with ``--anchor``.
+the chain from some record on, or deletes the newest records and moves the head back. Appends
+made through an engine with a seal (``reporting.audit_seal``) therefore also carry an HMAC under
+a key the database does not hold, and leave an anchor outside the database; ``verify`` checks
+both when it has the seal. A head copied elsewhere (``--anchor``) is checked the same way.
 
 ``record`` appends inside the caller's transaction, so an action and its audit record commit
 together or not at all. Appenders take the head row's lock first (an UPDATE: a row lock on
@@ -27,6 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.orm import Session
 
+from reporting.audit_seal import Anchor, AnchorError, AuditSeal, anchor_after_commit, seal_of, use_seal
 from reporting.db import session_factory
 from reporting.models import AuditHead, AuditRecord, utcnow
 from scanner.audit_service import AuditEntries, AuditEntry
@@ -91,10 +94,13 @@ def record(
     if locked.rowcount != 1:  # type: ignore[attr-defined]
         raise AuditError("the audit_head row is missing; run the migrations")
     head = session.execute(
-        select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == _HEAD_ID)
+        select(AuditHead.last_id, AuditHead.last_hash, AuditHead.mac).where(AuditHead.id == _HEAD_ID)
     ).one()
     record_id = head.last_id + 1
     digest = chain_hash(head.last_hash, canonical(record_id, at, actor, action, subject, details))
+    seal = seal_of(session.get_bind())
+    if seal is not None:
+        seal.notice_head(head.last_id, head.last_hash, head.mac)
     row = AuditRecord(
         id=record_id,
         at=at,
@@ -104,12 +110,17 @@ def record(
         details=details,
         prev_hash=head.last_hash,
         hash=digest,
+        mac=seal.record_mac(digest) if seal else None,
     )
     session.add(row)
     session.flush()
     session.execute(
-        update(AuditHead).where(AuditHead.id == _HEAD_ID).values(last_id=record_id, last_hash=digest)
+        update(AuditHead)
+        .where(AuditHead.id == _HEAD_ID)
+        .values(last_id=record_id, last_hash=digest, mac=seal.head_mac(record_id, digest) if seal else None)
     )
+    if seal is not None:
+        anchor_after_commit(session, seal, Anchor(record_id, digest))
     return row
 
 
@@ -123,48 +134,169 @@ class Verification:
     bad_id: int | None = None
     problem: str = ""
     anchors_checked: list[int] = field(default_factory=list)
+    # Checked with the audit key (the MACs), and how many of the first records predate it.
+    sealed: bool = False
+    unsealed_records: int = 0
+    # The log is intact but nothing in it carries the key's MAC yet (``seal`` fixes that).
+    unsealed: bool = False
 
 
-def verify(bind: Engine | Connection, anchors: dict[int, str] | None = None) -> Verification:
+def verify(
+    bind: Engine | Connection,
+    anchors: dict[int, str] | None = None,
+    seal: AuditSeal | None = None,
+    anchor_sources: dict[str, Anchor] | None = None,
+) -> Verification:
     """Walk the chain from the first record; stop at the first problem.
 
-    ``anchors`` maps record ids to hashes kept elsewhere; each must still be in the chain."""
-    anchors = dict(anchors or {})
+    ``anchors`` maps record ids to hashes kept elsewhere, ``anchor_sources`` names more (say,
+    anchor files of other servers); each must still be in the chain. With a seal (given, or the
+    one ``bind``'s engine appends with) the MACs are checked too, and the seal's anchor file."""
+    seal = seal or seal_of(bind)
+    expected = {i: (h.lower(), "the anchor") for i, h in (anchors or {}).items()}
+    sources = dict(anchor_sources or {})
+    if seal is not None and seal.anchor_path is not None:
+        try:
+            local = seal.anchor()
+        except AnchorError as exc:
+            return Verification(False, 0, 0, "", None, str(exc))
+        if local is not None:
+            sources[str(seal.anchor_path)] = local
+    for source, anchor in sources.items():
+        if anchor.id in expected and expected[anchor.id][0] != anchor.hash:
+            return Verification(False, 0, 0, "", anchor.id, f"the anchors disagree about record {anchor.id}")
+        expected.setdefault(anchor.id, (anchor.hash, source))
     with Session(bind) as session:
         head = session.get(AuditHead, _HEAD_ID)
         if head is None:
             return Verification(False, 0, 0, "", None, "the audit_head row is missing")
-        head_id, head_hash = head.last_id, head.last_hash
-        expected_id, prev_hash, checked = 1, GENESIS, 0
-        checked_anchors: list[int] = []
+        return _Walk(head, expected, seal).run(session)
 
-        def bad(record_id: int, problem: str) -> Verification:
-            return Verification(False, checked, head_id, head_hash, record_id, problem, checked_anchors)
 
+class _Walk:
+    def __init__(self, head: AuditHead, anchors: dict[int, tuple[str, str]], seal: AuditSeal | None) -> None:
+        self.head_id, self.head_hash, self.head_mac = head.last_id, head.last_hash, head.mac
+        self.anchors = anchors
+        self.seal = seal
+        self.checked = 0
+        self.checked_anchors: list[int] = []
+        # The first record that carries a MAC (None: none so far).
+        self.keyed_from: int | None = None
+
+    def bad(self, record_id: int | None, problem: str) -> Verification:
+        return Verification(
+            False,
+            self.checked,
+            self.head_id,
+            self.head_hash,
+            record_id,
+            problem,
+            self.checked_anchors,
+            self.seal is not None,
+            self.unsealed_count(),
+        )
+
+    def unsealed_count(self) -> int:
+        if self.seal is None:
+            return 0
+        return self.checked if self.keyed_from is None else self.keyed_from - 1
+
+    def run(self, session: Session) -> Verification:
+        expected_id, prev_hash = 1, GENESIS
         for row in _walk(session):
             if row.id != expected_id:
                 if row.id < expected_id:
-                    return bad(row.id, f"record {row.id} is out of order")
-                return bad(expected_id, f"record {expected_id} is missing (deleted)")
-            if row.prev_hash != prev_hash:
-                return bad(row.id, f"record {row.id} does not follow record {row.id - 1}")
-            body = canonical(row.id, row.at, row.actor, row.action, row.subject, row.details)
-            if chain_hash(prev_hash, body) != row.hash:
-                return bad(row.id, f"record {row.id} was changed after it was written")
-            if row.id in anchors:
-                if anchors.pop(row.id) != row.hash:
-                    return bad(row.id, f"record {row.id} does not match its anchor")
-                checked_anchors.append(row.id)
-            prev_hash, expected_id, checked = row.hash, expected_id + 1, checked + 1
+                    return self.bad(row.id, f"record {row.id} is out of order")
+                return self.bad(expected_id, f"record {expected_id} is missing (deleted)")
+            problem = self.record_problem(row, prev_hash)
+            if problem:
+                return self.bad(row.id, problem)
+            prev_hash, expected_id, self.checked = row.hash, expected_id + 1, self.checked + 1
         last_id = expected_id - 1
-        if last_id != head_id or prev_hash != head_hash:
-            if last_id < head_id:
-                return bad(last_id + 1, f"records {last_id + 1}..{head_id} are missing (deleted)")
-            return bad(head_id + 1, f"records after {head_id} are not in the head (head rewritten?)")
-        if anchors:
-            first = min(anchors)
-            return bad(first, f"anchored record {first} is not in the log")
-        return Verification(True, checked, head_id, head_hash, anchors_checked=checked_anchors)
+        if last_id != self.head_id or prev_hash != self.head_hash:
+            if last_id < self.head_id:
+                return self.bad(last_id + 1, f"{_missing(last_id + 1, self.head_id)} (deleted)")
+            return self.bad(
+                self.head_id + 1, f"records after {self.head_id} are not in the head (head rewritten?)"
+            )
+        if self.anchors:
+            # Anchors past the end: the newest records were deleted and the head moved back.
+            newest = max(self.anchors)
+            source = self.anchors[newest][1]
+            return self.bad(
+                last_id + 1,
+                f"{_missing(last_id + 1, newest)}: {source} says record {newest} was written "
+                "(the newest records were deleted and the head moved back)",
+            )
+        problem = self.head_problem()
+        if problem:
+            return self.bad(self.head_id, problem)
+        unsealed = self.seal is not None and self.keyed_from is None and self.head_id > 0
+        return Verification(
+            True,
+            self.checked,
+            self.head_id,
+            self.head_hash,
+            anchors_checked=self.checked_anchors,
+            sealed=self.seal is not None,
+            unsealed_records=self.unsealed_count(),
+            unsealed=unsealed,
+        )
+
+    def record_problem(self, row: AuditRecord, prev_hash: str) -> str:
+        if row.prev_hash != prev_hash:
+            return f"record {row.id} does not follow record {row.id - 1}"
+        body = canonical(row.id, row.at, row.actor, row.action, row.subject, row.details)
+        if chain_hash(prev_hash, body) != row.hash:
+            return f"record {row.id} was changed after it was written"
+        if row.id in self.anchors:
+            digest, source = self.anchors.pop(row.id)
+            if digest != row.hash:
+                return f"record {row.id} does not match {source} (rewritten since)"
+            self.checked_anchors.append(row.id)
+        if self.seal is None:
+            return ""
+        if row.mac is None:
+            if self.keyed_from is not None:
+                return (
+                    f"record {row.id} carries no MAC although record {self.keyed_from} does "
+                    "(written without the audit key, or its MAC removed)"
+                )
+        elif not self.seal.matches(self.seal.record_mac(row.hash), row.mac):
+            return (
+                f"record {row.id} does not carry the audit key's MAC (rewritten, or written with another key)"
+            )
+        elif self.keyed_from is None:
+            self.keyed_from = row.id
+        return ""
+
+    def head_problem(self) -> str:
+        if self.seal is None:
+            return ""
+        if self.head_mac is None:
+            if self.keyed_from is not None:
+                return (
+                    f"the head (record {self.head_id}) carries no MAC although records do "
+                    "(moved without the key)"
+                )
+            return ""
+        if self.keyed_from is None and self.head_id > 0:
+            return "the head carries a MAC but no record does (the records' MACs were removed)"
+        if not self.seal.matches(self.seal.head_mac(self.head_id, self.head_hash), self.head_mac):
+            return (
+                f"the head (record {self.head_id}) is not one the audit key sealed: the newest records "
+                "were deleted and the head moved back, or it was rewritten (or another key is in use)"
+            )
+        return ""
+
+
+def _missing(first: int, last: int) -> str:
+    return f"record {first} is missing" if first == last else f"records {first}..{last} are missing"
+
+
+def seal_engine(engine: Engine, seal: AuditSeal) -> None:
+    """Seal every append made through ``engine`` with ``seal`` (``scanner.app.open_store``)."""
+    use_seal(engine, seal)
 
 
 def _walk(session: Session) -> Iterator[AuditRecord]:

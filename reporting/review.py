@@ -490,8 +490,13 @@ class Review:
         match_id: int = 0,
         url: str = "",
         requested_by: str = "",
+        bound_customer: str | None = None,
     ) -> RequestView:
-        """A customer asks for review of a match (by id, or the newest match of a blocked URL)."""
+        """A customer asks for review of a match (by id, or the newest match of a blocked URL).
+
+        ``bound_customer``: the caller acts for that customer only (a ``customer:appeal``
+        token); ``customer_id`` then defaults to it, and any other customer's match is absent."""
+        customer_id = customer_id or bound_customer or ""
         try:
             chosen = Attestation(attestation)
         except ValueError:
@@ -519,7 +524,7 @@ class Review:
                     .limit(1)
                 )
             # Another customer's match reads as absent: ids must not tell what others have.
-            if match is None or match.customer_id != customer_id:
+            if match is None or match.customer_id != customer_id or bound_customer not in (None, customer_id):
                 raise CaseNotFound(f"no match {match_id or url!r} for customer {customer_id}")
             now = models.utcnow()
             request = models.ReviewRequest(

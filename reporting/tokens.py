@@ -14,15 +14,20 @@ so a slow hash (or a pepper) would add cost and no safety.
 ``TokenStore.authenticate`` runs on every RPC. A token it has read from the database is kept in
 memory for ``cache_seconds`` (30 s), so the scan path asks the database at most once per token
 per window; revoking a token therefore takes effect on running servers within that window.
-Expiry and the secret itself are checked on every call. ``last_used_at`` is written when a
-cached entry is refreshed (or by ``flush_last_used``), not on each call, so it lags by up to
-``cache_seconds`` and a server that stops loses its latest unwritten uses.
+A well-formed id that names no token is remembered for as long, in a cache of its own (bounded:
+anyone can mint such ids), so junk costs one read per id and never evicts a real token.
+Expiry and the secret itself are checked on every call. ``last_used_at`` is written at the
+first use and then at most once per ``last_used_seconds`` (60 s) per token, never on an unknown
+id's lookup, so it lags by up to a minute and a server that stops loses its latest unwritten
+uses (``flush_last_used`` writes them).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
+import re
 import secrets
 import threading
 import time
@@ -31,20 +36,35 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
+import structlog
 from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from reporting import audit
 from reporting.db import session_factory
 from reporting.models import ApiToken, utcnow
-from scanner.auth import Principal, Unauthenticated, check_partner, check_scopes, parse_networks
+from scanner.auth import (
+    Principal,
+    Unauthenticated,
+    check_customer,
+    check_partner,
+    check_scopes,
+    parse_networks,
+)
+
+log = structlog.get_logger(__name__)
 
 PREFIX = "hw"
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID_LEN = 8
 _RANDOM_LEN = 43  # 62**43 > 2**256
 _CHECK_LEN = 6  # 62**6 > 2**32
+# Tokens that exist: as many as were ever created, so this bound is only a backstop.
 _CACHE_LIMIT = 10_000
+# Well-formed ids that name no token (the checksum stops typos, not an attacker): kept apart.
+_UNKNOWN_LIMIT = 10_000
 
 
 class TokenError(Exception):
@@ -100,9 +120,10 @@ def parse_ttl(text: str) -> timedelta:
     """``90d``, ``12h``, ``30m``, ``45s``, ``2w``."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
     text = text.strip().lower()
-    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) <= 0:
+    found = re.fullmatch(r"([0-9]+)([smhdw])", text)  # ASCII digits only
+    if found is None or int(found[1]) <= 0:
         raise ValueError(f"not a TTL: {text!r} (use e.g. 90d, 12h, 30m)")
-    return timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    return timedelta(seconds=int(found[1]) * units[found[2]])
 
 
 @dataclass(frozen=True)
@@ -112,6 +133,7 @@ class TokenInfo:
     scopes: list[str]
     allowed_cidrs: list[str]
     partner_id: str | None
+    customer_id: str | None
     created_by: str
     created_at: datetime
     expires_at: datetime | None
@@ -137,6 +159,7 @@ class TokenInfo:
             list(row.scopes),
             list(row.allowed_cidrs),
             row.partner_id,
+            row.customer_id,
             row.created_by,
             row.created_at,
             row.expires_at,
@@ -152,24 +175,65 @@ class NewToken:
     secret: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Cached:
-    fetched: float
-    # None: no token with this public id (cached too, so junk cannot make every call a query).
+    # None: no token with this public id.
     info: TokenInfo | None
     secret_hash: str
     principal: Principal | None
 
 
+_UNKNOWN = _Cached(None, "", None)
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Recent(Generic[K, V]):
+    """At most ``limit`` values, each for ``seconds``; the least recently used goes first.
+    Not thread-safe: the caller holds its lock."""
+
+    def __init__(self, limit: int, seconds: float) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
+
+    def get(self, key: K, now: float) -> V | None:
+        item = self._items.get(key)
+        if item is None or now - item[0] >= self.seconds:
+            return None
+        self._items.move_to_end(key)
+        return item[1]
+
+    def put(self, key: K, value: V, now: float) -> None:
+        self._items[key] = (now, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self.limit:
+            self._items.popitem(last=False)
+
+    def pop(self, key: K) -> None:
+        self._items.pop(key, None)
+
+
 class TokenStore:
     """Tokens in the database; the server's ``scanner.auth.TokenVerifier``."""
 
-    def __init__(self, engine: Engine, cache_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        cache_seconds: float = 30.0,
+        last_used_seconds: float = 60.0,
+    ) -> None:
         self.engine = engine
         self.cache_seconds = cache_seconds
+        self.last_used_seconds = last_used_seconds
         self._sessions = session_factory(engine)
-        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        # Two caches: junk ids have their own bound, so a flood of them never pushes a real
+        # token out of memory (and onto the database) on the scan path.
+        self._known: _Recent[str, _Cached] = _Recent(_CACHE_LIMIT, cache_seconds)
+        self._unknown: _Recent[str, bool] = _Recent(_UNKNOWN_LIMIT, cache_seconds)
+        # Per token: the last use not yet written, and when its last use was written.
         self._used: dict[str, datetime] = {}
+        self._written: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def create(
@@ -180,9 +244,11 @@ class TokenStore:
         cidrs: Iterable[str] = (),
         actor: str = "",
         partner_id: str | None = None,
+        customer_id: str | None = None,
     ) -> NewToken:
         scope_list = sorted(check_scopes(scopes))
         partner_id = check_partner(scope_list, partner_id)
+        customer_id = check_customer(scope_list, customer_id)
         cidr_list = [str(n) for n in parse_networks(cidrs)]
         if ttl is not None and ttl <= timedelta(0):
             raise TokenError("the TTL must be positive")
@@ -195,6 +261,7 @@ class TokenStore:
             scopes=scope_list,
             allowed_cidrs=cidr_list,
             partner_id=partner_id,
+            customer_id=customer_id,
             created_by=actor,
             created_at=now,
             expires_at=now + ttl if ttl is not None else None,
@@ -213,6 +280,7 @@ class TokenStore:
                     "allowed_cidrs": cidr_list,
                     "expires_at": row.expires_at.isoformat() if row.expires_at else None,
                     "partner_id": partner_id,
+                    "customer_id": customer_id,
                 },
             )
             info = TokenInfo.of(row)
@@ -238,7 +306,7 @@ class TokenStore:
                 session, actor or "unknown", "token.revoke", f"token:{public_id}", {"reason": reason}
             )
         with self._lock:
-            self._cache.pop(public_id, None)
+            self._known.pop(public_id)
         return True
 
     def verify(self, secret: str) -> TokenInfo:
@@ -250,49 +318,62 @@ class TokenStore:
 
     def authenticate(self, secret: str) -> Principal:
         public_id = parse_secret(secret)
+        clock = time.monotonic()
         with self._lock:
-            entry = self._cache.get(public_id)
-            if entry is not None and time.monotonic() - entry.fetched < self.cache_seconds:
-                self._cache.move_to_end(public_id)
-            else:
-                entry = None
+            entry = _UNKNOWN if self._unknown.get(public_id, clock) else self._known.get(public_id, clock)
         if entry is None:
             entry = self._fetch(public_id)
             with self._lock:
-                self._cache[public_id] = entry
-                while len(self._cache) > _CACHE_LIMIT:
-                    self._cache.popitem(last=False)
+                if entry.info is None:
+                    self._unknown.put(public_id, True, clock)
+                else:
+                    self._known.put(public_id, entry, clock)
         now = utcnow()
         checked = self._check(secret, entry, now)
         assert checked.principal is not None
-        with self._lock:
-            self._used[public_id] = now
+        self._note_use(public_id, now, clock)
         return checked.principal
 
     def flush_last_used(self) -> int:
-        """Write the remembered last-use times; returns how many tokens were updated."""
+        """Write the remembered last-use times now; returns how many tokens were updated."""
+        clock = time.monotonic()
         with self._lock:
             used, self._used = self._used, {}
+            self._written.update(dict.fromkeys(used, clock))
+        return self._write_last_used(used)
+
+    def _note_use(self, public_id: str, now: datetime, clock: float) -> None:
+        # At most one write per token per ``last_used_seconds``: the first use is written at
+        # once, later ones when the interval has passed (or by ``flush_last_used``).
+        with self._lock:
+            self._used[public_id] = now
+            if clock - self._written.get(public_id, -math.inf) < self.last_used_seconds:
+                return
+            self._written[public_id] = clock
+            due = {public_id: self._used.pop(public_id)}
+        self._write_last_used(due)
+
+    def _write_last_used(self, used: dict[str, datetime]) -> int:
         if not used:
             return 0
-        with self._sessions.begin() as session:
-            for public_id, at in used.items():
-                session.execute(
-                    update(ApiToken).where(ApiToken.public_id == public_id).values(last_used_at=at)
-                )
+        try:
+            with self._sessions.begin() as session:
+                for public_id, at in used.items():
+                    session.execute(
+                        update(ApiToken).where(ApiToken.public_id == public_id).values(last_used_at=at)
+                    )
+        except SQLAlchemyError as exc:
+            # Bookkeeping only: a token that verified keeps working while the database is away.
+            log.warning("could not record when tokens were last used", error=type(exc).__name__)
+            return 0
         return len(used)
 
     def _fetch(self, public_id: str) -> _Cached:
-        # A refresh is also when the last uses since the previous one are written down (of every
-        # token: one that is used once and never again is recorded at the next refresh of any).
-        with self._lock:
-            used, self._used = self._used, {}
-        with self._sessions.begin() as session:
-            for used_id, at in used.items():
-                session.execute(update(ApiToken).where(ApiToken.public_id == used_id).values(last_used_at=at))
+        # A read only: an unknown id costs one SELECT, and never a write.
+        with self._sessions() as session:
             row = session.scalars(select(ApiToken).where(ApiToken.public_id == public_id)).one_or_none()
             if row is None:
-                return _Cached(time.monotonic(), None, "", None)
+                return _UNKNOWN
             info = TokenInfo.of(row)
             principal = Principal(
                 info.actor,
@@ -300,8 +381,9 @@ class TokenStore:
                 frozenset(info.scopes),
                 parse_networks(info.allowed_cidrs),
                 info.partner_id,
+                info.customer_id,
             )
-            return _Cached(time.monotonic(), info, row.secret_hash, principal)
+            return _Cached(info, row.secret_hash, principal)
 
     @staticmethod
     def _check(secret: str, entry: _Cached, now: datetime) -> _Cached:

@@ -19,6 +19,8 @@ import structlog
 
 from index.matcher import Matcher
 from reporting.analytics import DailyCountStore
+from reporting.audit import seal_engine
+from reporting.audit_seal import AuditSeal
 from reporting.db import make_engine, migrate
 from reporting.evidence import EvidenceBox
 from reporting.index_snapshots import index_dir, matcher_from_database, start_matcher
@@ -63,6 +65,9 @@ def open_store(settings: Settings, reporting: ReportingSettings | None = None) -
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
+    # Audit records appended through this engine carry the audit key's MAC and advance the
+    # anchor file in the data directory (reporting/audit_seal.py).
+    seal_engine(engine, AuditSeal.from_settings(reporting.secrets_key.get_secret_value(), settings.data_dir))
     actions = ActionConfig(
         evidence_box(settings, reporting), reporting.evidence_days, bool(reporting.block_hook_url)
     )

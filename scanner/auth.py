@@ -32,6 +32,10 @@ CUSTOMERS_WRITE = "customers:write"
 ANALYTICS_READ = "analytics:read"
 # Bound to one partner (the token's partner_id): manages that partner's customers, nothing else.
 PARTNER = "partner"
+# Bound to one customer (the token's customer_id): asks for review of that customer's cases, and
+# nothing else. The customer's own scopes are named ``customer:<what>``; none implies another.
+CUSTOMER_APPEAL = "customer:appeal"
+CUSTOMER_SCOPES = frozenset({CUSTOMER_APPEAL})
 ADMIN = "admin"
 SCOPES = frozenset(
     {
@@ -45,6 +49,7 @@ SCOPES = frozenset(
         CUSTOMERS_WRITE,
         ANALYTICS_READ,
         PARTNER,
+        *CUSTOMER_SCOPES,
         ADMIN,
     }
 )
@@ -53,8 +58,8 @@ _IMPLIES: Mapping[str, frozenset[str]] = {
     LISTS_WRITE: frozenset({LISTS_READ}),
     REVIEW_WRITE: frozenset({REVIEW_READ}),
     CUSTOMERS_WRITE: frozenset({CUSTOMERS_READ}),
-    # Not the partner scope: admin sees every customer, a partner token only its own.
-    ADMIN: SCOPES - {PARTNER},
+    # Not the bound scopes: admin sees every customer, a partner or customer token only its own.
+    ADMIN: SCOPES - {PARTNER} - CUSTOMER_SCOPES,
 }
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -78,18 +83,33 @@ PARTNER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 def check_partner(scopes: Iterable[str], partner_id: str | None) -> str | None:
     """A partner token carries the partner scope and nothing else, and names its partner;
     any other token names none. So a partner token can never reach another service's data."""
-    given = frozenset(scopes)
-    partner_id = (partner_id or "").strip() or None
-    if PARTNER in given and partner_id is None:
-        raise ValueError("the partner scope needs the partner it is bound to (--partner ID)")
-    if partner_id is not None and given != {PARTNER}:
-        raise ValueError("a token bound to a partner carries the partner scope only")
+    partner_id = _binding(frozenset(scopes), frozenset({PARTNER}), partner_id, "partner", "--partner")
     if partner_id is not None and not PARTNER_ID.fullmatch(partner_id):
         raise ValueError(
             "the partner id: 1-64 letters, digits and . _ - (starting with a letter or digit); "
             "it prefixes the partner's customer ids, so it cannot hold ':'"
         )
     return partner_id
+
+
+def check_customer(scopes: Iterable[str], customer_id: str | None) -> str | None:
+    """A customer token carries ``customer:…`` scopes only and names its customer; any other
+    token names none. So a customer's token reaches that customer's own cases and nothing else."""
+    return _binding(frozenset(scopes), CUSTOMER_SCOPES, customer_id, "customer", "--customer")
+
+
+def _binding(
+    given: frozenset[str], bound: frozenset[str], owner: str | None, what: str, flag: str
+) -> str | None:
+    owner = (owner or "").strip() or None
+    names = " or ".join(sorted(bound))
+    if given & bound and owner is None:
+        raise ValueError(f"the {names} scope needs the {what} it is bound to ({flag} ID)")
+    if owner is not None and not given <= bound:
+        raise ValueError(f"a token bound to a {what} carries the {names} scope only")
+    if owner is not None and (len(owner) > 200 or not owner.isprintable()):
+        raise ValueError(f"the {what} id: at most 200 printable characters")
+    return owner
 
 
 def effective_scopes(scopes: Iterable[str]) -> frozenset[str]:
@@ -116,6 +136,8 @@ class Principal:
     scopes: frozenset[str]
     networks: tuple[Network, ...] = ()
     partner_id: str | None = None
+    # The customer a customer:… token is bound to; such a principal acts for that customer only.
+    customer_id: str | None = None
     granted: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -3,7 +3,9 @@
 Storage is a ``ReviewBackend``; ``reporting.review.Review`` implements it (its types are only
 named here for the type checker: the scan path never loads the database layer). The actor of
 every view and decision is the principal the auth interceptor verified, so the service is only
-served with authentication on; an ``admin`` principal may re-decide a decided case.
+served with authentication on; an ``admin`` principal may re-decide a decided case. A token
+bound to a customer (``customer:appeal``) reaches ``RequestReview`` only, for that customer's
+cases only.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from google.protobuf import timestamp_pb2
 
 from scanner.api.hashwatch.v1 import review_pb2 as pb
 from scanner.api.hashwatch.v1 import review_pb2_grpc as pb_grpc
-from scanner.auth import ADMIN, Principal, current_principal
+from scanner.auth import ADMIN, REVIEW_WRITE, PermissionDenied, Principal, current_principal
 from scanner.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -73,6 +75,7 @@ class ReviewBackend(Protocol):
         match_id: int = ...,
         url: str = ...,
         requested_by: str = ...,
+        bound_customer: str | None = ...,
     ) -> RequestView: ...
 
 
@@ -135,6 +138,9 @@ class ReviewService(pb_grpc.ReviewServicer):
         self, request: pb.RequestReviewRequest, context: grpc.ServicerContext
     ) -> pb.ReviewRequestInfo:
         caller = _caller(context)
+        if caller.customer_id is None and not caller.allows({REVIEW_WRITE}):
+            # customer:appeal without its customer (a token row edited by hand): nobody's cases.
+            raise PermissionDenied(f"{caller.actor} holds a customer scope without a customer")
         attestation = _ATTESTATIONS.get(request.attestation)
         if attestation is None:
             raise InvalidRequest("attestation must be not_as_listed or removed", field="attestation")
@@ -145,6 +151,8 @@ class ReviewService(pb_grpc.ReviewServicer):
             match_id=request.match_id,
             url=request.url,
             requested_by=caller.actor,
+            # A customer's token appeals its own customer's cases; any other reads as absent.
+            bound_customer=caller.customer_id,
         )
         return _request(view)
 

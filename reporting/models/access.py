@@ -26,6 +26,8 @@ class ApiToken(Base):
     allowed_cidrs: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The partner a token with the "partner" scope is bound to (scanner.auth.check_partner).
     partner_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The customer a customer:… token acts for (scanner.auth.check_customer).
+    customer_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -80,14 +82,19 @@ class AuditRecord(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # HMAC of ``hash`` under the audit key, which the database does not hold
+    # (``reporting.audit_seal``); None for records written before the key was in use.
+    mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class AuditHead(Base):
     """The single row (id 1) naming the newest audit record. Appenders lock it, so the chain never
-    forks; ``verify`` checks the chain ends where it says, so deleting the newest records shows."""
+    forks; ``verify`` checks the chain ends where it says, and its MAC (under the audit key) that
+    nobody without the key moved it: deleting the newest records shows."""
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_id: Mapped[int] = mapped_column(BigId, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -34,6 +34,7 @@ def _when(at: datetime | None, never: str = "never") -> str:
 def _describe(info: TokenInfo, now: datetime) -> str:
     where = ",".join(info.allowed_cidrs) or "any address"
     bound = f"partner={info.partner_id}  " if info.partner_id else ""
+    bound += f"customer={info.customer_id}  " if info.customer_id else ""
     return (
         f"{info.public_id}  {info.status(now):8} {info.name or '-'}  scopes={','.join(info.scopes)}  {bound}"
         f"from={where}  expires={_when(info.expires_at)}  last_used={_when(info.last_used_at)}"
@@ -48,7 +49,8 @@ def create(
             "--scope",
             help=(
                 "scan, lists:read, lists:write, review:read, review:write, audit:read, "
-                "customers:read, customers:write, partner (with --partner) or admin; repeat."
+                "customers:read, customers:write, analytics:read, partner (with --partner), "
+                "customer:appeal (with --customer) or admin; repeat."
             ),
         ),
     ],
@@ -63,6 +65,13 @@ def create(
             "--partner", help="The partner a --scope partner token is bound to (its customers only)."
         ),
     ] = None,
+    customer: Annotated[
+        str | None,
+        typer.Option(
+            "--customer",
+            help="The customer a --scope customer:appeal token acts for (its own cases only).",
+        ),
+    ] = None,
     actor: Actor = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
@@ -75,7 +84,13 @@ def create(
         lifetime = parse_ttl(ttl) if ttl else None
         with _tokens(data_dir, database_url) as tokens:
             new = tokens.create(
-                scope, name=name, ttl=lifetime, cidrs=ip or [], actor=actor_name(actor), partner_id=partner
+                scope,
+                name=name,
+                ttl=lifetime,
+                cidrs=ip or [],
+                actor=actor_name(actor),
+                partner_id=partner,
+                customer_id=customer,
             )
     except (ValueError, TokenError) as exc:
         raise fail(str(exc), 2) from None
@@ -106,6 +121,7 @@ def list_tokens(
                 "scopes": info.scopes,
                 "allowed_cidrs": info.allowed_cidrs,
                 "partner_id": info.partner_id,
+                "customer_id": info.customer_id,
                 "created_by": info.created_by,
             }
             for key in ("created_at", "expires_at", "revoked_at", "last_used_at"):

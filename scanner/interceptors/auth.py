@@ -23,6 +23,8 @@ from scanner.addresses import peer_address as peer_address
 from scanner.auth import (
     ANALYTICS_READ,
     AUDIT_READ,
+    CUSTOMER_APPEAL,
+    CUSTOMER_SCOPES,
     CUSTOMERS_READ,
     CUSTOMERS_WRITE,
     LISTS_READ,
@@ -60,7 +62,9 @@ METHOD_SCOPES: Mapping[str, frozenset[str]] = {
     "/hashwatch.v1.Review/ListMatches": frozenset({REVIEW_READ}),
     "/hashwatch.v1.Review/GetMatch": frozenset({REVIEW_READ}),
     "/hashwatch.v1.Review/Decide": frozenset({REVIEW_WRITE}),
-    "/hashwatch.v1.Review/RequestReview": frozenset({REVIEW_WRITE}),
+    # An analyst filing for a customer, or the customer's own token for its own cases
+    # (scanner/review_service.py narrows it); deciding stays with review:write.
+    "/hashwatch.v1.Review/RequestReview": frozenset({REVIEW_WRITE, CUSTOMER_APPEAL}),
     "/hashwatch.v1.Audit/ListAuditLog": frozenset({AUDIT_READ}),
     # A partner token reaches these too, for its own customers only (scanner/customers_service.py).
     **{
@@ -166,6 +170,9 @@ class AuthInterceptor(grpc.ServerInterceptor):
             # A partner token sees its own customers' data through the methods made for it,
             # never through a service that answers for every customer.
             raise PermissionDenied(f"{principal.actor} is bound to a partner and may not call {method}")
+        if principal.customer_id is not None and not required & CUSTOMER_SCOPES:
+            # Likewise a customer's token: only the methods that narrow to its own customer.
+            raise PermissionDenied(f"{principal.actor} is bound to a customer and may not call {method}")
         return principal
 
 

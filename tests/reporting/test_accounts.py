@@ -106,6 +106,31 @@ def test_repeated_failures_lock_the_account_for_a_while(store: Store) -> None:
     assert audit.verify(store.engine).ok
 
 
+def test_unicode_digits_and_any_error_in_the_check_are_failed_logins(store: Store) -> None:
+    acc = accounts(store)
+    totp = pyotp.TOTP(acc.create("erin", PASSWORD, "analyst", actor="test").totp_secret)
+    # The right code in Arabic-Indic digits is no code; a lone surrogate cannot even be encoded.
+    arabic = totp.at(T0).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    reasons = []
+    for code in (arabic, "12\ud80034"):
+        with pytest.raises(LoginFailed) as failed:
+            acc.authenticate("erin", PASSWORD, code, now=T0)
+        reasons.append(failed.value.reason)
+    assert reasons == ["wrong or used recovery code", "error while checking (UnicodeEncodeError)"]
+    [info] = acc.list()
+    assert info.failed_attempts == 2
+    with pytest.raises(LoginFailed):
+        acc.authenticate("erin", PASSWORD, "\ud800", now=T0)
+    assert acc.list()[0].locked_until == T0 + timedelta(minutes=15)
+    # An unknown account answers the same to the same input.
+    with pytest.raises(LoginFailed):
+        acc.authenticate("nobody", "\ud800", "\ud800", now=T0)
+    details = [
+        e.details for e in AuditLog(store.engine).entries(10).entries if e.action == "analyst.login_failed"
+    ]
+    assert len(details) == 3 and "locked_until" in details[0]
+
+
 def test_a_disabled_or_unknown_analyst_cannot_log_in(store: Store) -> None:
     acc = accounts(store)
     totp = pyotp.TOTP(acc.create("erin", PASSWORD, "admin", actor="test").totp_secret)

@@ -70,7 +70,7 @@ def empty_access_tables(engine: Any) -> None:
     with engine.begin() as conn:
         for table in ACCESS_TABLES:
             conn.execute(text(f"DELETE FROM {table}"))
-        conn.execute(text("UPDATE audit_head SET last_id = 0, last_hash = :g"), {"g": GENESIS})
+        conn.execute(text("UPDATE audit_head SET last_id = 0, last_hash = :g, mac = NULL"), {"g": GENESIS})
 
 
 def _migrate(url: str) -> None:

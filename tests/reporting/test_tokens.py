@@ -154,21 +154,78 @@ def test_known_tokens_are_served_from_memory_and_revocation_lands_within_the_win
         server.authenticate(new.secret)
 
 
-def test_last_use_is_written_on_refresh_not_per_call(store: Store) -> None:
+def _kinds(statements: list[str]) -> list[str]:
+    return [statement.split(None, 1)[0].upper() for statement in statements]
+
+
+def test_unknown_ids_cost_one_read_each_and_never_a_write(store: Store) -> None:
+    tokens = TokenStore(store.engine)
+    new = tokens.create(["scan"], actor="test")
+    tokens.authenticate(new.secret)  # a use is pending or written: unknown ids must not write it
+    unknown = [make_secret()[1] for _ in range(40)]
+    with counting_queries(store.engine) as statements:
+        for _ in range(3):
+            for secret in unknown:
+                with pytest.raises(Unauthenticated, match="unknown token"):
+                    tokens.authenticate(secret)
+        for _ in range(20):
+            tokens.authenticate(new.secret)
+    # One SELECT per distinct unknown id, the first time only; the known token from memory.
+    assert _kinds(statements) == ["SELECT"] * len(unknown)
+
+
+def test_a_flood_of_unknown_ids_never_pushes_a_real_token_out(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reporting.tokens as module
+
+    monkeypatch.setattr(module, "_CACHE_LIMIT", 30)
+    monkeypatch.setattr(module, "_UNKNOWN_LIMIT", 30, raising=False)
     tokens = TokenStore(store.engine, cache_seconds=60)
     new = tokens.create(["scan"], actor="test")
     tokens.authenticate(new.secret)
-    tokens.authenticate(new.secret)
-    assert tokens.list()[0].last_used_at is None
-    assert tokens.flush_last_used() == 1
-    assert tokens.flush_last_used() == 0
-    used = tokens.list()[0].last_used_at
-    assert used is not None and utcnow() - used < timedelta(minutes=1)
-    # A refresh of any token writes the pending uses of all of them.
-    other = tokens.create(["scan"], actor="test")
-    tokens.authenticate(new.secret)
-    tokens.authenticate(other.secret)
-    assert tokens.flush_last_used() == 1
+    flood = [make_secret()[1] for _ in range(100)]
+    for secret in flood:
+        with pytest.raises(Unauthenticated):
+            tokens.authenticate(secret)
+    with counting_queries(store.engine) as statements:
+        tokens.authenticate(new.secret)
+        with pytest.raises(Unauthenticated):
+            tokens.authenticate(flood[-1])  # still remembered
+    assert statements == []
+    with counting_queries(store.engine) as statements, pytest.raises(Unauthenticated):
+        tokens.authenticate(flood[0])  # the unknown cache is bounded: the oldest went
+    assert _kinds(statements) == ["SELECT"]
+
+
+def test_last_use_is_written_at_first_use_then_at_most_once_per_interval(store: Store) -> None:
+    tokens = TokenStore(store.engine, cache_seconds=0.1)
+    new = tokens.create(["scan"], actor="test")
+    with counting_queries(store.engine) as statements:
+        tokens.authenticate(new.secret)
+    assert _kinds(statements).count("UPDATE") == 1
+    first = tokens.list()[0].last_used_at
+    assert first is not None and utcnow() - first < timedelta(minutes=1)
+
+    # Refreshes every 0.1 s read the token again, but its use is not written again within 60 s.
+    deadline = time.monotonic() + 0.5
+    with counting_queries(store.engine) as statements:
+        while time.monotonic() < deadline:
+            tokens.authenticate(new.secret)
+    assert "SELECT" in _kinds(statements) and "UPDATE" not in _kinds(statements)
+    assert tokens.list()[0].last_used_at == first
+    assert tokens.flush_last_used() == 1 and tokens.flush_last_used() == 0
+    flushed = tokens.list()[0].last_used_at
+    assert flushed is not None and flushed > first
+
+    quick = TokenStore(store.engine, last_used_seconds=0.3)
+    quick.authenticate(new.secret)
+    with counting_queries(store.engine) as statements:
+        for _ in range(5):
+            quick.authenticate(new.secret)
+        time.sleep(0.35)
+        quick.authenticate(new.secret)
+    assert _kinds(statements) == ["UPDATE"]
 
 
 def test_scopes_and_addresses_are_validated(store: Store) -> None:
@@ -233,6 +290,6 @@ def test_ttl_parsing() -> None:
     assert parse_ttl("90d") == timedelta(days=90)
     assert parse_ttl("12h") == timedelta(hours=12)
     assert parse_ttl("2w") == timedelta(weeks=2)
-    for bad in ("", "d", "0d", "-1d", "5y", "1.5h"):
+    for bad in ("", "d", "0d", "-1d", "5y", "1.5h", "\u0669\u0660d"):
         with pytest.raises(ValueError):
             parse_ttl(bad)

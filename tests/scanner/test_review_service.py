@@ -31,12 +31,14 @@ class Served:
     review: rpb_grpc.ReviewStub
     tokens: TokenStore
 
-    def auth(self, *scopes: str) -> tuple[tuple[str, str | bytes], ...]:
-        secret = self.tokens.create(scopes, name="-".join(scopes), actor="test").secret
+    def auth(self, *scopes: str, customer: str | None = None) -> tuple[tuple[str, str | bytes], ...]:
+        secret = self.tokens.create(scopes, name="-".join(scopes), actor="test", customer_id=customer).secret
         return (("authorization", f"Bearer {secret}"),)
 
-    def scan(self, url: str, token: tuple[tuple[str, str | bytes], ...]) -> pb.ScanResponse:
-        request = pb.ScanRequest(request_id="r", customer_id="shop-1", url=url, content=ROCKET)
+    def scan(
+        self, url: str, token: tuple[tuple[str, str | bytes], ...], customer: str = "shop-1"
+    ) -> pb.ScanResponse:
+        request = pb.ScanRequest(request_id="r", customer_id=customer, url=url, content=ROCKET)
         response: pb.ScanResponse = self.scanner.Scan(request, metadata=token, timeout=30)
         return response
 
@@ -181,3 +183,94 @@ def test_a_decision_taken_elsewhere_reaches_the_server_on_its_next_list_poll(ser
     _, removed = served.app.sync_lists()  # what the list watcher of `serve` runs every poll
     assert removed > 0
     assert served.scan("https://shop.example/rocket-3.jpg", scan).verdict == pb.VERDICT_ALLOW
+
+
+def _refused(call: object, request: object, token: tuple[tuple[str, str | bytes], ...]) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as raised:
+        call(request, metadata=token, timeout=10)  # type: ignore[operator]
+    return raised.value
+
+
+def test_a_customer_token_appeals_its_own_cases_only_and_never_decides(served: Served) -> None:
+    scan = served.auth("scan")
+    own = served.scan("https://shop.example/rocket.jpg", scan).match_id
+    other_url = "https://other.example/rocket.jpg"
+    others = served.scan(other_url, scan, customer="shop-2").match_id
+    portal = served.auth("customer:appeal", customer="shop-1")
+
+    def appeal(customer_id: str = "", match_id: int = 0, url: str = "") -> rpb.RequestReviewRequest:
+        return rpb.RequestReviewRequest(
+            customer_id=customer_id,
+            match_id=match_id,
+            url=url,
+            attestation=rpb.ATTESTATION_NOT_AS_LISTED,
+            statement="This is a photo of a rocket.",
+        )
+
+    info = served.review.RequestReview(appeal(match_id=own), metadata=portal, timeout=10)
+    assert (info.match_id, info.customer_id, info.state) == (own, "shop-1", "open")
+    assert info.requested_by.startswith("token:")
+    # Naming its own customer, or its blocked URL, works the same.
+    served.review.RequestReview(
+        appeal(customer_id="shop-1", url="https://shop.example/rocket.jpg"), metadata=portal, timeout=10
+    )
+
+    # Another customer's case reads exactly like one that does not exist.
+    missing = 10**9
+    absent = _refused(served.review.RequestReview, appeal(match_id=missing), portal)
+    assert absent.code() == grpc.StatusCode.NOT_FOUND
+    for request, claimed in (
+        (appeal(match_id=others), "shop-1"),
+        (appeal(customer_id="shop-2", match_id=others), "shop-2"),
+        (appeal(customer_id="shop-2", url=other_url), "shop-2"),
+    ):
+        refused = _refused(served.review.RequestReview, request, portal)
+        assert refused.code() == grpc.StatusCode.NOT_FOUND, request
+        what = str(others) if request.match_id else repr(other_url)
+        expected = (absent.details() or "").replace(str(missing), what).replace("shop-1", claimed)
+        assert refused.details() == expected
+
+    # It never decides, reads the queue or scans.
+    decide = rpb.DecideRequest(match_id=others, decision=rpb.DECISION_FALSE_POSITIVE)
+    assert _refused(served.review.Decide, decide, portal).code() == grpc.StatusCode.PERMISSION_DENIED
+    own_decision = rpb.DecideRequest(match_id=own, decision=rpb.DECISION_FALSE_POSITIVE)
+    assert _refused(served.review.Decide, own_decision, portal).code() == grpc.StatusCode.PERMISSION_DENIED
+    calls: list[tuple[object, object]] = [
+        (served.review.ListMatches, rpb.ListMatchesRequest()),
+        (served.review.GetMatch, rpb.GetMatchRequest(match_id=own)),
+        (served.scanner.Scan, pb.ScanRequest(request_id="r", customer_id="shop-1", content=ROCKET)),
+    ]
+    for call, other_request in calls:
+        assert _refused(call, other_request, portal).code() == grpc.StatusCode.PERMISSION_DENIED
+
+    analyst = served.auth("review:write")
+    shop2 = served.review.GetMatch(rpb.GetMatchRequest(match_id=others), metadata=analyst, timeout=10)
+    assert (shop2.state, list(shop2.review_requests), shop2.block_state) == (
+        rpb.CASE_STATE_OPEN,
+        [],
+        "active",
+    )
+    # An analyst still files for a customer (say, one who called in) and decides.
+    filed = served.review.RequestReview(
+        appeal(customer_id="shop-2", match_id=others), metadata=analyst, timeout=10
+    )
+    assert filed.customer_id == "shop-2"
+    decided = served.review.Decide(decide, metadata=analyst, timeout=30)
+    assert decided.state == rpb.CASE_STATE_FALSE_POSITIVE and decided.resolved_review_request_ids == [
+        filed.id
+    ]
+
+
+def test_a_customer_scope_needs_its_customer_and_nothing_else() -> None:
+    from scanner.auth import check_customer
+
+    assert check_customer(["customer:appeal"], " shop-1 ") == "shop-1"
+    assert check_customer(["scan"], None) is None
+    with pytest.raises(ValueError, match="--customer"):
+        check_customer(["customer:appeal"], "")
+    with pytest.raises(ValueError, match="customer:appeal scope only"):
+        check_customer(["customer:appeal", "review:write"], "shop-1")
+    with pytest.raises(ValueError, match="customer:appeal scope only"):
+        check_customer(["review:write"], "shop-1")
+    with pytest.raises(ValueError, match="printable"):
+        check_customer(["customer:appeal"], "shop\n1")

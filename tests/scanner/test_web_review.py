@@ -77,6 +77,42 @@ def test_login_sessions_csrf_and_headers(reviewing: Reviewing) -> None:
     assert actions.count("web.session_start") == 2 and "web.session_end" in actions
 
 
+def _login_failures(reviewing: Reviewing) -> list[dict[str, object]]:
+    with reviewing.store._sessions() as session:
+        rows = session.scalars(
+            select(models.AuditRecord)
+            .where(models.AuditRecord.action == "analyst.login_failed")
+            .order_by(models.AuditRecord.id)
+        )
+        return [dict(r.details) for r in rows]
+
+
+def test_a_code_in_other_digits_fails_alike_with_the_right_or_wrong_password(reviewing: Reviewing) -> None:
+    """Arabic-Indic (and other Unicode) digits pass ``str.isdigit``; they must neither crash the
+    code check (which would answer the right password differently) nor skip the lockout."""
+    code = pyotp.TOTP(reviewing.analyst.totp_secret).now()
+    # The right code in Arabic-Indic, Persian and full-width digits.
+    codes = [code.translate({48 + d: zero + d for d in range(10)}) for zero in (0x660, 0x6F0, 0xFF10)]
+    answers = []
+    with httpx.Client(base_url=reviewing.base_url, timeout=10) as client:
+        for other in codes[:2]:
+            right, wrong = _login(client, other), _login(client, other, password="wrong password!")
+            answers += [right, wrong]
+    assert [a.status_code for a in answers] == [401] * 4
+    assert len({a.text.replace(_csrf(a.text), "") for a in answers}) == 1, "the same page every time"
+    failures = _login_failures(reviewing)
+    assert len(failures) == 4
+    assert [f["reason"] for f in failures[1::2]] == ["wrong password"] * 2
+    assert all(f["reason"] != "wrong password" for f in failures[0::2])
+    # The fifth failure in a row locks the account: the right password and a right code no longer work.
+    with httpx.Client(base_url=reviewing.base_url, timeout=10) as client:
+        assert _login(client, codes[2]).status_code == 401
+        assert "locked_until" in _login_failures(reviewing)[-1]
+        assert _login(client, pyotp.TOTP(reviewing.analyst.totp_secret).now()).status_code == 401
+    assert _login_failures(reviewing)[-1]["reason"] == "account locked"
+    assert audit.verify(reviewing.store.engine).ok
+
+
 def test_blurred_by_default_reveal_is_recorded_and_limited_then_decide(reviewing: Reviewing) -> None:
     match_id = reviewing.match_id
     with httpx.Client(base_url=reviewing.base_url, timeout=10) as client:

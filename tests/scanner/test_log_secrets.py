@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import multiprocessing
 import os
 import re
 import signal
@@ -29,6 +30,9 @@ from typer.testing import CliRunner
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.cli.main import app as cli
+from scanner.hashpool import wire
+from scanner.hashpool import worker as hashing_worker
+from scanner.pipeline import HashingConfig
 from tests.conftest import DEMO_LIST, DEMO_UNLISTED
 from tests.pgserver import PrivatePostgres
 
@@ -244,3 +248,29 @@ def test_a_postgresql_failover_during_auth_and_login_logs_no_secret(
         assert "token verification failed" in text and "match spooled" in text
     assert serving.process.returncode == 0, serving.log.read_text()
     assert_no_secret_or_content(serving.log.read_text(), secrets, json_logs=True)
+
+
+def test_a_failing_hashing_process_logs_a_json_line_without_its_content(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # Spawned (the pool uses a forkserver) so that the process writes to this test's stderr.
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe(duplex=True)
+    config = wire.encode_config(HashingConfig())
+    process = context.Process(target=hashing_worker.run, args=(theirs, config, 0, "info", True))
+    process.start()
+    theirs.close()
+    try:
+        assert ours.poll(60) and ours.recv_bytes() == hashing_worker.READY
+        ours.send_bytes(b"no-such-algorithm")  # fails in the process, with the content at hand
+        ours.send_bytes(LISTED)
+        process.join(30)
+        assert process.exitcode == 1
+    finally:
+        if process.is_alive():
+            process.kill()
+        ours.close()
+    text = capfd.readouterr().err
+    [line] = [json.loads(line) for line in text.splitlines()]
+    assert line["event"] == "hashing process failed" and line["exception"][0]["exc_type"] == "ValueError"
+    assert_no_content(text, LISTED)

@@ -19,10 +19,12 @@ import structlog
 
 from index.matcher import Matcher
 from reporting.analytics import DailyCountStore
-from reporting.db import make_engine, migrate
+from reporting.db import make_engine, migrate, private_dir
 from reporting.evidence import EvidenceBox
 from reporting.index_snapshots import index_dir, matcher_from_database, start_matcher
+from reporting.keys import LocalKey, LocalKeyError
 from reporting.list_changes import apply_changes, changes_since
+from reporting.sealed import unlock
 from reporting.settings import ReportingSettings
 from reporting.store import ActionConfig, Store
 from reporting.worker import Worker
@@ -58,10 +60,17 @@ def evidence_box(settings: Settings, reporting: ReportingSettings) -> EvidenceBo
 
 
 def open_store(settings: Settings, reporting: ReportingSettings | None = None) -> Store:
+    """The database, migrated and unlocked with the local key (``reporting.sealed``); a wrong
+    key raises ``LocalKeyError`` naming ``HASHWATCH_SECRETS_KEY``."""
     reporting = reporting or load(ReportingSettings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
+    try:
+        unlock(engine, LocalKey.from_setting(reporting.secrets_key.get_secret_value(), settings.data_dir))
+    except LocalKeyError:
+        engine.dispose()
+        raise
     actions = ActionConfig(
         evidence_box(settings, reporting), reporting.evidence_days, bool(reporting.block_hook_url)
     )

@@ -1,7 +1,14 @@
 """Database models (SQLAlchemy 2 typed ORM). The schema itself is owned by the Alembic
 migrations in ``reporting/migrations``; these classes must agree with them (a test checks)."""
 
-from reporting.models.access import Analyst, ApiToken, AuditHead, AuditRecord, RecoveryCode
+from reporting.models.access import (
+    Analyst,
+    ApiToken,
+    AuditHead,
+    AuditRecord,
+    RecoveryCode,
+    SecretsKeyCheck,
+)
 from reporting.models.actions import Block, Delivery, Destination, Event
 from reporting.models.analytics import CountBatch, DailyCount
 from reporting.models.base import Base, BigId, UtcDateTime, utcnow
@@ -52,6 +59,7 @@ __all__ = [
     "ReviewDecision",
     "ReviewRequest",
     "ScanHashLog",
+    "SecretsKeyCheck",
     "UtcDateTime",
     "WebSession",
     "utcnow",

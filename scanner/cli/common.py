@@ -47,12 +47,21 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def store_or_exit(settings: Settings, reporting: ReportingSettings | None = None) -> Store:
+    """``open_store``, or exit 2 with its message when the local key is not the database's."""
+    from reporting.keys import LocalKeyError
+    from scanner.app import open_store
+
+    try:
+        return open_store(settings, reporting)
+    except LocalKeyError as exc:
+        raise fail(str(exc), 2) from None
+
+
 @contextmanager
 def open_cli_store(settings: Settings, reporting: ReportingSettings | None = None) -> Iterator[Store]:
     """The store for one command; its connections are closed when the command ends."""
-    from scanner.app import open_store
-
-    store = open_store(settings, reporting)
+    store = store_or_exit(settings, reporting)
     try:
         yield store
     finally:
@@ -72,6 +81,7 @@ def actor_name(actor: str | None = None) -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return "cli:unknown"
+
 
 STDIN = "-"
 

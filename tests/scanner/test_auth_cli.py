@@ -23,7 +23,7 @@ from scanner.api.hashwatch.v1 import audit_pb2, audit_pb2_grpc
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.cli.main import app
-from tests.conftest import DEMO_UNLISTED
+from tests.conftest import DEMO_UNLISTED, TEST_SECRETS_KEY
 
 runner = CliRunner()
 SECRET = re.compile(r"^hw_[0-9A-Za-z]{8}_[0-9A-Za-z]{43}_[0-9A-Za-z]{6}$")
@@ -125,7 +125,7 @@ def test_analysts_create_list_disable(database_url: str, tmp_path: Path) -> None
     assert len(codes) == 10
 
     engine = make_engine(database_url)
-    accounts = Accounts(engine)
+    accounts = Accounts(engine, secrets=TEST_SECRETS_KEY)
     totp = pyotp.TOTP(secret.group(1))
     assert accounts.authenticate("alice", "correct horse battery", totp.now()).scopes == {"audit:read"}
     assert accounts.authenticate("alice", "correct horse battery", codes[0]).actor == "analyst:alice"

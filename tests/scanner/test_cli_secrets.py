@@ -6,12 +6,7 @@ talk to a real ``hashwatch serve --require-auth``."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +19,7 @@ from reporting.testing.smtp_sink import SmtpSink
 from reporting.testing.webhook_receiver import WebhookReceiver
 from scanner.cli.main import app as cli
 from tests.conftest import DEMO_LIST
+from tests.scanner.serving import hashwatch_serve
 
 SECRET = "whsec-from-stdin-0123456789"
 ENV_SECRET = "whsec-from-environment-42"
@@ -107,35 +103,9 @@ def server(tmp_path: Path) -> Iterator[tuple[Path, str, str]]:
     data = tmp_path / "var"
     _ok(_hashwatch(data, "lists", "import", str(DEMO_LIST), "--list", "demo", "--format", "images"))
     token = _ok(_hashwatch(data, "tokens", "create", "--scope", "scan", "--scope", "analytics:read"))
-    log = tmp_path / "serve.log"
-    env = {
-        **os.environ,
-        "HASHWATCH_DATA_DIR": str(data),
-        "HASHWATCH_PORT": "0",
-        "HASHWATCH_METRICS_PORT": "0",
-        "HASHWATCH_REQUIRE_AUTH": "true",
-        "HASHWATCH_SHUTDOWN_DELAY_SECONDS": "0",
-    }
-    env.pop("HASHWATCH_DATABASE_URL", None)
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "scanner", "serve", "--no-worker"], env=env, stderr=stderr
-        )
-    try:
-        address = ""
-        deadline = time.monotonic() + 60
-        while not address and time.monotonic() < deadline and process.poll() is None:
-            events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-            address = next((e["address"] for e in events if e["event"] == "serving"), "")
-            time.sleep(0.1)
-        assert address, log.read_text()
-        yield data, address, token.splitlines()[-1]
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    env = {"HASHWATCH_DATA_DIR": str(data), "HASHWATCH_REQUIRE_AUTH": "true"}
+    with hashwatch_serve(env, tmp_path / "serve.log", "--no-worker") as served:
+        yield data, served.addresses["serving"], token.splitlines()[-1]
 
 
 def test_tokens_from_stdin_or_the_environment(server: tuple[Path, str, str]) -> None:

@@ -9,13 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import multiprocessing
-import os
 import re
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +30,7 @@ from scanner.hashpool import worker as hashing_worker
 from scanner.pipeline import HashingConfig
 from tests.conftest import DEMO_LIST, DEMO_UNLISTED
 from tests.pgserver import PrivatePostgres
+from tests.scanner.serving import Served, hashwatch_serve
 
 LISTED = (DEMO_LIST / "skimage_rocket.jpg").read_bytes()
 UNLISTED = (DEMO_UNLISTED / "skimage_camera.png").read_bytes()
@@ -51,14 +47,6 @@ class Secrets:
     tokens: list[str]
     totp_secret: str
     codes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Serving:
-    process: subprocess.Popen[bytes]
-    log: Path
-    grpc_address: str
-    web_address: str
 
 
 def _cli(where: list[str], *args: str, stdin: str | None = None) -> str:
@@ -82,53 +70,19 @@ def _prepare(where: list[str], tokens: int) -> Secrets:
     return Secrets(made, totp_secret)
 
 
-def _address(text: str, event: str) -> str:
-    """The ``address`` of the first ``event`` line, JSON or console."""
-    for line in text.splitlines():
-        if line.startswith("{"):
-            record = json.loads(line)
-            if record.get("event") == event:
-                return str(record["address"])
-        elif re.search(rf"\] {event}\s", line) and (found := re.search(r"\baddress=(\S+)", line)):
-            return found.group(1)
-    return ""
-
-
 @contextmanager
-def _serve(tmp_path: Path, env: dict[str, str], json_logs: bool) -> Iterator[Serving]:
-    environment = {
-        **os.environ,
+def _serve(tmp_path: Path, env: dict[str, str], json_logs: bool) -> Iterator[Served]:
+    settings = {
         **env,
-        "HASHWATCH_PORT": "0",
-        "HASHWATCH_METRICS_PORT": "0",
         "HASHWATCH_REQUIRE_AUTH": "true",
         "HASHWATCH_LOG_JSON": "true" if json_logs else "false",
-        "HASHWATCH_SHUTDOWN_DELAY_SECONDS": "0",
         "HASHWATCH_GRACE_SECONDS": "5",
     }
-    log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "scanner", "serve", "--no-worker", "--web-port", "0"],
-            env=environment,
-            stderr=log,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        grpc_address = web_address = ""
-        while not (grpc_address and web_address) and time.monotonic() < deadline:
-            assert process.poll() is None, log_path.read_text()
-            text = log_path.read_text()
-            grpc_address, web_address = _address(text, "serving"), _address(text, "review page")
-            time.sleep(0.1)
-        assert grpc_address and web_address, log_path.read_text()
-        yield Serving(process, log_path, grpc_address, web_address)
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    args = ("--no-worker", "--web-port", "0")
+    with hashwatch_serve(
+        settings, tmp_path / "serve.log", *args, wait_for=("serving", "review page")
+    ) as served:
+        yield served
 
 
 Auth = tuple[tuple[str, str], ...]
@@ -211,13 +165,14 @@ def test_a_token_lookup_and_a_login_failing_on_a_broken_sqlite_log_no_secret(
     secrets = _prepare(where, tokens=1)
     env = {"HASHWATCH_DATA_DIR": str(data)}
     with _serve(tmp_path, env, json_logs) as serving:
+        grpc_address, web_address = serving.addresses["serving"], serving.addresses["review page"]
         # Under the running server: the tables a token check and a login read disappear.
         broken = sqlite3.connect(data / "hashwatch.db")
         broken.executescript("DROP TABLE api_tokens; DROP TABLE analysts;")
         broken.close()
-        codes = _call_with_tokens(serving.grpc_address, secrets.tokens)
+        codes = _call_with_tokens(grpc_address, secrets.tokens)
         assert set(codes) == {grpc.StatusCode.UNAVAILABLE}, codes
-        assert _login(serving.web_address, secrets) == 500
+        assert _login(web_address, secrets) == 500
         text = serving.log.read_text()
         assert "token verification failed" in text and "no such table" in text
     assert serving.process.returncode == 0, serving.log.read_text()
@@ -238,12 +193,13 @@ def test_a_postgresql_failover_during_auth_and_login_logs_no_secret(
         "HASHWATCH_HASH_WORKERS": "1",
     }
     with _serve(tmp_path, env, json_logs=True) as serving:
-        assert _call_with_tokens(serving.grpc_address, [cached])[0] == grpc.StatusCode.OK
+        grpc_address, web_address = serving.addresses["serving"], serving.addresses["review page"]
+        assert _call_with_tokens(grpc_address, [cached])[0] == grpc.StatusCode.OK
         postgres.stop()
         # A cached token still scans (the match is spooled); an uncached one cannot be checked.
-        assert _call_with_tokens(serving.grpc_address, [cached])[0] == grpc.StatusCode.OK
-        assert set(_call_with_tokens(serving.grpc_address, [uncached])) == {grpc.StatusCode.UNAVAILABLE}
-        assert _login(serving.web_address, secrets) == 500
+        assert _call_with_tokens(grpc_address, [cached])[0] == grpc.StatusCode.OK
+        assert set(_call_with_tokens(grpc_address, [uncached])) == {grpc.StatusCode.UNAVAILABLE}
+        assert _login(web_address, secrets) == 500
         text = serving.log.read_text()
         assert "token verification failed" in text and "match spooled" in text
     assert serving.process.returncode == 0, serving.log.read_text()

@@ -45,13 +45,16 @@ def configure(level: str = "info", json: bool = True) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         exceptions,
     ]
+    out = structlog.WriteLogger(sys.stderr)
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # One write per line (print() writes the newline apart, so another thread's line could
+        # land in between), under the lock _LibraryLines takes too.
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _LibraryLines(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
@@ -62,3 +65,19 @@ def configure(level: str = "info", json: bool = True) -> None:
     root.handlers = [handler]
     # The libraries' own chatter (alembic's INFO lines on every start) stays out below warning.
     root.setLevel(max(numeric, logging.WARNING))
+
+
+class _LibraryLines(logging.Handler):
+    """The standard library's records, rendered by structlog's processors and written by a
+    structlog logger on the same stream, under the same lock: a line of one never lands inside
+    a line of the other."""
+
+    def __init__(self, out: structlog.WriteLogger) -> None:
+        super().__init__()
+        self._out = out
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._out.msg(self.format(record))
+        except Exception:
+            self.handleError(record)

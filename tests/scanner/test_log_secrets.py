@@ -11,6 +11,8 @@ import json
 import multiprocessing
 import re
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -230,3 +232,36 @@ def test_a_failing_hashing_process_logs_a_json_line_without_its_content(
     [line] = [json.loads(line) for line in text.splitlines()]
     assert line["event"] == "hashing process failed" and line["exception"][0]["exc_type"] == "ValueError"
     assert_no_content(text, LISTED)
+
+
+_BOTH_AT_ONCE = """
+import logging, threading
+import structlog
+from scanner.logs import configure
+
+configure("info", json=True)
+ours, library = structlog.get_logger("hashwatch"), logging.getLogger("uvicorn.error")
+
+def service():
+    for i in range(2000):
+        ours.info("a service line", i=i)
+
+def uvicorn():
+    for i in range(2000):
+        library.warning("a library line %d", i)
+
+threads = [threading.Thread(target=f) for f in (service, uvicorn, service, uvicorn)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+"""
+
+
+def test_service_and_library_lines_written_at_once_stay_whole_json_lines() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _BOTH_AT_ONCE], capture_output=True, text=True, timeout=120, check=True
+    )
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert len(lines) == 8000
+    assert {line["event"][:14] for line in lines} == {"a service line", "a library line"}

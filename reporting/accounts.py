@@ -10,9 +10,10 @@ at a time.
 Each role maps to the same scopes API tokens carry (``ROLE_SCOPES``), so the review page checks
 an analyst exactly as the gRPC server checks a token.
 
-The TOTP secret is kept as is (it must be read to check a code); whoever can read the database
-can mint codes, but still needs the password. Recovery codes carry 80 random bits, so a SHA-256
-of each is enough to keep them.
+The TOTP secret must be read back to check a code, so it cannot be hashed: it is sealed with
+the local key (``reporting.sealed``), which is not in the database, so whoever reads the
+database cannot mint codes. Recovery codes carry 80 random bits, so a SHA-256 of each is enough
+to keep them.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from sqlalchemy.orm import Session
 
 from reporting import audit
 from reporting.db import session_factory
+from reporting.keys import LocalKey
 from reporting.models import Analyst, RecoveryCode, utcnow
+from reporting.sealed import SealedSecrets
 from scanner.auth import ADMIN, AUDIT_READ, LISTS_READ, LISTS_WRITE, REVIEW_READ, REVIEW_WRITE, Principal
 
 log = structlog.get_logger(__name__)
@@ -112,8 +115,12 @@ class Accounts:
         lockout: timedelta = timedelta(minutes=15),
         issuer: str = "hashwatch",
         hasher: PasswordHasher | None = None,
+        secrets: LocalKey | None = None,
     ) -> None:
+        """``secrets``: the local key sealing TOTP secrets (default: the one ``open_store``
+        unlocked the database with)."""
         self.engine = engine
+        self._sealed = SealedSecrets(engine, secrets)
         self.max_failures = max_failures
         self.lockout = lockout
         self.issuer = issuer
@@ -141,13 +148,15 @@ class Accounts:
                 display_name=display_name,
                 role=role,
                 password_hash=self.hasher.hash(password),
-                totp_secret=totp_secret,
+                # Sealed below, bound to the row's id; the plain seed is never written.
+                totp_secret="",
                 totp_last_step=0,
                 failed_attempts=0,
                 created_at=utcnow(),
             )
             session.add(row)
             session.flush()
+            row.totp_secret = self._sealed.seal_totp(row.id, totp_secret)
             session.add_all(RecoveryCode(analyst_id=row.id, code_hash=_code_hash(c)) for c in codes)
             audit.record(
                 session,
@@ -254,11 +263,10 @@ class Accounts:
         found.used_at = now
         return None
 
-    @staticmethod
-    def _totp_step(row: Analyst, code: str, now: datetime) -> int | None:
+    def _totp_step(self, row: Analyst, code: str, now: datetime) -> int | None:
         """The time step ``code`` belongs to (now, or one step either side for clock drift), if it
         is later than the last one accepted."""
-        totp = pyotp.TOTP(row.totp_secret)
+        totp = pyotp.TOTP(self._sealed.open_totp(row.id, row.totp_secret))
         current = totp.timecode(now.timestamp())
         for step in (current - 1, current, current + 1):
             if step > row.totp_last_step and hmac.compare_digest(

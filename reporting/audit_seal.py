@@ -34,8 +34,6 @@ import structlog
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session
 
-from reporting.keys import LocalKey
-
 log = structlog.get_logger(__name__)
 
 ANCHOR_FILE = "audit.anchor"
@@ -88,11 +86,6 @@ class AuditSeal:
         self._key = key
         self.anchor_path = anchor_path
         self._noticed = False
-
-    @classmethod
-    def from_settings(cls, secrets_key: str, data_dir: Path) -> AuditSeal:
-        key = LocalKey.from_setting(secrets_key, data_dir).derive(PURPOSE)
-        return cls(key, data_dir / ANCHOR_FILE)
 
     # A record's MAC and the head's differ in their first line, so a record's MAC can never
     # stand in for the head at that record (which would let the tail be cut off).

@@ -2,7 +2,8 @@
 
 What an operator adds here is the operator's (``owner`` "operator"): nothing a customer or its
 partner does through the Customers service changes or disables it (reporting/customer_destinations.py).
-"""
+A destination's secrets (``secret``, ``routing_key``) are stored sealed with the local key
+(``reporting.sealed``), bound to the destination's id."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from reporting.actions import new_event
 from reporting.db import session_factory
 from reporting.destinations import build_destination, redact_config
 from reporting.events import make_test_event
+from reporting.keys import LocalKey
+from reporting.sealed import SealedSecrets
 from reporting.settings import ReportingSettings
 
 KINDS = ("email", "webhook", "pagerduty")
@@ -50,9 +53,10 @@ class DeliveryView:
 
 
 class DestinationAdmin:
-    def __init__(self, engine: Engine, settings: ReportingSettings) -> None:
+    def __init__(self, engine: Engine, settings: ReportingSettings, secrets: LocalKey | None = None) -> None:
         self._sessions = session_factory(engine)
         self.settings = settings
+        self._sealed = SealedSecrets(engine, secrets)
 
     def add(
         self, customer_id: str, kind: str, config: dict[str, Any], name: str = "", mode: str = "immediate"
@@ -70,13 +74,14 @@ class DestinationAdmin:
                 owner=models.OPERATOR_OWNED,
                 kind=kind,
                 name=name,
-                config=config,
+                config=self._sealed.unsealed_placeholder(config),
                 mode=mode,
                 # The first digest covers one full period from now.
                 last_digest_at=models.utcnow() if mode == "digest" else None,
             )
             session.add(row)
             session.flush()
+            row.config = self._sealed.seal_config(row.id, config)
             return row.id
 
     def all(self, customer_id: str | None = None) -> list[DestinationView]:
@@ -84,7 +89,9 @@ class DestinationAdmin:
             query = select(models.Destination).order_by(models.Destination.id)
             if customer_id is not None:
                 query = query.where(models.Destination.customer_id == customer_id)
-            return [_view(row) for row in session.scalars(query)]
+            return [
+                _view(row, self._sealed.open_config(row.id, row.config)) for row in session.scalars(query)
+            ]
 
     def set_enabled(self, destination_id: int, enabled: bool) -> None:
         with self._sessions.begin() as session:
@@ -125,7 +132,7 @@ class DestinationAdmin:
             ]
 
 
-def _view(row: models.Destination) -> DestinationView:
+def _view(row: models.Destination, config: dict[str, Any]) -> DestinationView:
     return DestinationView(
         row.id,
         row.customer_id,
@@ -134,6 +141,6 @@ def _view(row: models.Destination) -> DestinationView:
         row.name,
         row.mode,
         row.enabled,
-        redact_config(row.config),
+        redact_config(config),
         row.created_at,
     )

@@ -28,8 +28,10 @@ from reporting.destinations import build_destination
 from reporting.events import DeliveryResult, Event
 from reporting.evidence import EvidenceBox
 from reporting.evidence_store import EvidenceStore
+from reporting.keys import LocalKey, LocalKeyError
 from reporting.outbox import Claimed, Outbox, backoff, count_notifications
 from reporting.reports import ReportFiler
+from reporting.sealed import SealedSecrets
 from reporting.settings import ReportingSettings
 from scanner.analytics.ports import NOTIFICATIONS_SENT
 
@@ -59,8 +61,12 @@ class Worker:
         worker_id: str | None = None,
         clock: Callable[[], datetime] = models.utcnow,
         rng: random.Random | None = None,
+        secrets: LocalKey | None = None,
     ) -> None:
+        """``secrets``: the local key destinations' secrets are sealed with (default: the one
+        ``open_store`` unlocked the database with)."""
         self.engine = engine
+        self._sealed = SealedSecrets(engine, secrets)
         self.settings = settings
         self.outbox = Outbox(engine)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -129,7 +135,8 @@ class Worker:
                 .where(models.Delivery.destination_id == destination_id, models.Delivery.state == "digest")
                 .order_by(models.Delivery.id)
             ).all()
-            kind, config, customer_id = destination.kind, dict(destination.config), destination.customer_id
+            kind, customer_id = destination.kind, destination.customer_id
+            config = self._sealed.open_config(destination_id, destination.config)
         if not rows:
             return 0
         events = [_event(row) for _, row in rows]
@@ -231,7 +238,14 @@ class Worker:
             destination = session.get(models.Destination, claim.destination_id)
         if destination is None or not destination.enabled:
             return DeliveryResult.failure("destination was removed or disabled")
-        sender = build_destination(destination.kind, destination.config, self.settings)
+        try:
+            config = self._sealed.open_config(destination.id, destination.config)
+        except LocalKeyError as exc:
+            # Retried like any failure (another worker may hold the right key); the cause is
+            # named so an operator can fix it before the attempts run out.
+            log.error("destination secret does not open", delivery_id=claim.delivery_id, error=str(exc))
+            return DeliveryResult.retry(str(exc))
+        sender = build_destination(destination.kind, config, self.settings)
         return sender.deliver(to_event(claim))
 
     def _apply_block(self, claim: Claimed) -> DeliveryResult:

@@ -20,11 +20,13 @@ import structlog
 from index.matcher import Matcher
 from reporting.analytics import DailyCountStore
 from reporting.audit import seal_engine
-from reporting.audit_seal import AuditSeal
-from reporting.db import make_engine, migrate
+from reporting.audit_seal import ANCHOR_FILE, PURPOSE, AuditSeal
+from reporting.db import make_engine, migrate, private_dir
 from reporting.evidence import EvidenceBox
 from reporting.index_snapshots import index_dir, matcher_from_database, start_matcher
+from reporting.keys import LocalKey, LocalKeyError
 from reporting.list_changes import apply_changes, changes_since
+from reporting.sealed import unlock
 from reporting.settings import ReportingSettings
 from reporting.store import ActionConfig, Store
 from reporting.worker import Worker
@@ -61,13 +63,21 @@ def evidence_box(settings: Settings, reporting: ReportingSettings) -> EvidenceBo
 
 
 def open_store(settings: Settings, reporting: ReportingSettings | None = None) -> Store:
+    """The database, migrated and unlocked with the local key (``reporting.sealed``); a wrong
+    key raises ``LocalKeyError`` naming ``HASHWATCH_SECRETS_KEY``."""
     reporting = reporting or load(ReportingSettings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
+    try:
+        key = LocalKey.from_setting(reporting.secrets_key.get_secret_value(), settings.data_dir)
+        unlock(engine, key)
+    except LocalKeyError:
+        engine.dispose()
+        raise
     # Audit records appended through this engine carry the audit key's MAC and advance the
     # anchor file in the data directory (reporting/audit_seal.py).
-    seal_engine(engine, AuditSeal.from_settings(reporting.secrets_key.get_secret_value(), settings.data_dir))
+    seal_engine(engine, AuditSeal(key.derive(PURPOSE), settings.data_dir / ANCHOR_FILE))
     actions = ActionConfig(
         evidence_box(settings, reporting), reporting.evidence_days, bool(reporting.block_hook_url)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from reporting.db import make_engine, migrate
+from reporting.keys import ENV as KEY_ENV
+from reporting.keys import LocalKey
+from reporting.sealed import unlock
 from reporting.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +24,11 @@ DEMO_UNLISTED = ROOT / "demo" / "unlisted"
 # Servers built by tests hash in-process unless a test asks for worker processes
 # (tests/scanner/test_pool_*.py): a pool per test would only cost start-up time.
 os.environ.setdefault("HASHWATCH_HASH_WORKERS", "0")
+
+# One local key (reporting.sealed) for the fixtures' databases and for every command and server
+# the tests run, which open those databases too; tests of the key file itself unset it.
+os.environ.setdefault(KEY_ENV, base64.b64encode(os.urandom(32)).decode())
+TEST_SECRETS_KEY = LocalKey.from_setting(os.environ[KEY_ENV], Path("/nonexistent"))
 
 # CI sets this to the PostgreSQL it starts; elsewhere the PostgreSQL tests skip, loudly.
 POSTGRES_ENV = "HASHWATCH_TEST_POSTGRES_URL"
@@ -71,5 +80,7 @@ def _admin_engine(url: str) -> Engine:
 def store(database_url: str) -> Iterator[Store]:
     engine = make_engine(database_url)
     migrate(engine)
+    # As open_store does: TOTP and destination secrets are sealed with a local key.
+    unlock(engine, TEST_SECRETS_KEY)
     yield Store(engine)
     engine.dispose()

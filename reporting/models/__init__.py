@@ -1,7 +1,14 @@
 """Database models (SQLAlchemy 2 typed ORM). The schema itself is owned by the Alembic
 migrations in ``reporting/migrations``; these classes must agree with them (a test checks)."""
 
-from reporting.models.access import Analyst, ApiToken, AuditHead, AuditRecord, RecoveryCode
+from reporting.models.access import (
+    Analyst,
+    ApiToken,
+    AuditHead,
+    AuditRecord,
+    RecoveryCode,
+    SecretsKeyCheck,
+)
 from reporting.models.actions import (
     CUSTOMER_OWNED,
     OPERATOR_OWNED,
@@ -67,6 +74,7 @@ __all__ = [
     "ReviewDecision",
     "ReviewRequest",
     "ScanHashLog",
+    "SecretsKeyCheck",
     "UtcDateTime",
     "VerificationMail",
     "WebSession",

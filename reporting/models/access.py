@@ -46,8 +46,10 @@ class Analyst(Base):
     # analyst | lead | auditor | admin (``reporting.accounts.ROLE_SCOPES``)
     role: Mapped[str] = mapped_column(String(32))
     password_hash: Mapped[str] = mapped_column(Text)
-    # Base32 RFC 6238 secret; it must be readable to check codes, so it cannot be hashed.
-    totp_secret: Mapped[str] = mapped_column(String(64))
+    # Base32 RFC 6238 secret; it must be readable to check codes, so it cannot be hashed: it is
+    # sealed with the local key instead (``reporting.sealed``). Migration 0012 widens the
+    # PostgreSQL column for the sealed form; SQLite does not enforce the length.
+    totp_secret: Mapped[str] = mapped_column(String(64).with_variant(Text(), "postgresql"))
     # The last TOTP time step accepted: a code is never accepted twice.
     totp_last_step: Mapped[int] = mapped_column(BigId, default=0)
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -98,3 +100,14 @@ class AuditHead(Base):
     last_id: Mapped[int] = mapped_column(BigId, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
     mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class SecretsKeyCheck(Base):
+    """One value sealed with the local key when it was first used with this database, so a
+    process holding another key is refused at start (``reporting.sealed``)."""
+
+    __tablename__ = "secrets_key_check"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

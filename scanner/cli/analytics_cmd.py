@@ -22,7 +22,14 @@ import typer
 from scanner.api.hashwatch.v1 import analytics_pb2 as pb
 from scanner.api.hashwatch.v1 import analytics_pb2_grpc as pb_grpc
 from scanner.api.hashwatch.v1 import scanner_pb2
-from scanner.cli.common import DatabaseUrl, DataDir, fail, open_cli_store, settings_or_exit
+from scanner.cli.common import (
+    DatabaseUrl,
+    DataDir,
+    fail,
+    open_cli_store,
+    secret_option,
+    settings_or_exit,
+)
 from scanner.errors import HashwatchError
 from scanner.outcomes import Outcome
 from scanner.settings import SettingsError
@@ -37,8 +44,7 @@ Server = Annotated[
     typer.Option(help="HOST:PORT of a hashwatch server to ask; without it, the database is read directly."),
 ]
 Token = Annotated[
-    str | None,
-    typer.Option(envvar="HASHWATCH_TOKEN", help="API token (analytics:read or partner) for --server."),
+    str | None, secret_option("HASHWATCH_TOKEN", "API token (analytics:read or partner) for --server.")
 ]
 Tls = Annotated[bool, typer.Option("--tls", help="Use TLS with --server (implied by --tls-ca).")]
 TlsCa = Annotated[Path | None, typer.Option(help="PEM CA to trust (default: the system's).")]

@@ -20,6 +20,7 @@ from scanner.cli.common import (
     actor_name,
     fail,
     open_cli_store,
+    read_secret,
     reporting_settings_or_exit,
     settings_or_exit,
 )
@@ -303,7 +304,12 @@ def set_email(
 @email_app.command("verify")
 def verify_email(
     customer_id: CustomerId,
-    code: Annotated[str, typer.Argument(help="The code from the email.")],
+    code: Annotated[
+        str,
+        typer.Argument(
+            callback=read_secret, help="The code from the email; '-' reads it from standard input."
+        ),
+    ],
     as_json: Json = False,
     actor: Actor = None,
     data_dir: DataDir = None,

@@ -17,6 +17,7 @@ from scanner.cli.common import (
     fail,
     open_cli_store,
     reporting_settings_or_exit,
+    secret_option,
     settings_or_exit,
 )
 
@@ -41,11 +42,16 @@ def add(
     kind: Annotated[str, typer.Option(help="email, webhook or pagerduty.")],
     to: Annotated[str | None, typer.Option(help="email: the address to notify.")] = None,
     url: Annotated[str | None, typer.Option(help="webhook: the URL to POST to.")] = None,
-    secret: Annotated[str | None, typer.Option(help="webhook: the HMAC signing secret.")] = None,
+    secret: Annotated[
+        str | None, secret_option("HASHWATCH_WEBHOOK_SECRET", "webhook: the HMAC signing secret.")
+    ] = None,
     allow_private: Annotated[
         bool, typer.Option("--allow-private", help="webhook/pagerduty: allow private and loopback addresses.")
     ] = False,
-    routing_key: Annotated[str | None, typer.Option(help="pagerduty: the integration's routing key.")] = None,
+    routing_key: Annotated[
+        str | None,
+        secret_option("HASHWATCH_PAGERDUTY_ROUTING_KEY", "pagerduty: the integration's routing key."),
+    ] = None,
     severity: Annotated[str, typer.Option(help="pagerduty: critical, error, warning or info.")] = "critical",
     events_url: Annotated[str | None, typer.Option(help="pagerduty: Events API URL (for testing).")] = None,
     digest: Annotated[

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from scanner.cli import blocks_cmd, destinations_cmd, evidence_cmd, index_cmd, lists_cmd, matches_cmd
@@ -24,6 +26,16 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def private_files(ctx: typer.Context) -> None:
+    # Everything a command writes (the SQLite database and its -wal/-shm, keys, journal,
+    # index snapshots, exported evidence) is for this user only: files 0600, directories 0700.
+    previous = os.umask(0o077)
+    ctx.call_on_close(lambda: os.umask(previous))
+
+
 app.command("serve")(serve)
 app.command("hash")(hash_command)
 app.command("scan")(scan_command)

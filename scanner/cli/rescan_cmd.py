@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scanner.cli.common import DatabaseUrl, DataDir, fail, settings_or_exit
+from scanner.cli.common import DatabaseUrl, DataDir, fail, settings_or_exit, store_or_exit
 
 if TYPE_CHECKING:
     from reporting.rescan_store import RescanStore
@@ -75,7 +75,7 @@ def rescan_command(
 ) -> None:
     """Rescan content (or logged hashes) against today's lists; matches are recorded like any other."""
     from reporting.rescan_store import RescanStore
-    from scanner.app import customer_policies, open_store
+    from scanner.app import customer_policies
     from scanner.logs import configure
     from scanner.rescan.fetch import FetchPolicy
     from scanner.rescan.progress import reporter_for
@@ -89,7 +89,7 @@ def rescan_command(
         raise fail("--engine must be local or ray", 2)
     if stored == (source is not None):
         raise fail("give a SOURCE, or --stored (not both)", 2)
-    store = open_store(settings)
+    store = store_or_exit(settings)
     rescans = RescanStore(store)
     reporter = reporter_for(quiet=quiet)
 

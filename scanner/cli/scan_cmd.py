@@ -12,7 +12,7 @@ import typer
 
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
-from scanner.cli.common import fail
+from scanner.cli.common import fail, secret_option
 from scanner.settings import SettingsError
 from scanner.tls import channel_credentials
 
@@ -28,9 +28,7 @@ def scan_command(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 30.0,
     token: Annotated[
         str | None,
-        typer.Option(
-            envvar="HASHWATCH_TOKEN", help="API token (scope scan) for a server run with --require-auth."
-        ),
+        secret_option("HASHWATCH_TOKEN", "API token (scope scan) for a server run with --require-auth."),
     ] = None,
     tls: Annotated[bool, typer.Option("--tls", help="Use TLS (implied by the --tls-* options).")] = False,
     tls_ca: Annotated[Path | None, typer.Option(help="PEM CA to trust (default: the system's).")] = None,

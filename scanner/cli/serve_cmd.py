@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from scanner.cli.common import DatabaseUrl, DataDir, settings_or_exit
+from scanner.cli.common import DatabaseUrl, DataDir, fail, settings_or_exit
 from scanner.logs import configure
 from scanner.pipeline import HashMode
 
@@ -76,6 +76,10 @@ def serve(
         metrics_port=metrics_port,
     )
     configure(settings.log_level, settings.log_json)
+    from reporting.keys import LocalKeyError
     from scanner.app import serve as run
 
-    run(settings, with_worker=worker, with_web=web_port is not None)
+    try:
+        run(settings, with_worker=worker, with_web=web_port is not None)
+    except LocalKeyError as exc:
+        raise fail(str(exc), 2) from None

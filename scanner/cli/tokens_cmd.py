@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scanner.cli.common import Actor, DatabaseUrl, DataDir, actor_name, fail, open_cli_store, settings_or_exit
+from scanner.cli.common import (
+    Actor,
+    DatabaseUrl,
+    DataDir,
+    actor_name,
+    fail,
+    open_cli_store,
+    read_secret,
+    settings_or_exit,
+)
 
 if TYPE_CHECKING:
     from reporting.tokens import TokenInfo, TokenStore
@@ -154,7 +163,10 @@ def revoke(
 @app.command("verify")
 def verify(
     secret: Annotated[
-        str | None, typer.Argument(help="The secret; read from standard input when left out.")
+        str | None,
+        typer.Argument(
+            callback=read_secret, help="The secret; read from standard input when left out or '-'."
+        ),
     ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,

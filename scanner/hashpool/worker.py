@@ -14,9 +14,11 @@ import signal
 import time
 from multiprocessing.connection import Connection
 
+import structlog
+
 from scanner.hashpool import wire
 from scanner.logs import configure
-from scanner.pipeline import hash_content
+from scanner.pipeline import HashingConfig, hash_content
 from scanner.warmup import warm_hashing
 
 READY = b"ready"
@@ -51,6 +53,16 @@ def run(conn: Connection, config_json: str, memory_mb: int, log_level: str, log_
     warm_hashing(config)
     cap_memory(memory_mb)
     conn.send_bytes(READY)
+    try:
+        _serve(conn, config)
+    except Exception:
+        # Through the service's log format (JSON, no local variables: the content is one), not
+        # multiprocessing's plain traceback. The service sees the process go and replaces it.
+        structlog.get_logger(__name__).exception("hashing process failed")
+        raise SystemExit(1) from None
+
+
+def _serve(conn: Connection, config: HashingConfig) -> None:
     while True:
         try:
             algorithms = wire.decode_algorithms(conn.recv_bytes())

@@ -46,5 +46,6 @@ def web_command(
             ssl_certfile=str(settings.web_tls_cert) if settings.web_tls_cert else None,
             ssl_keyfile=str(settings.web_tls_key) if settings.web_tls_key else None,
             log_level="warning",
+            log_config=None,  # its loggers go through scanner.logs (JSON, no locals)
             server_header=False,
         )

@@ -26,6 +26,9 @@ class WebServer:
             host=bare_host(host),
             port=port,
             log_level="warning",
+            # uvicorn's own handlers would print plain-text tracebacks; its loggers go through
+            # scanner.logs instead (JSON, no locals).
+            log_config=None,
             lifespan="off",
             access_log=False,
             ssl_certfile=str(tls_cert) if tls_cert else None,

@@ -15,8 +15,15 @@ from sqlalchemy import text
 
 from reporting.audit import GENESIS
 from reporting.db import make_engine, migrate
+from reporting.sealed import unlock
 from reporting.store import Store
-from tests.conftest import POSTGRES_ENV, _admin_engine, _postgres_admin_url, _skip_or_fail
+from tests.conftest import (
+    POSTGRES_ENV,
+    TEST_SECRETS_KEY,
+    _admin_engine,
+    _postgres_admin_url,
+    _skip_or_fail,
+)
 
 ACCESS_TABLES = ("analyst_recovery_codes", "analysts", "api_tokens", "audit_log")
 
@@ -60,6 +67,7 @@ def emptied_store() -> Callable[..., Any]:
     def store(access_database: str) -> Iterator[Store]:
         engine = make_engine(access_database)
         empty_access_tables(engine)
+        unlock(engine, TEST_SECRETS_KEY)
         yield Store(engine)
         engine.dispose()
 

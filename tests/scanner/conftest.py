@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,8 @@ from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.app import App, build_app
 from scanner.listimport import collect
 from scanner.settings import load_settings
-from tests.conftest import DEMO_LIST
+from tests.conftest import DEMO_LIST, _skip_or_fail
+from tests.pgserver import BINDIR_ENV, PrivatePostgres
 
 
 @dataclass
@@ -47,3 +49,18 @@ def running(database_url: str, tmp_path: Path) -> Iterator[Running]:
         channel.close()
         app.server.drain(grace_seconds=5)
         app.store.engine.dispose()
+
+
+@pytest.fixture
+def postgres() -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL, started, that a test may stop and start (``tests.pgserver``)."""
+    bindir = os.environ.get(BINDIR_ENV)
+    if not bindir:
+        _skip_or_fail(f"stopping a database needs {BINDIR_ENV} (e.g. /usr/lib/postgresql/15/bin)")
+    assert bindir is not None
+    server = PrivatePostgres(Path(bindir))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

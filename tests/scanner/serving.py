@@ -1,16 +1,19 @@
-"""Real servers for tests: one in this process, or ``hashwatch serve`` in its own; and reading
-the rich status a refusal carries."""
+"""Real servers for tests: one in this process, or ``hashwatch serve`` in its own (to read its
+log or its files); and reading the rich status a refusal carries."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -39,33 +42,9 @@ def started_app(data_dir: Path, **settings: object) -> Iterator[App]:
 def serve_process(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """``hashwatch serve --port 0 --no-worker ARGS`` on the SQLite database in ``tmp_path/var``;
     the address its ``serving`` log line names (logged once it serves)."""
-    environment = {
-        **os.environ,
-        "HASHWATCH_DATA_DIR": str(tmp_path / "var"),
-        "HASHWATCH_METRICS_PORT": "0",
-        **(env or {}),
-    }
-    environment.pop("HASHWATCH_DATABASE_URL", None)
-    log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "scanner", "serve", "--port", "0", "--no-worker", *args],
-            env=environment,
-            stderr=log,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            for line in log_path.read_text().splitlines():
-                event = json.loads(line) if line.startswith("{") else {}
-                if event.get("event") == "serving":
-                    yield str(event["address"])
-                    return
-            time.sleep(0.05)
-        raise AssertionError(f"server did not start:\n{log_path.read_text()}")
-    finally:
-        process.terminate()
-        process.wait(30)
+    environment = {"HASHWATCH_DATA_DIR": str(tmp_path / "var"), "HASHWATCH_DATABASE_URL": "", **(env or {})}
+    with hashwatch_serve(environment, tmp_path / "serve.log", "--port", "0", "--no-worker", *args) as served:
+        yield served.addresses["serving"]
 
 
 def has_ipv6_loopback() -> bool:
@@ -95,3 +74,67 @@ def bad_fields(error: grpc.RpcError) -> list[str]:
     bad = error_details_pb2.BadRequest()
     assert status.details[0].Unpack(bad)
     return [v.field for v in bad.field_violations]
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[bytes]
+    log: Path
+    # The ``address`` each awaited event logged ("serving": gRPC, "review page": the web page).
+    addresses: dict[str, str]
+
+
+def logged_address(text: str, event: str) -> str:
+    """The ``address`` of the first ``event`` line of a log, JSON or console."""
+    for line in text.splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            if record.get("event") == event:
+                return str(record["address"])
+        elif re.search(rf"\] {event}\s", line) and (found := re.search(r"\baddress=(\S+)", line)):
+            return found.group(1)
+    return ""
+
+
+@contextlib.contextmanager
+def hashwatch_serve(
+    env: Mapping[str, str],
+    log: Path,
+    *args: str,
+    wait_for: Sequence[str] = ("serving",),
+    umask: int | None = None,
+    timeout: float = 120,
+) -> Iterator[Served]:
+    """``hashwatch serve ARGS`` with ``env`` over this process's environment (ports 0 unless
+    given), its stderr in ``log``; yields once every event in ``wait_for`` is logged, and stops
+    it with SIGTERM afterwards (``process.returncode`` is then its exit code)."""
+    environment = {
+        **os.environ,
+        "HASHWATCH_PORT": "0",
+        "HASHWATCH_METRICS_PORT": "0",
+        "HASHWATCH_SHUTDOWN_DELAY_SECONDS": "0",
+        **env,
+    }
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scanner", "serve", *args],
+            env=environment,
+            stderr=stderr,
+            preexec_fn=None if umask is None else lambda: os.umask(umask),
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        addresses: dict[str, str] = {}
+        while len(addresses) < len(wait_for) and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            text = log.read_text()
+            addresses = {e: a for e in wait_for if (a := logged_address(text, e))}
+            time.sleep(0.1)
+        assert len(addresses) == len(wait_for), log.read_text()
+        yield Served(process, log, addresses)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -14,12 +14,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import grpc
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -31,25 +30,11 @@ from reporting.settings import ReportingSettings
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.cli.main import app as cli
-from tests.conftest import DEMO_LIST, DEMO_UNLISTED, _skip_or_fail
-from tests.pgserver import BINDIR_ENV, PrivatePostgres
+from tests.conftest import DEMO_LIST, DEMO_UNLISTED
+from tests.pgserver import PrivatePostgres
 
 LISTED = (DEMO_LIST / "skimage_rocket.jpg").read_bytes()
 UNLISTED = (DEMO_UNLISTED / "skimage_camera.png").read_bytes()
-
-
-@pytest.fixture
-def postgres() -> Iterator[PrivatePostgres]:
-    bindir = os.environ.get(BINDIR_ENV)
-    if not bindir:
-        _skip_or_fail(f"the database outage test needs {BINDIR_ENV} (e.g. /usr/lib/postgresql/15/bin)")
-    assert bindir is not None
-    server = PrivatePostgres(Path(bindir))
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
 
 
 def _free_port() -> int:

@@ -116,6 +116,9 @@ def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+MAX_TTL = timedelta(days=3650)
+
+
 def parse_ttl(text: str) -> timedelta:
     """``90d``, ``12h``, ``30m``, ``45s``, ``2w``."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -123,7 +126,11 @@ def parse_ttl(text: str) -> timedelta:
     found = re.fullmatch(r"([0-9]+)([smhdw])", text)  # ASCII digits only
     if found is None or int(found[1]) <= 0:
         raise ValueError(f"not a TTL: {text!r} (use e.g. 90d, 12h, 30m)")
-    return timedelta(seconds=int(found[1]) * units[found[2]])
+    seconds = int(found[1]) * units[found[2]]
+    # Past this, timedelta and the expiry's datetime overflow; no token should outlive it anyway.
+    if seconds > MAX_TTL.total_seconds():
+        raise ValueError(f"a TTL is at most {MAX_TTL.days} days, got {text!r}")
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)

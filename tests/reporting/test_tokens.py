@@ -290,6 +290,7 @@ def test_ttl_parsing() -> None:
     assert parse_ttl("90d") == timedelta(days=90)
     assert parse_ttl("12h") == timedelta(hours=12)
     assert parse_ttl("2w") == timedelta(weeks=2)
-    for bad in ("", "d", "0d", "-1d", "5y", "1.5h", "\u0669\u0660d"):
+    assert parse_ttl("3650d") == timedelta(days=3650)
+    for bad in ("", "d", "0d", "-1d", "5y", "1.5h", "\u0669\u0660d", "3651d", "99999999999d"):
         with pytest.raises(ValueError):
             parse_ttl(bad)

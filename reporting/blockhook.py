@@ -3,6 +3,10 @@
 The hook receives ``{"event_id", "customer_id", "url", "match_id"}`` as JSON and answers 2xx
 once the URL is blocked (a CDN purge plus deny rule, say). 429 and 5xx are retried; any other
 answer means the block could not be applied, and the customer is told.
+
+It goes out through the same guarded send as every destination (``transport.post``): no
+environment proxy, no redirects, a bounded read of the answer. The hook is the operator's own
+(often an internal API), so private addresses are allowed.
 """
 
 from __future__ import annotations
@@ -11,8 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
+from reporting.destinations.transport import post, retry_after_seconds
 from reporting.events import DeliveryResult, Event
 from reporting.settings import ReportingSettings
 
@@ -27,19 +30,20 @@ def apply_block(settings: ReportingSettings, payload: Mapping[str, Any], event: 
             "url": payload.get("url", ""),
             "match_id": event.case_id,
         }
+    ).encode()
+    answer = post(
+        settings.block_hook_url,
+        body,
+        {"Content-Type": "application/json", "X-Hashwatch-Event-Id": event.id},
+        timeout=settings.http_timeout_seconds,
+        allow_private=True,
     )
-    try:
-        response = httpx.post(
-            settings.block_hook_url,
-            content=body,
-            headers={"Content-Type": "application/json", "X-Hashwatch-Event-Id": event.id},
-            timeout=settings.http_timeout_seconds,
-            follow_redirects=False,
+    if isinstance(answer, DeliveryResult):
+        return answer
+    if 200 <= answer.status < 300:
+        return DeliveryResult.success(f"block hook answered {answer.status}")
+    if answer.status == 429 or answer.status >= 500:
+        return DeliveryResult.retry(
+            f"block hook answered {answer.status}", retry_after_seconds(answer.headers.get("retry-after"))
         )
-    except httpx.HTTPError as exc:
-        return DeliveryResult.retry(f"block hook unreachable: {type(exc).__name__}: {exc}")
-    if 200 <= response.status_code < 300:
-        return DeliveryResult.success(f"block hook answered {response.status_code}")
-    if response.status_code == 429 or response.status_code >= 500:
-        return DeliveryResult.retry(f"block hook answered {response.status_code}")
-    return DeliveryResult.failure(f"block hook refused the block: {response.status_code}")
+    return DeliveryResult.failure(f"block hook refused the block: {answer.status}")

@@ -229,6 +229,26 @@ def test_an_accepted_block_hook_activates_the_block(store: Store, sink: SmtpSink
     assert block.state == "active"
 
 
+def test_the_block_hook_ignores_proxies_in_the_environment(
+    store: Store, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Through the guarded send like every destination: a proxy variable (here a dead one) never
+    # carries the hook's request, nor a block's URL, anywhere else.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with WebhookReceiver(status=200) as hook:
+        settings = _settings(sink, block_hook_url=hook.url)
+        hooked = Store(store.engine, ActionConfig(block_hook=True))
+        hooked.import_entries("csam", [NewEntry(A)])
+        _scan_match(hooked)
+        Worker(hooked.engine, settings).drain()
+        assert len(hook.requests) == 1
+    [block] = Blocks(hooked.engine).all()
+    assert block.state == "active"
+
+
 def test_send_test_delivers_a_test_event_and_records_it(acting: Store, sink: SmtpSink) -> None:
     settings = _settings(sink)
     admin = DestinationAdmin(acting.engine, settings)

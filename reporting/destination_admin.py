@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from index.text import refused_character
 from reporting import models
 from reporting.actions import new_event
 from reporting.db import session_factory
@@ -67,6 +68,8 @@ class DestinationAdmin:
             raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
         if mode == "digest" and kind != "email":
             raise ValueError("only email destinations can send a digest")
+        if (refused := refused_character(name)) is not None:
+            raise ValueError(f"the destination's name contains {refused}")
         build_destination(kind, config, self.settings)  # refuses a bad config before it is stored
         with self._sessions.begin() as session:
             row = models.Destination(

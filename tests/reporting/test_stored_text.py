@@ -101,6 +101,13 @@ def test_a_secret_is_never_echoed_when_refused(store: Store, sink: SmtpSink) -> 
     assert "do-not-print" not in str(refused.value)
 
 
+def test_a_destination_name_with_a_control_character_is_refused(store: Store, sink: SmtpSink) -> None:
+    admin = DestinationAdmin(store.engine, ReportingSettings(smtp_host=sink.host, smtp_port=sink.port))
+    with pytest.raises(ValueError, match="name contains a control character"):
+        admin.add("shop", "email", {"to": "ok@shop.example"}, name="abuse\ndesk")
+    assert admin.all() == []
+
+
 def test_customer_ids_and_sites_may_not_end_in_a_line_break(store: Store, sink: SmtpSink) -> None:
     customers = CustomerStore(store.engine, SmtpVerificationMailer(SmtpSettings(sink.host, sink.port)))
     with pytest.raises(InvalidRequest) as refused:

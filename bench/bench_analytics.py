@@ -42,7 +42,7 @@ from scanner.api.hashwatch.v1 import scanner_pb2 as pb  # noqa: E402
 from scanner.engine import MatcherHolder, ScanEngine  # noqa: E402
 from scanner.pipeline import HashingConfig  # noqa: E402
 from scanner.recording import InMemoryRecorder  # noqa: E402
-from scanner.service import ScannerService  # noqa: E402
+from scanner.rpc.scanner_service import ScannerService  # noqa: E402
 
 PAIRS = (("scanned", "allow"), ("scanned", "block"), ("empty", "allow"), ("corrupt", "allow"))
 IMAGE = ROOT / "tests" / "data" / "images" / "skimage_camera.png"

@@ -40,7 +40,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from index.hashes import Algorithm, Hash  # noqa: E402
 from reporting.db import make_engine, migrate  # noqa: E402
-from reporting.index_snapshots import build_snapshots, matcher_from_database, start_matcher  # noqa: E402
+from reporting.lists.snapshots import build_snapshots, matcher_from_database, start_matcher  # noqa: E402
 from reporting.store import NewEntry, Store  # noqa: E402
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb  # noqa: E402
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc  # noqa: E402

@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from reporting.db import make_engine, migrate  # noqa: E402
-from reporting.rescan_store import RescanStore  # noqa: E402
+from reporting.matches.rescans import RescanStore  # noqa: E402
 from reporting.store import NewEntry, Store  # noqa: E402
 from scanner.listimport import collect  # noqa: E402
 from scanner.pipeline import DEFAULT_ALGORITHMS, HashingConfig  # noqa: E402

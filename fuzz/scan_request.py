@@ -26,7 +26,7 @@ from scanner.engine import MatcherHolder, ScanEngine
 from scanner.errors import HashwatchError
 from scanner.pipeline import HashingConfig, hash_content
 from scanner.recording import InMemoryRecorder, MatchRecorder
-from scanner.service import ScannerService
+from scanner.rpc.scanner_service import ScannerService
 
 SEED_IMAGE = Path(__file__).resolve().parent / "corpus" / "hash_content" / "photo.jpg"
 # The recorder keeps every match's content; a long campaign clears it now and then.
@@ -127,7 +127,7 @@ def run(servicer: ScannerService, data: bytes) -> Message | None:
     try:
         return call(servicer, request)
     except (HashwatchError, InvalidHash):
-        return None  # mapped to a status by scanner.interceptors.errors
+        return None  # mapped to a status by scanner.rpc.interceptors.errors
     finally:
         recorder = servicer.engine.recorder
         if isinstance(recorder, InMemoryRecorder) and len(recorder.matches) > MAX_KEPT_MATCHES:

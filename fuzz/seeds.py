@@ -96,7 +96,7 @@ def requests() -> dict[str, bytes]:
         + pb.ScanRequest(
             request_id="r-2", customer_id="c", content=IMAGES["animated.gif"]()
         ).SerializeToString(),
-        # Refused: a NUL cannot be recorded with the match (scanner.convert.CONTEXT_LIMITS).
+        # Refused: a NUL cannot be recorded with the match (scanner.rpc.convert.CONTEXT_LIMITS).
         "scan-nul-customer.bin": SCAN
         + pb.ScanRequest(
             customer_id="a\x00b", url="https://example.com/\x00", content=photo

@@ -1,6 +1,6 @@
 """A directory of index snapshots that a server starts from: one snapshot per (list, algorithm)
 plus a manifest naming them, with each list's id, name, thresholds and the list version the
-snapshots reflect. The server catches up from that version (``reporting.list_changes``).
+snapshots reflect. The server catches up from that version (``reporting.lists.changes``).
 
 Layout of ``HASHWATCH_DATA_DIR/index/``::
 

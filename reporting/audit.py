@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from reporting.audit_seal import Anchor, AnchorError, AuditSeal, anchor_after_commit, seal_of, use_seal
 from reporting.db import session_factory
 from reporting.models import AuditHead, AuditRecord, utcnow
-from scanner.audit_service import AuditEntries, AuditEntry
+from scanner.auditlog import AuditEntries, AuditEntry
 
 GENESIS = "0" * 64
 _HEAD_ID = 1
@@ -313,7 +313,7 @@ def _walk(session: Session) -> Iterator[AuditRecord]:
 
 
 class AuditLog:
-    """Reads and appends to the audit log (``scanner.audit_service.AuditReader``)."""
+    """Reads and appends to the audit log (``scanner.rpc.audit_service.AuditReader``)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

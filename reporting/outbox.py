@@ -19,8 +19,8 @@ from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from reporting import analytics, models
-from reporting.actions import OPERATORS, fan_out, new_event
 from reporting.db import session_factory
+from reporting.matches.actions import OPERATORS, fan_out, new_event
 from scanner.analytics.ports import NOTIFICATIONS_FAILED, NOTIFICATIONS_SENT
 
 

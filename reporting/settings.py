@@ -56,7 +56,7 @@ class ReportingSettings(BaseSettings):
     # Seconds between digest emails (default daily).
     digest_period_seconds: Annotated[float, Field(gt=0)] = 86400.0
     # Verification emails (Customers.SetEmail) allowed per sliding window: per partner, per
-    # caller, and per address from one partner (reporting/customer_mail_limits.py).
+    # caller, and per address from one partner (reporting/customers/mail_limits.py).
     verify_mail_window_seconds: Annotated[float, Field(gt=0)] = 3600.0
     verify_mails_per_partner: Annotated[int, Field(ge=1)] = 20
     verify_mails_per_caller: Annotated[int, Field(ge=1)] = 20

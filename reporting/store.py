@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from index.hashes import Algorithm, Hash
 from index.matcher import ListConfig, ListKind, MatchHit
-from reporting import actions, audit, models
+from reporting import audit, models
 from reporting.db import session_factory
-from reporting.evidence import EvidenceBox
-from reporting.list_changes import bump_version, held_entries, list_config
-from reporting.matching_admin import hold_entries
-from reporting.policy import ActionPolicy, ReportWhen
+from reporting.lists.changes import bump_version, held_entries, list_config
+from reporting.lists.matching import hold_entries
+from reporting.lists.policy import ActionPolicy, ReportWhen
+from reporting.matches import actions
+from reporting.matches.evidence import EvidenceBox
 from scanner.decision import ACTING, Action, recorded_verdict
 from scanner.recording import BlockStatus, RecordingFailed, ScanContext
 
@@ -92,7 +93,7 @@ class MatchView:
 
 @dataclass(frozen=True)
 class ActionConfig:
-    """How recorded matches are acted on (see ``reporting.actions``)."""
+    """How recorded matches are acted on (see ``reporting.matches.actions``)."""
 
     evidence: EvidenceBox | None = None
     evidence_days: int = 365

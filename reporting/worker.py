@@ -23,14 +23,14 @@ from prometheus_client import Counter
 from sqlalchemy import Engine, or_, select, update
 
 from reporting import models
-from reporting.blocks import Blocks
 from reporting.destinations import build_destination
 from reporting.events import DeliveryResult, Event
-from reporting.evidence import EvidenceBox
-from reporting.evidence_store import EvidenceStore
 from reporting.keys import LocalKey, LocalKeyError
+from reporting.matches.blocks import Blocks
+from reporting.matches.evidence import EvidenceBox
+from reporting.matches.evidence_store import EvidenceStore
 from reporting.outbox import Claimed, Outbox, backoff, count_notifications
-from reporting.reports import ReportFiler
+from reporting.partners.reports import ReportFiler
 from reporting.sealed import SealedSecrets
 from reporting.settings import ReportingSettings
 from scanner.analytics.ports import NOTIFICATIONS_SENT
@@ -249,7 +249,7 @@ class Worker:
         return sender.deliver(to_event(claim))
 
     def _apply_block(self, claim: Claimed) -> DeliveryResult:
-        from reporting.blockhook import apply_block
+        from reporting.matches.blockhook import apply_block
 
         result = apply_block(self.settings, claim.payload, to_event(claim))
         if result.ok:
@@ -300,7 +300,7 @@ class Worker:
 
     def _block_failed(self, claim: Claimed, detail: str) -> None:
         """A block that could not be applied is itself something the customer hears about."""
-        from reporting.actions import fan_out, new_event
+        from reporting.matches.actions import fan_out, new_event
 
         with self.outbox.sessions.begin() as session:
             payload = {"url": claim.payload.get("url", ""), "match_id": claim.case_id, "error": detail[:500]}

@@ -22,21 +22,19 @@ from reporting.analytics import DailyCountStore
 from reporting.audit import seal_engine
 from reporting.audit_seal import ANCHOR_FILE, PURPOSE, AuditSeal
 from reporting.db import make_engine, migrate, private_dir
-from reporting.evidence import EvidenceBox
-from reporting.index_snapshots import index_dir, matcher_from_database, start_matcher
 from reporting.keys import LocalKey, LocalKeyError
-from reporting.list_changes import apply_changes, changes_since
+from reporting.lists.changes import apply_changes, changes_since
+from reporting.lists.snapshots import index_dir, matcher_from_database, start_matcher
+from reporting.matches.evidence import EvidenceBox
 from reporting.sealed import unlock
 from reporting.settings import ReportingSettings
 from reporting.store import ActionConfig, Store
 from reporting.worker import Worker
 from scanner.addresses import host_port
 from scanner.analytics.counter import CountFlusher, ScanCounter
-from scanner.analytics.service import AnalyticsService, VisibleCustomers, operators_only
-from scanner.audit_service import AuditReader
+from scanner.auditlog import AuditReader
 from scanner.auth import Principal, TokenVerifier
 from scanner.customer_policy import CustomerPolicies
-from scanner.customers_service import CustomersService
 from scanner.engine import MatcherHolder, ScanEngine, Verdict
 from scanner.flood import FloodGuard
 from scanner.hashpool.pool import HashPool
@@ -51,8 +49,10 @@ from scanner.metrics import (
 )
 from scanner.rescan.hashlog import HashLogFlusher
 from scanner.rescan.service import attach_hash_log
-from scanner.review_service import ReviewService
-from scanner.server import Server, create_server
+from scanner.rpc.analytics_service import AnalyticsService, VisibleCustomers, operators_only
+from scanner.rpc.customers_service import CustomersService
+from scanner.rpc.review_service import ReviewService
+from scanner.rpc.server import Server, create_server
 from scanner.settings import Settings, load
 
 log = structlog.get_logger(__name__)
@@ -105,8 +105,8 @@ def access(settings: Settings, store: Store) -> tuple[TokenVerifier | None, Audi
     if not settings.require_auth:
         log.warning("authentication is off: any client may call every RPC (serve --require-auth)")
         return None, None
+    from reporting.access.tokens import TokenStore
     from reporting.audit import AuditLog
-    from reporting.tokens import TokenStore
 
     return TokenStore(store.engine), AuditLog(store.engine)
 
@@ -115,7 +115,7 @@ def review_service(store: Store, matchers: MatcherHolder) -> ReviewService:
     """The Review service. A false positive flags list entries as a new list version; this
     server applies the change in place right after the decision commits (others within their
     ``list_poll_seconds``)."""
-    from reporting.review import Review, Reviewer
+    from reporting.review.cases import Review, Reviewer
 
     def follow() -> None:
         added, removed = apply_changes(
@@ -130,10 +130,10 @@ def customers_service(
     store: Store, reporting: ReportingSettings, journal: Journal | None = None
 ) -> CustomersService:
     """The Customers service; verification codes go out through the notices' SMTP server,
-    within the sending limits. Ids in ``journal`` count as known (reporting/customer_ids.py)."""
-    from reporting.customer_email import SmtpVerificationMailer
-    from reporting.customer_mail_limits import MailLimits
-    from reporting.customers import CustomerSettings, CustomerStore
+    within the sending limits. Ids in ``journal`` count as known (reporting/customers/ids.py)."""
+    from reporting.customers.email import SmtpVerificationMailer
+    from reporting.customers.mail_limits import MailLimits
+    from reporting.customers.store import CustomerSettings, CustomerStore
     from reporting.destinations.email import SmtpSettings
 
     mailer = SmtpVerificationMailer(SmtpSettings.from_settings(reporting))
@@ -148,7 +148,7 @@ def customers_service(
 
 def customer_policies(settings: Settings, store: Store) -> CustomerPolicies:
     """The enabled customers' scan settings, loaded now; ``App.watch_customers`` keeps them current."""
-    from reporting.customers import CustomerStore
+    from reporting.customers.store import CustomerStore
 
     policies = CustomerPolicies(settings.unknown_customer)
     policies.refresh(CustomerStore(store.engine))
@@ -173,7 +173,7 @@ class App:
 
     def watch_customers(self, stop: threading.Event) -> None:
         """Follow customer changes every ``customer_poll_seconds`` until ``stop``."""
-        from reporting.customers import CustomerStore
+        from reporting.customers.store import CustomerStore
 
         if self.customers is not None:
             self.customers.watch(CustomerStore(self.store.engine), self.settings.customer_poll_seconds, stop)
@@ -280,7 +280,7 @@ def build_app(
 def partner_customers(store: Store) -> VisibleCustomers:
     """Whose analytics a caller may read: a partner's token, its own customers' (the Customers
     service's ownership); an operator with ``analytics:read``, everyone's."""
-    from reporting.customers import CustomerStore
+    from reporting.customers.store import CustomerStore
 
     customers = CustomerStore(store.engine)
 

@@ -1,7 +1,7 @@
 """Who is calling, and what they may do: scopes, the principal a token stands for, and the
 ``TokenVerifier`` the server checks tokens with.
 
-The scanner never imports the database layer; ``reporting.tokens.TokenStore`` implements
+The scanner never imports the database layer; ``reporting.access.tokens.TokenStore`` implements
 ``TokenVerifier`` and the composition root (``scanner.app``) hands it to the server, as it does
 the ``MatchRecorder``. ``StaticTokens`` is a working double for tests and embedders.
 """
@@ -76,7 +76,7 @@ def check_scopes(scopes: Iterable[str]) -> frozenset[str]:
 
 
 # A partner id is the namespace of its customers' ids (``<partner_id>:<name>``,
-# reporting/customer_ids.py): no ':' in it, so no partner's namespace holds another's.
+# reporting/customers/ids.py): no ':' in it, so no partner's namespace holds another's.
 PARTNER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 

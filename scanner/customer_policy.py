@@ -3,7 +3,7 @@ thresholds, and the verdict while the database is away.
 
 The scan path asks ``CustomerPolicies.policy(customer_id)`` once per scan and filters the
 matcher's hits with the answer; nothing here touches the database. ``watch`` keeps the cache
-current from a ``PolicySource`` (``reporting.customers.CustomerStore``) by polling one counter:
+current from a ``PolicySource`` (``reporting.customers.store.CustomerStore``) by polling one counter:
 a change made through the API reaches a running server within one poll interval.
 
 A customer_id that names no enabled customer gets the configured default: ``scan`` (every list,

@@ -12,7 +12,7 @@
     └── DeadlineExceeded        → DEADLINE_EXCEEDED (it passed while the request waited)
 
 Anything else escaping a handler is a bug: it is logged with the request and answered INTERNAL
-without internals. Handlers raise these; ``scanner.interceptors.errors`` converts them once.
+without internals. Handlers raise these; ``scanner.rpc.interceptors.errors`` converts them once.
 Content that cannot be scanned is not an error at all: it is an ``Outcome`` in a normal reply.
 """
 

@@ -39,7 +39,7 @@ _SUFFIX = ".json"
 
 
 class Sealer(Protocol):
-    """Encrypts the spooled content at rest (``reporting.evidence.EvidenceBox`` fits)."""
+    """Encrypts the spooled content at rest (``reporting.matches.evidence.EvidenceBox`` fits)."""
 
     def seal(self, match_id: int, content: bytes) -> bytes: ...
 

@@ -174,7 +174,7 @@ class MetricsEndpoint:
         self._thread.join()
 
 
-# The hashing pool and admission (scanner/hashpool, scanner/ratelimit.py). All recorded in the
+# The hashing pool and admission (scanner/hashpool, scanner/rpc/ratelimit.py). All recorded in the
 # service process: workers only hash and report nothing, so no multiprocess mode is needed.
 HASH_QUEUE_DEPTH = Gauge("hashwatch_hash_queue_depth", "Requests waiting for a hashing process.")
 HASH_WORKERS_BUSY = Gauge("hashwatch_hash_workers_busy", "Hashing processes working on a request.")

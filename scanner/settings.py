@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     # decode past it answers TOO_MANY_PIXELS. 0: no ceiling.
     hash_memory_mb: Annotated[int, Field(ge=0)] = 1024
     # Scans per second per customer_id (token bucket; 0: no limit), and the burst above it; the
-    # same rate applies to Match requests per caller (scanner/ratelimit.py).
+    # same rate applies to Match requests per caller (scanner/rpc/ratelimit.py).
     rate_limit_per_second: Annotated[float, Field(ge=0)] = 0.0
     rate_limit_burst: Annotated[int, Field(ge=1)] = 100
     # Hashes one Match request may carry; past it INVALID_ARGUMENT, before any is read.

@@ -1,6 +1,6 @@
 """Named stages of a scan (hash, match, record) that tracing can see.
 
-Off unless tracing is configured (``scanner.interceptors.tracing`` sets the hook): ``stage`` is
+Off unless tracing is configured (``scanner.rpc.interceptors.tracing`` sets the hook): ``stage`` is
 then one shared no-op context manager, and nothing of OpenTelemetry is imported.
 """
 

@@ -20,6 +20,7 @@ from reporting.store import Store
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_LIST = ROOT / "demo" / "list"
 DEMO_UNLISTED = ROOT / "demo" / "unlisted"
+DATA = ROOT / "tests" / "data"
 
 # Servers built by tests hash in-process unless a test asks for worker processes
 # (tests/scanner/test_pool_*.py): a pool per test would only cost start-up time.

@@ -44,8 +44,30 @@ def test_index_never_imports_grpc_or_the_scanner() -> None:
 
 def test_the_scan_path_loads_without_the_database_layer() -> None:
     code = (
-        "import sys, scanner.server, scanner.engine, scanner.pipeline, index.matcher;"
+        "import sys, scanner.rpc.server, scanner.engine, scanner.pipeline, index.matcher;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'reporting', 'alembic')))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert output.stdout.strip() == "[]"
+
+
+def test_reporting_never_imports_grpc() -> None:
+    # Directly, by its own imports (the generated messages in scanner/api import grpc only in
+    # their *_grpc modules, and protobuf alone is not gRPC)...
+    offenders = [str(p.relative_to(ROOT)) for p in _sources("reporting") if "grpc" in _imports(p)]
+    assert offenders == []
+    # ...and through anything it imports: every user of the store (the CLI, rescans, the
+    # outbox worker) loads without the gRPC runtime.
+    modules = sorted(
+        p.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__")
+        for p in _sources("reporting")
+        if "migrations" not in p.parts
+    )
+    code = (
+        f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('grpc', 'grpc_status', 'grpc_health')))"
     )
     output = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT

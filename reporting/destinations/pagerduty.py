@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reporting.destinations.secret import Secret
-from reporting.destinations.transport import Answer, classify, post
 from reporting.events import DeliveryResult, Event, EventKind, format_time
-from scanner.netguard import AddressNotAllowed, check_url
+from reporting.http.client import Answer, classify, post
+from reporting.http.guard import AddressNotAllowed, check_url
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SEVERITIES = ("critical", "error", "warning", "info")

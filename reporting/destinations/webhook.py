@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 from reporting.destinations.secret import Secret
 from reporting.destinations.signing import sign, verify_signature
-from reporting.destinations.transport import Answer, classify, post
 from reporting.events import DeliveryResult, Event
-from scanner.netguard import AddressNotAllowed, check_url
+from reporting.http.client import Answer, classify, post
+from reporting.http.guard import AddressNotAllowed, check_url
 
 __all__ = ["WebhookConfig", "WebhookDestination", "encode_body", "verify_signature"]
 

@@ -43,7 +43,7 @@ class Analyst(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
-    # analyst | lead | auditor | admin (``reporting.accounts.ROLE_SCOPES``)
+    # analyst | lead | auditor | admin (``reporting.access.accounts.ROLE_SCOPES``)
     role: Mapped[str] = mapped_column(String(32))
     password_hash: Mapped[str] = mapped_column(Text)
     # Base32 RFC 6238 secret; it must be readable to check codes, so it cannot be hashed: it is

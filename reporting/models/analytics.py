@@ -17,7 +17,7 @@ class DailyCount(Base):
 
     __tablename__ = "daily_counts"
     # By customer too: whether an id was ever counted decides who may create it
-    # (reporting/customer_ids.py), and the key leads with the day.
+    # (reporting/customers/ids.py), and the key leads with the day.
     __table_args__ = (Index("ix_daily_counts_customer_id", "customer_id"),)
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)

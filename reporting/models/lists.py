@@ -31,7 +31,7 @@ class HashList(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # Per-algorithm Hamming thresholds (inclusive) overriding the defaults, e.g. {"pdq": 31}.
     thresholds: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # What a match on this list sets in motion; see ``reporting.policy.ActionPolicy``.
+    # What a match on this list sets in motion; see ``reporting.lists.policy.ActionPolicy``.
     policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # "match" (known material) or "negative" (known-benign hashes that suppress perceptual hits
     # on other lists); see ``scanner.decision``.

@@ -17,9 +17,9 @@ from typing import Any
 
 from reporting.destinations.secret import Secret
 from reporting.destinations.signing import sign
-from reporting.destinations.transport import Answer, classify, post, retry_after_seconds
 from reporting.events import DeliveryResult, Event, format_time
-from scanner.netguard import AddressNotAllowed, check_url
+from reporting.http.client import Answer, classify, post, retry_after_seconds
+from reporting.http.guard import AddressNotAllowed, check_url
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 

@@ -13,8 +13,8 @@ import binascii
 import json
 from datetime import date
 
-from scanner.convert import CONTEXT_LIMITS, require_storable
 from scanner.errors import InvalidRequest
+from scanner.rpc.convert import CONTEXT_LIMITS, require_storable
 
 _VERSION = 1
 # Longer than any cursor given out (a customer id is at most 200 bytes), and short enough that

@@ -13,7 +13,7 @@ import typer
 from scanner.cli.common import Actor, DatabaseUrl, DataDir, actor_name, fail, open_cli_store, settings_or_exit
 
 if TYPE_CHECKING:
-    from reporting.accounts import Accounts
+    from reporting.access.accounts import Accounts
 
 app = typer.Typer(
     help="Analyst accounts: password + TOTP, roles mapped to token scopes.", no_args_is_help=True
@@ -22,7 +22,7 @@ app = typer.Typer(
 
 @contextmanager
 def _accounts(data_dir: object, database_url: object) -> Iterator[Accounts]:
-    from reporting.accounts import Accounts
+    from reporting.access.accounts import Accounts
 
     with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
         yield Accounts(store.engine)
@@ -41,7 +41,7 @@ def create(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an account; prints its TOTP secret and recovery codes once."""
-    from reporting.accounts import AccountError
+    from reporting.access.accounts import AccountError
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -104,7 +104,7 @@ def disable(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Disable an account: it can no longer log in."""
-    from reporting.accounts import AccountError
+    from reporting.access.accounts import AccountError
 
     try:
         with _accounts(data_dir, database_url) as accounts:

@@ -32,8 +32,8 @@ from scanner.cli.common import (
 )
 from scanner.errors import HashwatchError
 from scanner.outcomes import Outcome
+from scanner.rpc.tls import channel_credentials
 from scanner.settings import SettingsError
-from scanner.tls import channel_credentials
 
 app = typer.Typer(
     help="Per-customer daily counts: scans, matches, blocks, reports, notifications.", no_args_is_help=True
@@ -98,7 +98,7 @@ def _source(
 ) -> Iterator[_Local | _Remote]:
     if server is None:
         from reporting.analytics import DailyCountStore
-        from scanner.analytics.service import AnalyticsService
+        from scanner.rpc.analytics_service import AnalyticsService
 
         with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
             yield _Local(AnalyticsService(DailyCountStore(store.engine)))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from reporting.blocks import Blocks
+    from reporting.matches.blocks import Blocks
 
 from scanner.cli.common import DatabaseUrl, DataDir, actor_name, fail, open_cli_store, settings_or_exit
 
@@ -20,7 +20,7 @@ app = typer.Typer(help="Blocked URLs.", no_args_is_help=True)
 
 @contextmanager
 def _blocks(data_dir: object, database_url: object) -> Iterator[Blocks]:
-    from reporting.blocks import Blocks
+    from reporting.matches.blocks import Blocks
 
     with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
         yield Blocks(store.engine)

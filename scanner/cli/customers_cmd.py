@@ -27,7 +27,7 @@ from scanner.cli.common import (
 from scanner.errors import HashwatchError, InvalidRequest
 
 if TYPE_CHECKING:
-    from reporting.customers import CustomerStore, CustomerView
+    from reporting.customers.store import CustomerStore, CustomerView
 
 app = typer.Typer(help="Customers (site owners): sites, verified email, scan settings.", no_args_is_help=True)
 sites_app = typer.Typer(help="A customer's hostnames and zones.", no_args_is_help=True)
@@ -53,12 +53,12 @@ Notify = Annotated[str | None, typer.Option(help="Notices by email: immediate or
 
 @contextmanager
 def _customers(data_dir: object, database_url: object, mail: bool = False) -> Iterator[CustomerStore]:
-    from reporting.customers import CustomerStore
+    from reporting.customers.store import CustomerStore
 
     mailer, limits = None, None
     if mail:
-        from reporting.customer_email import SmtpVerificationMailer
-        from reporting.customer_mail_limits import MailLimits
+        from reporting.customers.email import SmtpVerificationMailer
+        from reporting.customers.mail_limits import MailLimits
         from reporting.destinations.email import SmtpSettings
 
         reporting = reporting_settings_or_exit()
@@ -162,7 +162,7 @@ def create(
 ) -> None:
     """Create a customer (disabled until its email is verified and it is enabled). Ids are
     global and never reused; docs/customers.md says who may create which."""
-    from reporting.customers import CustomerSettings
+    from reporting.customers.store import CustomerSettings
 
     changes = _settings_changes(lists, False, threshold, degraded, notify)
     with _customers(data_dir, database_url) as customers:

@@ -28,7 +28,7 @@ app = typer.Typer(
 
 @contextmanager
 def _admin(data_dir: object, database_url: object) -> Iterator[tuple[Any, Any, Any]]:
-    from reporting.destination_admin import DestinationAdmin
+    from reporting.destinations.admin import DestinationAdmin
 
     settings = settings_or_exit(data_dir=data_dir, database_url=database_url)
     reporting = reporting_settings_or_exit()

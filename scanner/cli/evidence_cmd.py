@@ -27,7 +27,7 @@ def export(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Decrypt a match's preserved evidence to a file. The read is recorded first."""
-    from reporting.evidence_store import EvidenceStore, EvidenceUnavailable
+    from reporting.matches.evidence_store import EvidenceStore, EvidenceUnavailable
 
     with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
         try:
@@ -47,7 +47,7 @@ def show(
     database_url: DatabaseUrl = None,
 ) -> None:
     """What is preserved for a match, and who has read it (never the content)."""
-    from reporting.evidence_store import EvidenceStore
+    from reporting.matches.evidence_store import EvidenceStore
 
     with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
         evidence = EvidenceStore(store.engine, store.actions.evidence)
@@ -74,7 +74,7 @@ def list_reports(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Every partner report and the step it reached, newest first."""
-    from reporting.reports import list_reports as load
+    from reporting.partners.reports import list_reports as load
 
     with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
         rows = load(store.engine)

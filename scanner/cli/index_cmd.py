@@ -17,7 +17,7 @@ app = typer.Typer(help="Index snapshots that servers start from.", no_args_is_he
 def build(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Snapshot every enabled list into DATA_DIR/index/. Servers started afterwards load them
     (memory-mapped) and catch up from the database instead of loading every entry."""
-    from reporting.index_snapshots import build_snapshots, index_dir
+    from reporting.lists.snapshots import build_snapshots, index_dir
 
     settings = settings_or_exit(data_dir=data_dir, database_url=database_url)
     directory = index_dir(settings.data_dir)
@@ -38,8 +38,8 @@ def status(
 ) -> None:
     """Per list and algorithm: entries, structure, memory, snapshot version against the
     database's, and the snapshot's age."""
-    from reporting.index_snapshots import index_dir
-    from reporting.index_snapshots import status as index_status
+    from reporting.lists.snapshots import index_dir
+    from reporting.lists.snapshots import status as index_status
 
     settings = settings_or_exit(data_dir=data_dir, database_url=database_url)
     with open_cli_store(settings) as store:

@@ -157,7 +157,7 @@ def holds(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Entries held by flood protection: their matches are queued for review, not blocked."""
-    from reporting.matching_admin import MatchingAdmin
+    from reporting.lists.matching import MatchingAdmin
 
     with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
         found = MatchingAdmin(store.engine).holds(None if show_all else "held")
@@ -183,7 +183,7 @@ def release(
 ) -> None:
     """Release an entry held by flood protection: its matches block again. Servers follow on
     their next list poll."""
-    from reporting.matching_admin import MatchingAdmin
+    from reporting.lists.matching import MatchingAdmin
 
     with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
         try:
@@ -229,7 +229,7 @@ def set_policy(
     """Show or change what a match on a list sets in motion, and how the list matches. Running
     servers follow within seconds. With --no-block a match is recorded, notified and reported as
     the policy says, and the scan is answered ALLOW."""
-    from reporting.matching_admin import MatchingAdmin
+    from reporting.lists.matching import MatchingAdmin
 
     changes = {
         "report": report,
@@ -274,7 +274,7 @@ def _change_entries(
     database_url: object,
 ) -> None:
     from index.hashes import Hash, InvalidHash
-    from reporting.list_changes import ListAdmin
+    from reporting.lists.changes import ListAdmin
 
     parsed = []
     for text in hashes or []:

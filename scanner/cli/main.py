@@ -17,8 +17,8 @@ from scanner.cli.review_cmd import app as review_app
 from scanner.cli.scan_cmd import scan_command
 from scanner.cli.serve_cmd import serve
 from scanner.cli.tokens_cmd import app as tokens_app
+from scanner.cli.web_cmd import web_command
 from scanner.cli.worker_cmd import worker_command
-from scanner.web.command import web_command
 
 app = typer.Typer(
     name="hashwatch",

@@ -13,7 +13,7 @@ import typer
 from scanner.cli.common import DatabaseUrl, DataDir, fail, settings_or_exit, store_or_exit
 
 if TYPE_CHECKING:
-    from reporting.rescan_store import RescanStore
+    from reporting.matches.rescans import RescanStore
     from reporting.store import Store
     from scanner.customer_policy import CustomerPolicies
     from scanner.pipeline import HashingConfig
@@ -74,7 +74,7 @@ def rescan_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Rescan content (or logged hashes) against today's lists; matches are recorded like any other."""
-    from reporting.rescan_store import RescanStore
+    from reporting.matches.rescans import RescanStore
     from scanner.app import customer_policies
     from scanner.logs import configure
     from scanner.rescan.fetch import FetchPolicy

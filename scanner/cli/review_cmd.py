@@ -18,14 +18,14 @@ import typer
 from scanner.cli.common import DatabaseUrl, DataDir, actor_name, fail, open_cli_store, settings_or_exit
 
 if TYPE_CHECKING:
-    from reporting.review import Review
+    from reporting.review.cases import Review
 
 app = typer.Typer(help="Review matches: the queue, one case, decisions.", no_args_is_help=True)
 
 
 @contextmanager
 def _review(data_dir: object, database_url: object) -> Iterator[Review]:
-    from reporting.review import Review
+    from reporting.review.cases import Review
 
     with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
         yield Review(store.engine)
@@ -57,7 +57,7 @@ def list_cases(
     database_url: DatabaseUrl = None,
 ) -> None:
     """The queue, escalated and appealed cases first."""
-    from reporting.review import ReviewError
+    from reporting.review.cases import ReviewError
 
     try:
         with _review(data_dir, database_url) as review:
@@ -92,7 +92,7 @@ def show(
     database_url: DatabaseUrl = None,
 ) -> None:
     """One case with its evidence (never the image). The view is recorded in the audit log."""
-    from reporting.review import ReviewError
+    from reporting.review.cases import ReviewError
 
     try:
         with _review(data_dir, database_url) as review:
@@ -145,7 +145,7 @@ def decide(
 ) -> None:
     """Decide a case. A false positive lifts the block and flags the list entries: running
     servers stop matching them on their next list poll (HASHWATCH_LIST_POLL_SECONDS)."""
-    from reporting.review import Reviewer, ReviewError
+    from reporting.review.cases import Reviewer, ReviewError
 
     try:
         with _review(data_dir, database_url) as review:
@@ -197,7 +197,7 @@ def decide_flag(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Decide a flagged entry. Running servers pick up a restored entry on their next list poll."""
-    from reporting.review import ReviewError
+    from reporting.review.cases import ReviewError
 
     try:
         with _review(data_dir, database_url) as review:

@@ -13,8 +13,8 @@ import typer
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.cli.common import fail, secret_option
+from scanner.rpc.tls import channel_credentials
 from scanner.settings import SettingsError
-from scanner.tls import channel_credentials
 
 
 def scan_command(

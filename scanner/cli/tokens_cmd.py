@@ -23,14 +23,14 @@ from scanner.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from reporting.tokens import TokenInfo, TokenStore
+    from reporting.access.tokens import TokenInfo, TokenStore
 
 app = typer.Typer(help="Scoped API tokens for the gRPC service (serve --require-auth).", no_args_is_help=True)
 
 
 @contextmanager
 def _tokens(data_dir: object, database_url: object) -> Iterator[TokenStore]:
-    from reporting.tokens import TokenStore
+    from reporting.access.tokens import TokenStore
 
     with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
         yield TokenStore(store.engine)
@@ -86,8 +86,8 @@ def create(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a token. The secret is printed once, as the last line; only its hash is kept."""
+    from reporting.access.tokens import TokenError, parse_ttl
     from reporting.models import utcnow
-    from reporting.tokens import TokenError, parse_ttl
 
     try:
         lifetime = parse_ttl(ttl) if ttl else None
@@ -150,7 +150,7 @@ def revoke(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Revoke a token. Running servers refuse it within 30 s (their cache of verified tokens)."""
-    from reporting.tokens import TokenError
+    from reporting.access.tokens import TokenError
 
     try:
         with _tokens(data_dir, database_url) as tokens:

@@ -1,7 +1,7 @@
 """Reading a rescan item: a local file, or an http(s) URL fetched through the SSRF guard.
 
 A manifest is often made from someone else's listing, so its URLs are treated like a customer's
-webhook URL (``scanner.netguard``): only public addresses unless the operator opts in for private
+webhook URL (``reporting.http.guard``): only public addresses unless the operator opts in for private
 object stores (``hashwatch rescan --allow-private-urls``), every connect pinned to the checked
 address (DNS rebinding), no proxy from the environment, no redirects followed, and limits on
 size and on the whole fetch's time, not just on each read.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from scanner.netguard import AddressNotAllowed, default_ssl_context, guarded_client
+from reporting.http.guard import AddressNotAllowed, default_ssl_context, guarded_client
 
 FETCH_TIMEOUT_SECONDS = 30.0
 # Outcomes that are not from hashing: the content could not be read at all.

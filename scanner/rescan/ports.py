@@ -1,4 +1,4 @@
-"""What a rescan needs from storage (``reporting.rescan_store.RescanStore`` provides it)."""
+"""What a rescan needs from storage (``reporting.matches.rescans.RescanStore`` provides it)."""
 
 from __future__ import annotations
 

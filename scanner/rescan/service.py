@@ -8,7 +8,7 @@ from datetime import datetime
 
 import structlog
 
-from reporting.rescan_store import RescanStore
+from reporting.matches.rescans import RescanStore
 from reporting.store import Store
 from scanner.customer_policy import CustomerPolicies
 from scanner.engine import ScanEngine

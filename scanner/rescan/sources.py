@@ -85,7 +85,7 @@ def manifest_source(path: Path, customer_id: str = "") -> Source:
             location if _is_remote(location) else Path(location).as_uri()
         )
         for name, value in (("customer", customer), ("url", url)):
-            # Recorded with the match: refused as the scan service refuses it (scanner.convert).
+            # Recorded with the match: refused as the scan service refuses it (scanner.rpc.convert).
             if refused := refused_character(value):
                 raise SourceError(f"{path}:{number}: {name} contains {refused}")
         items.append(Item(len(items), location, customer, url))

@@ -23,9 +23,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from reporting.accounts import LoginFailed
-from reporting.evidence_store import EvidenceUnavailable
-from reporting.review import (
+from reporting.access.accounts import LoginFailed
+from reporting.matches.evidence_store import EvidenceUnavailable
+from reporting.review.cases import (
     DECIDED,
     AlreadyDecided,
     CaseNotFound,
@@ -38,10 +38,10 @@ from scanner.web.images import NotAnImage, blurred_preview, original_png
 from scanner.web.security import SecurityHeaders
 
 if TYPE_CHECKING:
-    from reporting.accounts import Accounts
-    from reporting.evidence_store import EvidenceStore
-    from reporting.review import Review
-    from reporting.review_sessions import SignedIn, WebSessions
+    from reporting.access.accounts import Accounts
+    from reporting.access.sessions import SignedIn, WebSessions
+    from reporting.matches.evidence_store import EvidenceStore
+    from reporting.review.cases import Review
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "hw_session"

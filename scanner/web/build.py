@@ -19,10 +19,10 @@ if TYPE_CHECKING:
 def review_page(
     settings: Settings, store: Store, on_lists_changed: Callable[[], object] | None = None
 ) -> ReviewPage:
-    from reporting.accounts import Accounts
-    from reporting.evidence_store import EvidenceStore
-    from reporting.review import Review
-    from reporting.review_sessions import WebSessions
+    from reporting.access.accounts import Accounts
+    from reporting.access.sessions import WebSessions
+    from reporting.matches.evidence_store import EvidenceStore
+    from reporting.review.cases import Review
 
     return ReviewPage(
         review=Review(store.engine, on_lists_changed=on_lists_changed),

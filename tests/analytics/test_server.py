@@ -16,7 +16,7 @@ import grpc
 import pytest
 from PIL import Image
 
-from reporting.tokens import TokenStore
+from reporting.access.tokens import TokenStore
 from scanner.api.hashwatch.v1 import analytics_pb2 as apb
 from scanner.api.hashwatch.v1 import analytics_pb2_grpc as apb_grpc
 from scanner.api.hashwatch.v1 import customers_pb2 as cpb

@@ -17,7 +17,7 @@ from reporting.audit import AuditLog
 from reporting.audit_seal import ANCHOR_FILE, Anchor, AnchorError, AuditSeal, read_anchor
 from reporting.db import make_engine, session_factory
 from reporting.store import Store
-from tests.reporting.test_audit_support import emptied_store, module_database
+from tests.reporting.audit_fixtures import emptied_store, module_database
 
 access_database = module_database()
 store = emptied_store()

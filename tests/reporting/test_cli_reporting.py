@@ -81,7 +81,7 @@ def test_evidence_export_is_recorded_and_show_lists_the_reads(tmp_path: Path) ->
     from index.hashes import Hash
     from index.matcher import Matcher
     from reporting.db import make_engine, migrate
-    from reporting.evidence import EvidenceBox
+    from reporting.matches.evidence import EvidenceBox
     from reporting.store import ActionConfig, NewEntry, Store
     from scanner.recording import ScanContext
 

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from reporting import models
-from reporting.destination_admin import DestinationAdmin
+from reporting.destinations.admin import DestinationAdmin
 from reporting.settings import ReportingSettings
 from reporting.testing.fake_cybertipline import FakeCyberTipline
 from reporting.testing.smtp_sink import SmtpSink

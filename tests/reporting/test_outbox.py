@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from reporting import models
-from reporting.actions import OPERATORS, new_event
+from reporting.matches.actions import OPERATORS, new_event
 from reporting.outbox import Outbox, backoff
 from reporting.store import Store
 

@@ -12,8 +12,8 @@ import pyotp
 import pytest
 from sqlalchemy import text
 
-from reporting.accounts import Accounts
-from reporting.destination_admin import DestinationAdmin
+from reporting.access.accounts import Accounts
+from reporting.destinations.admin import DestinationAdmin
 from reporting.keys import LocalKeyError, is_sealed
 from reporting.sealed import SealedSecrets
 from reporting.settings import ReportingSettings

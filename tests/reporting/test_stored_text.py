@@ -11,13 +11,13 @@ import pytest
 
 from index.hashes import Hash
 from index.matcher import Matcher
-from reporting.customer_email import SmtpVerificationMailer
-from reporting.customers import CustomerStore
-from reporting.destination_admin import DestinationAdmin
+from reporting.customers.email import SmtpVerificationMailer
+from reporting.customers.store import CustomerStore
 from reporting.destinations import DestinationConfigError
+from reporting.destinations.admin import DestinationAdmin
 from reporting.destinations.email import SmtpSettings
-from reporting.evidence import EvidenceBox
-from reporting.review import InvalidReview, Review, Reviewer
+from reporting.matches.evidence import EvidenceBox
+from reporting.review.cases import InvalidReview, Review, Reviewer
 from reporting.settings import ReportingSettings
 from reporting.store import ActionConfig, NewEntry, Store
 from reporting.testing.smtp_sink import SmtpSink

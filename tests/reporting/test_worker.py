@@ -14,12 +14,12 @@ from sqlalchemy import select
 from index.hashes import Hash
 from index.matcher import Matcher
 from reporting import models
-from reporting.blocks import Blocks
-from reporting.destination_admin import DestinationAdmin
+from reporting.destinations.admin import DestinationAdmin
 from reporting.events import DeliveryResult, Event
-from reporting.evidence import EvidenceBox
+from reporting.matches.blocks import Blocks
+from reporting.matches.evidence import EvidenceBox
 from reporting.outbox import Outbox
-from reporting.reports import ReportFiler
+from reporting.partners.reports import ReportFiler
 from reporting.settings import ReportingSettings
 from reporting.store import ActionConfig, NewEntry, Store
 from reporting.testing.fake_cybertipline import FakeCyberTipline

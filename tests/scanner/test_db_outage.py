@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from reporting import models
 from reporting.db import make_engine
-from reporting.destination_admin import DestinationAdmin
+from reporting.destinations.admin import DestinationAdmin
 from reporting.settings import ReportingSettings
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc

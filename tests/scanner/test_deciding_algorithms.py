@@ -13,8 +13,8 @@ from index.hashes import Algorithm
 from reporting.store import NewEntry
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.cli.main import app as cli
-from scanner.convert import ALGORITHM_TO_PB
 from scanner.pipeline import HashingConfig, HashMode, hash_content
+from scanner.rpc.convert import ALGORITHM_TO_PB
 from tests.conftest import DEMO_LIST, DEMO_UNLISTED
 from tests.scanner.conftest import Running
 

@@ -21,7 +21,7 @@ from scanner.app import App, build_app
 from scanner.cli.main import app as cli
 from scanner.settings import load_settings
 from tests.conftest import DEMO_UNLISTED
-from tests.scanner.pooled import slow_png
+from tests.scanner.hashpool.pooled import slow_png
 
 runner = CliRunner()
 _RNG = random.Random(15)

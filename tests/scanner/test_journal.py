@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from index.hashes import Algorithm, Hash
 from index.matcher import MatchHit
 from reporting import models
-from reporting.evidence import EvidenceBox
+from reporting.matches.evidence import EvidenceBox
 from reporting.store import ActionConfig, NewEntry, Store
 from scanner.app import build_matcher, journal_sink
 from scanner.engine import MatcherHolder, ScanEngine, Verdict

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from index.matcher import ListConfig
 from reporting import models
-from reporting.destination_admin import DestinationAdmin
-from reporting.rescan_store import RescanStore
+from reporting.destinations.admin import DestinationAdmin
+from reporting.matches.rescans import RescanStore
 from reporting.store import NewEntry, Store
 from reporting.testing.webhook_receiver import WebhookReceiver
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb

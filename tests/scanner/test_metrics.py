@@ -7,7 +7,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from reporting.destination_admin import DestinationAdmin
+from reporting.destinations.admin import DestinationAdmin
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.app import make_worker
 from tests.conftest import DEMO_LIST, DEMO_UNLISTED

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from index.manifest import MANIFEST_NAME
-from reporting.index_snapshots import build_snapshots, index_dir
+from reporting.lists.snapshots import build_snapshots, index_dir
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
 from scanner.app import build_app

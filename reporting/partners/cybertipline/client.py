@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from reporting.destinations.secret import Secret
+from reporting.http.guard import default_ssl_context
 from reporting.partners.cybertipline.errors import (
     PartnerAuthError,
     PartnerError,
@@ -29,7 +30,6 @@ from reporting.partners.cybertipline.errors import (
     ResponseCode,
     error_for_code,
 )
-from scanner.netguard import default_ssl_context
 
 MAX_RESPONSE_BYTES = 1024 * 1024
 USER_AGENT = "hashwatch/0.1"

@@ -120,7 +120,8 @@ def hashwatch_serve(
             [sys.executable, "-m", "scanner", "serve", *args],
             env=environment,
             stderr=stderr,
-            preexec_fn=None if umask is None else lambda: os.umask(umask),
+            # Popen's umask (-1: inherited), never a preexec_fn (tests/scanner/test_secrets_at_rest.py).
+            umask=-1 if umask is None else umask,
         )
     try:
         deadline = time.monotonic() + timeout

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from reporting import models
 from reporting.db import make_engine
-from reporting.destination_admin import DestinationAdmin
+from reporting.destinations.admin import DestinationAdmin
 from reporting.keys import KEY_FILE, LocalKey
 from reporting.settings import ReportingSettings
 from reporting.testing.webhook_receiver import WebhookReceiver
@@ -49,8 +49,10 @@ def _hashwatch(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.C
         capture_output=True,
         text=True,
         timeout=120,
-        # The usual umask, which leaves new files readable by everyone.
-        preexec_fn=lambda: os.umask(0o022),
+        # The usual umask, which leaves new files readable by everyone. Popen's own umask, not a
+        # preexec_fn: that forces fork() in this threaded process, and gRPC's fork handlers then
+        # restart its poller in the child, which aborts when the child closes its descriptors.
+        umask=0o022,
     )
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from scanner.rpc.interceptors.auth import METHOD_SCOPES, required_scopes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -142,3 +144,76 @@ def test_nothing_at_run_time_imports_faiss() -> None:
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert output.returncode == 0, output.stderr[-2000:]
     assert output.stdout.strip() == "[]"
+
+
+# Subpackages without a test directory of their own, and where their tests are.
+TESTED_ELSEWHERE = {
+    "scanner/api": "generated code; tests/scanner/rpc/test_generated.py fails when it is stale",
+    "reporting/http": "through every HTTP delivery (tests/reporting/destinations/, tests/scanner/rescan/)",
+    "reporting/models": "the schema against the migrations in tests/reporting/test_store.py",
+    "reporting/migrations": "run on SQLite and PostgreSQL by every database fixture (tests/conftest.py)",
+    "reporting/testing": "the fakes every delivery and report test runs against",
+}
+
+
+def _subpackages(top: str) -> set[str]:
+    return {
+        d.relative_to(ROOT).as_posix() for d in (ROOT / top).iterdir() if d.is_dir() and any(d.rglob("*.py"))
+    }
+
+
+def test_tests_mirror_the_packages() -> None:
+    sources = _subpackages("scanner") | _subpackages("reporting")
+    tests = {
+        p.parent.relative_to(ROOT / "tests").as_posix()
+        for top in ("scanner", "reporting")
+        for p in (ROOT / "tests" / top).glob("*/__init__.py")
+    }
+    # Every subpackage has its tests in the same place under tests/...
+    assert sorted(sources - tests - set(TESTED_ELSEWHERE)) == []
+    # ...and every test directory mirrors a package that exists.
+    assert sorted(tests - sources) == []
+    assert set(TESTED_ELSEWHERE) <= sources
+    # At the top, too: tests/<dir> for each top-level directory it tests.
+    top_level = {p.parent.name for p in (ROOT / "tests").glob("*/__init__.py")}
+    assert sorted(name for name in top_level if not (ROOT / name).is_dir()) == []
+
+
+def test_only_modules_with_tests_are_named_test() -> None:
+    # pytest collects every test_*.py: a helper module named so is collected for nothing, and a
+    # reader looks in it for tests. Helpers take a name that says what they hold.
+    def has_tests(path: Path) -> bool:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        return any(
+            (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"))
+            or (isinstance(node, ast.ClassDef) and node.name.startswith("Test"))
+            for node in tree.body
+        )
+
+    assert (
+        sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py") if not has_tests(p))
+        == []
+    )
+    # Every directory of test code is a package, so modules of the same name in two places
+    # (tests/scanner/test_shutdown.py, tests/scanner/analytics/test_shutdown_flush.py) never clash.
+    assert (
+        sorted(
+            str(d.relative_to(ROOT))
+            for d in {p.parent for p in (ROOT / "tests").rglob("*.py")}
+            if not (d / "__init__.py").exists()
+        )
+        == []
+    )
+
+
+def test_every_rpc_of_the_api_has_a_scope() -> None:
+    # A method in no table is denied to everyone (scanner/rpc/interceptors/auth.py), so an RPC
+    # added without its scope would answer PERMISSION_DENIED to every caller; and a table entry
+    # naming no method is left over from a rename.
+    methods = set()
+    for path in sorted((ROOT / "scanner" / "api" / "hashwatch" / "v1").glob("*_pb2.py")):
+        module = importlib.import_module(f"scanner.api.hashwatch.v1.{path.stem}")
+        for service in module.DESCRIPTOR.services_by_name.values():
+            methods |= {f"/{service.full_name}/{method.name}" for method in service.methods}
+    assert sorted(m for m in methods if required_scopes(m) is None) == []
+    assert sorted(set(METHOD_SCOPES) - methods) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import graphlib
 import importlib.metadata
 import re
 import subprocess
@@ -217,3 +218,47 @@ def test_every_rpc_of_the_api_has_a_scope() -> None:
             methods |= {f"/{service.full_name}/{method.name}" for method in service.methods}
     assert sorted(m for m in methods if required_scopes(m) is None) == []
     assert sorted(set(METHOD_SCOPES) - methods) == []
+
+
+def _full_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_reporting_aggregates_depend_on_each_other_without_cycles() -> None:
+    # One subpackage per aggregate works only if they can be read in some order: matches may use
+    # lists, destinations may use matches, but never both ways round (type-only imports count).
+    aggregates = {d.split("/")[1] for d in _subpackages("reporting")}
+    graph: dict[str, set[str]] = {name: set() for name in aggregates}
+    for name in aggregates:
+        for path in (ROOT / "reporting" / name).rglob("*.py"):
+            for imported in _full_imports(path):
+                parts = imported.split(".")
+                if parts[0] == "reporting" and len(parts) > 1 and parts[1] in aggregates - {name}:
+                    graph[name].add(parts[1])
+    try:
+        order = list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        raise AssertionError(f"reporting's subpackages import each other in a cycle: {exc.args[1]}") from None
+    assert set(order) == aggregates
+
+
+def test_the_scan_core_imports_no_edge() -> None:
+    # scanner/'s own modules are the pure core; only the composition root (app.py) and the
+    # entry point (__main__.py) put it together with storage and the transports.
+    edges = ("reporting", "scanner.rpc", "scanner.cli", "scanner.web", "scanner.rescan")
+    offenders = sorted(
+        f"{p.relative_to(ROOT)}: {name}"
+        for p in (ROOT / "scanner").glob("*.py")
+        if p.name not in ("app.py", "__main__.py")
+        for name in _full_imports(p)
+        if any(name == edge or name.startswith(edge + ".") for edge in edges)
+    )
+    assert offenders == []

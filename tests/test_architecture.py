@@ -18,19 +18,56 @@ from scanner.rpc.interceptors.auth import METHOD_SCOPES, required_scopes
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _imports(path: Path) -> set[str]:
+def _full_imports(path: Path) -> set[str]:
+    """Every module a file imports, anywhere in it (in a function, under TYPE_CHECKING), and
+    every name imported from one as ``module.name`` (which may be a submodule)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
+
+
+def _imports(path: Path) -> set[str]:
+    """The top-level packages a file imports."""
+    return {name.split(".")[0] for name in _full_imports(path)}
 
 
 def _sources(package: str) -> list[Path]:
     return [p for p in (ROOT / package).rglob("*.py") if "api/hashwatch" not in p.as_posix()]
+
+
+def _modules(*packages: str) -> list[str]:
+    """The importable modules of ``packages`` (not the migrations, which Alembic runs, nor an
+    entry point, which runs when imported)."""
+    return sorted(
+        p.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__")
+        for pkg in packages
+        for p in _sources(pkg)
+        if "migrations" not in p.parts and p.name != "__main__.py"
+    )
+
+
+def _loaded(modules: list[str], watched: tuple[str, ...], blocked: tuple[str, ...] = ()) -> list[str]:
+    """In a fresh interpreter, import ``modules`` (with the top-level packages ``blocked``
+    impossible to import) and return the loaded modules of the ``watched`` packages."""
+    code = (
+        "import importlib, importlib.abc, sys\n"
+        "class Blocked(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {blocked!r}:\n"
+        "            raise ImportError(name + ' is not a run-time dependency')\n"
+        "sys.meta_path.insert(0, Blocked())\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        f"print('\\n'.join(sorted(m for m in sys.modules if m.split('.')[0] in {watched!r})))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert output.returncode == 0, output.stderr[-2000:]
+    return output.stdout.split()
 
 
 def test_scanner_and_index_never_import_sqlalchemy() -> None:
@@ -51,14 +88,8 @@ def test_index_never_imports_grpc_or_the_scanner() -> None:
 
 
 def test_the_scan_path_loads_without_the_database_layer() -> None:
-    code = (
-        "import sys, scanner.rpc.server, scanner.engine, scanner.pipeline, index.matcher;"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'reporting', 'alembic')))"
-    )
-    output = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    assert output.stdout.strip() == "[]"
+    scan_path = ["scanner.rpc.server", "scanner.engine", "scanner.pipeline", "index.matcher"]
+    assert _loaded(scan_path, ("sqlalchemy", "reporting", "alembic")) == []
 
 
 def test_reporting_never_imports_grpc() -> None:
@@ -68,19 +99,7 @@ def test_reporting_never_imports_grpc() -> None:
     assert offenders == []
     # ...and through anything it imports: every user of the store (the CLI, rescans, the
     # outbox worker) loads without the gRPC runtime.
-    modules = sorted(
-        p.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__")
-        for p in _sources("reporting")
-        if "migrations" not in p.parts
-    )
-    code = (
-        f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('grpc', 'grpc_status', 'grpc_health')))"
-    )
-    output = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    assert output.stdout.strip() == "[]"
+    assert _loaded(_modules("reporting"), ("grpc", "grpc_status", "grpc_health")) == []
 
 
 # Run-time dependencies that no module of the service imports by name, and what loads them.
@@ -125,26 +144,7 @@ def test_nothing_at_run_time_imports_faiss() -> None:
     assert offenders == []
     # ...and through anything they import: every module of the service loads with FAISS
     # impossible to import.
-    modules = sorted(
-        p.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__")
-        for pkg in ("scanner", "index", "reporting")
-        for p in _sources(pkg)
-        if "migrations" not in p.parts and p.name != "__main__.py"
-    )
-    code = (
-        "import importlib, importlib.abc, sys\n"
-        "class NoFaiss(importlib.abc.MetaPathFinder):\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] == 'faiss':\n"
-        "            raise ImportError('faiss is not a run-time dependency')\n"
-        "        return None\n"
-        "sys.meta_path.insert(0, NoFaiss())\n"
-        f"for m in {modules!r}: importlib.import_module(m)\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'faiss'))"
-    )
-    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert output.returncode == 0, output.stderr[-2000:]
-    assert output.stdout.strip() == "[]"
+    assert _loaded(_modules("scanner", "index", "reporting"), ("faiss",), blocked=("faiss",)) == []
 
 
 # Subpackages without a test directory of their own, and where their tests are.
@@ -218,18 +218,6 @@ def test_every_rpc_of_the_api_has_a_scope() -> None:
             methods |= {f"/{service.full_name}/{method.name}" for method in service.methods}
     assert sorted(m for m in methods if required_scopes(m) is None) == []
     assert sorted(set(METHOD_SCOPES) - methods) == []
-
-
-def _full_imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
 
 
 def test_reporting_aggregates_depend_on_each_other_without_cycles() -> None:

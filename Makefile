@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 # The service alone, and the service with test, lint and type tools plus Ray (rescans' tests).
 STAMP := $(VENV)/.installed-stamp
 DEV_STAMP := $(VENV)/.installed-dev-stamp
+# The benchmarks' baselines (FAISS); install-dev includes them.
+BENCH_STAMP := $(VENV)/.installed-bench-stamp
 
-.PHONY: install install-dev run test lint typecheck proto bench clean
+.PHONY: install install-dev install-bench run test lint typecheck proto bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +20,15 @@ $(DEV_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
 	touch $(DEV_STAMP)
 
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
 install: $(STAMP)
 
 install-dev: $(DEV_STAMP)
+
+install-bench: $(BENCH_STAMP)
 
 run: install
 	$(BIN)/hashwatch lists import demo/list --list demo --format images --source "hashwatch demo images (CC0)"
@@ -42,6 +50,11 @@ typecheck: install-dev
 
 test: lint typecheck
 	$(BIN)/pytest
+
+# The index benchmark's quick check (100 000 entries, against FAISS flat and multi-hash); the
+# full runs and the other benchmarks' commands are in bench/RESULTS.md.
+bench: install-bench
+	$(BIN)/python bench/bench_index.py --sizes 1e5
 
 proto: install-dev
 	$(BIN)/python -m scanner.api.generate

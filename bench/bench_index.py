@@ -23,6 +23,7 @@ Run from the repo root, pinned to one core:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -394,6 +395,9 @@ def main() -> None:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     skip = set(filter(None, args.skip.split(",")))
+    if not {"faiss-flat", "faiss-mih"} <= skip and importlib.util.find_spec("faiss") is None:
+        # FAISS is a bench/dev extra, not a dependency of the service.
+        raise SystemExit("the FAISS baselines need the bench extra: make install-bench (or --skip them)")
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     kinds = args.data.split(",")
     t = str(args.threshold)

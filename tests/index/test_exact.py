@@ -11,6 +11,7 @@ from index.exact import ExactIndex
 from index.factory import build_index
 from index.hashes import Algorithm
 from index.synthetic import flip, uniform
+from tests.index.faiss_oracle import faiss_range
 
 
 @pytest.mark.parametrize("algorithm", [Algorithm.MD5, Algorithm.SHA1])
@@ -25,8 +26,12 @@ def test_finds_equal_hashes_only(algorithm: Algorithm, structure: str) -> None:
     assert isinstance(index, ExactIndex)
     assert index.stats().segments[0][0] == ("flat" if structure == "flat" else "exact")
     assert index.search(codes[[11, 20, 3]], 31) == [[(10, 0), (11, 0)], [(20, 0)], [(3, 0)]]
+    # Equality is FAISS's range search at distance 0, whatever threshold the caller passes.
+    assert index.search(codes[[11, 20, 3]], 31) == faiss_range(ids, codes, codes[[11, 20, 3]], 0)
     # A one-bit difference is a different file.
-    assert index.search(flip(codes[:5], np.ones(5, dtype=np.int64), seed=1)) == [[]] * 5
+    flipped = flip(codes[:5], np.ones(5, dtype=np.int64), seed=1)
+    assert index.search(flipped) == [[]] * 5
+    assert faiss_range(ids, codes, flipped, 0) == [[]] * 5
 
 
 def test_updates_and_snapshots(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""HammingIndex against the brute-force oracle: planted near-duplicates at every distance up to
-and past the threshold, uniform and clustered data, every structure; updates; concurrency."""
+"""HammingIndex against two oracles, our brute force and FAISS's exhaustive search: planted
+near-duplicates at every distance up to and past the threshold, uniform and clustered data, every
+structure; updates; concurrency."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from index.hamming import HammingIndex, Structure, pack
 from index.synthetic import Clustered, brute_force, flip, uniform
+from tests.index.faiss_oracle import faiss_range
 
 STRUCTURES: list[Structure] = ["flat", "mih", "auto"]
 
@@ -32,7 +34,7 @@ def _data(kind: str, n: int, bits: int, seed: int) -> np.ndarray:
 
 @pytest.mark.parametrize("structure", STRUCTURES)
 @pytest.mark.parametrize("kind", ["uniform", "clustered"])
-@pytest.mark.parametrize(("bits", "threshold"), [(256, 31), (256, 40), (64, 10)])
+@pytest.mark.parametrize(("bits", "threshold"), [(256, 31), (256, 40), (256, 0), (64, 10), (64, 0)])
 def test_planted_near_duplicates_match_brute_force(
     structure: Structure, kind: str, bits: int, threshold: int
 ) -> None:
@@ -42,6 +44,7 @@ def test_planted_near_duplicates_match_brute_force(
     queries, rows = _planted(codes, threshold + 8, seed=threshold)
     got = index.search(queries, threshold)
     assert got == brute_force(ids, codes, queries, threshold)
+    assert got == faiss_range(ids, codes, queries, threshold)
     for d, row in enumerate(rows):
         # Recall at every distance up to the threshold, nothing past it.
         assert (int(ids[row]), d) in got[d] if d <= threshold else all(i != ids[row] for i, _ in got[d])
@@ -53,7 +56,9 @@ def test_any_threshold_is_exact(threshold: int) -> None:
     ids = np.arange(len(codes), dtype=np.int64)
     index = HammingIndex.build(256, ids, codes, structure="mih")
     queries = flip(codes[:12], np.arange(12, dtype=np.int64) * 6, seed=2)
-    assert index.search(queries, threshold) == brute_force(ids, codes, queries, threshold)
+    got = index.search(queries, threshold)
+    assert got == brute_force(ids, codes, queries, threshold)
+    assert got == faiss_range(ids, codes, queries, threshold)
 
 
 def test_contract_of_the_original_flat_index() -> None:
@@ -122,6 +127,7 @@ def test_updates_reach_searches_without_rebuilding_the_base() -> None:
     live = ~np.isin(all_ids, [8, 10**6 + 5])
     queries = flip(all_codes[::1_000], np.full(32, 20, dtype=np.int64), seed=6)
     expected = brute_force(all_ids[live], all_codes[live], queries, 31)
+    assert expected == faiss_range(all_ids[live], all_codes[live], queries, 31)
     assert index.search(queries, 31) == expected
     assert index.needs_compaction()
     assert index.compact()
@@ -189,7 +195,9 @@ def test_random_updates_agree_with_a_dict(
     model_ids = np.array(sorted(model), dtype=np.int64)
     model_codes = pack([model[k] for k in sorted(model)], 64)
     queries = np.concatenate([model_codes[:5], uniform(2, 64, threshold)])
-    assert index.search(queries, threshold) == brute_force(model_ids, model_codes, queries, threshold)
+    got = index.search(queries, threshold)
+    assert got == brute_force(model_ids, model_codes, queries, threshold)
+    assert got == faiss_range(model_ids, model_codes, queries, threshold)
 
 
 def test_searches_run_while_a_writer_adds_and_removes() -> None:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from index.mih import MihSegment, auto_substrings, balanced_permutation
 from index.segments import to_words
 from index.synthetic import Clustered, brute_force, flip, uniform
+from tests.index.faiss_oracle import faiss_range
 
 
 def _hits(segment: MihSegment, queries: np.ndarray, threshold: int) -> list[list[tuple[int, int]]]:
@@ -53,7 +54,9 @@ def test_any_configuration_is_exact(
         64, ids, to_words(codes, 64), substrings=substrings, dir_bits=dir_bits, balance=balance
     )
     queries = flip(codes[:10], np.arange(10, dtype=np.int64) * 2, seed=seed)
-    assert _hits(segment, queries, threshold) == brute_force(ids, codes, queries, threshold)
+    got = _hits(segment, queries, threshold)
+    assert got == brute_force(ids, codes, queries, threshold)
+    assert got == faiss_range(ids, codes, queries, threshold)
 
 
 def test_substring_count_follows_the_size() -> None:
@@ -94,6 +97,7 @@ def test_a_query_matching_a_whole_family_grows_its_buffers() -> None:
     segment = MihSegment.build(256, ids, to_words(family, 256))
     queries = np.concatenate([family[:2], uniform(1, 256, 5)])
     expected = brute_force(ids, family, queries, 31)
+    assert expected == faiss_range(ids, family, queries, 31)
     assert len(expected[0]) == 12_000
     for _ in range(2):  # and the per-thread bitmap is clean again afterwards
         assert _hits(segment, queries, 31) == expected

@@ -15,6 +15,7 @@ from index.hamming import HammingIndex
 from index.hashes import Algorithm
 from index.snapshot import SnapshotError
 from index.synthetic import brute_force, flip, uniform
+from tests.index.faiss_oracle import faiss_range
 
 
 def _index(tmp_path: Path) -> tuple[HammingIndex, np.ndarray, np.ndarray, Path]:
@@ -28,7 +29,7 @@ def _index(tmp_path: Path) -> tuple[HammingIndex, np.ndarray, np.ndarray, Path]:
 
 @pytest.mark.parametrize("mmap", [True, False])
 def test_round_trip_keeps_everything(tmp_path: Path, mmap: bool) -> None:
-    index, _, codes, path = _index(tmp_path)
+    index, ids, codes, path = _index(tmp_path)
     sidecar = index.save(path, source_version="db-42")
     assert sidecar["format_version"] == snapshot.FORMAT_VERSION
     assert (sidecar["algorithm"], sidecar["bits"], sidecar["count"]) == ("pdq", 256, 6_000)
@@ -41,6 +42,10 @@ def test_round_trip_keeps_everything(tmp_path: Path, mmap: bool) -> None:
     assert loaded.stats() == index.stats()
     queries = np.concatenate([flip(codes[:40], np.arange(40, dtype=np.int64), seed=3), uniform(2, 256, 1)])
     assert loaded.search(queries, 31) == index.search(queries, 31)
+    # What _index left: its rows but the two removed, and the two added.
+    live_ids = np.concatenate([ids[2:], np.array([1, 2], dtype=np.int64)])
+    live_codes = np.concatenate([codes[2:], uniform(2, 256, 1)])
+    assert loaded.search(queries, 31) == faiss_range(live_ids, live_codes, queries, 31)
     # A loaded index takes updates like any other (its arrays are read-only maps).
     loaded.add(np.array([100], dtype=np.int64), codes[:1])
     assert loaded.search(codes[:1], 0) == [[(100, 0)]]
@@ -154,7 +159,9 @@ def test_phash_snapshot_matches_brute_force(tmp_path: Path) -> None:
     build_index(Algorithm.PHASH, ids, codes).save(tmp_path / "phash.snapshot")
     loaded = load_index(tmp_path / "phash.snapshot", algorithm=Algorithm.PHASH)
     queries = flip(codes[:16], np.arange(16, dtype=np.int64), seed=1)
-    assert loaded.search(queries, 10) == brute_force(ids, codes, queries, 10)
+    got = loaded.search(queries, 10)
+    assert got == brute_force(ids, codes, queries, 10)
+    assert got == faiss_range(ids, codes, queries, 10)
 
 
 def test_warm_up_runs() -> None:

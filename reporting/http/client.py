@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from reporting.events import DeliveryResult
-from reporting.http.guard import AddressNotAllowed, guarded_client
+from reporting.http.guard import AddressNotAllowed, Deadline, guarded_client
 
 # A receiver's answer is read only this far: enough for an error message, never a memory bomb.
 MAX_RESPONSE_BYTES = 8192
@@ -60,11 +60,14 @@ def post(
     timeout: float,
     allow_private: bool,
 ) -> Answer | DeliveryResult:
-    """POST once through the SSRF guard; a transport problem comes back as a ``DeliveryResult``."""
+    """POST once through the SSRF guard; a transport problem comes back as a ``DeliveryResult``.
+    ``timeout`` bounds each wait and the exchange as a whole."""
     all_headers = {"User-Agent": USER_AGENT, **headers}
+    deadline = Deadline()
+    deadline.start(timeout)
     try:
         with (
-            guarded_client(timeout, allow_private) as client,
+            guarded_client(timeout, allow_private, deadline=deadline) as client,
             client.stream("POST", url, content=content, headers=all_headers) as response,
         ):
             body = b""
@@ -79,6 +82,8 @@ def post(
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         return DeliveryResult.failure(f"bad URL: {exc}")
     except httpx.TimeoutException as exc:
+        if deadline.passed:
+            return DeliveryResult.retry(f"timed out: the exchange took longer than {timeout:g} s")
         return DeliveryResult.retry(f"timed out: {type(exc).__name__}")
     except httpx.TransportError as exc:
         return DeliveryResult.retry(f"network error: {type(exc).__name__}: {exc}")

@@ -12,13 +12,12 @@ from __future__ import annotations
 import functools
 import os
 import ssl
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from reporting.http.guard import AddressNotAllowed, default_ssl_context, guarded_client
+from reporting.http.guard import AddressNotAllowed, Deadline, default_ssl_context, guarded_client
 
 FETCH_TIMEOUT_SECONDS = 30.0
 # Outcomes that are not from hashing: the content could not be read at all.
@@ -75,10 +74,14 @@ def read_content(location: str, max_bytes: int, policy: FetchPolicy = PUBLIC_ONL
 
 
 def fetch(url: str, max_bytes: int, policy: FetchPolicy) -> bytes:
-    give_up_at = time.monotonic() + policy.timeout_s
+    # Every connect, read and write waits at most until the deadline: a server sending a byte
+    # now and then (headers or body) never trips the per-read timeout.
+    deadline = Deadline()
+    deadline.start(policy.timeout_s)
+    client = guarded_client(policy.timeout_s, policy.allow_private, _PRIVATE_HINT, _ssl_context(), deadline)
     try:
         with (
-            guarded_client(policy.timeout_s, policy.allow_private, _PRIVATE_HINT, _ssl_context()) as client,
+            client,
             client.stream("GET", url) as response,
         ):
             if response.is_redirect:
@@ -98,12 +101,13 @@ def fetch(url: str, max_bytes: int, policy: FetchPolicy) -> bytes:
                 size += len(chunk)
                 if size > max_bytes:
                     raise Unreadable(TOO_LARGE, f"larger than {max_bytes} bytes")
-                # A server sending a byte now and then would never trip the per-read timeout.
-                if time.monotonic() > give_up_at:
-                    raise Unreadable(UNREADABLE, f"fetch took longer than {policy.timeout_s:g} s")
                 chunks.append(chunk)
             return b"".join(chunks)
     except AddressNotAllowed as exc:
         raise Unreadable(UNREADABLE, f"refused: {exc}") from None
+    except httpx.TimeoutException as exc:
+        if deadline.passed:
+            raise Unreadable(UNREADABLE, f"fetch took longer than {policy.timeout_s:g} s") from None
+        raise Unreadable(UNREADABLE, f"fetch failed: {type(exc).__name__}") from None
     except httpx.HTTPError as exc:
         raise Unreadable(UNREADABLE, f"fetch failed: {type(exc).__name__}") from None

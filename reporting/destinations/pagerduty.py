@@ -16,8 +16,8 @@ from typing import Any
 
 from reporting.destinations.secret import Secret
 from reporting.events import DeliveryResult, Event, EventKind, format_time
-from reporting.http.client import Answer, classify, post
-from reporting.http.guard import AddressNotAllowed, check_url
+from reporting.http.client import Answer, Receiver, post
+from reporting.http.guard import check_url
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -96,20 +96,12 @@ class PagerDutyDestination:
 
     def deliver(self, event: Event) -> DeliveryResult:
         content = json.dumps(build_body(self.config, event), sort_keys=True).encode()
-        try:
-            check_url(self.config.events_url)
-        except AddressNotAllowed as exc:
-            return DeliveryResult.failure(f"refused: {exc}")
-        answer = post(
-            self.config.events_url,
-            content,
-            {"Content-Type": "application/json", "X-Hashwatch-Event-Id": event.id},
-            timeout=self.config.timeout_s,
-            allow_private=self.config.allow_private,
-        )
-        if not isinstance(answer, Answer):
-            return answer
-        result = classify(answer, "PagerDuty")
+        headers = {"Content-Type": "application/json", "X-Hashwatch-Event-Id": event.id}
+        receiver = Receiver("PagerDuty", self.config.timeout_s, allow_private=self.config.allow_private)
+        sent = post(self.config.events_url, content, headers, receiver)
+        result, answer = sent.result, sent.answer
+        if answer is None:
+            return result
         if answer.status == 429 and result.retry_after is None:
             # The limit is per minute per routing key; PagerDuty suggests retrying ~30 s apart.
             return replace(result, retry_after=RATE_LIMIT_RETRY_S)

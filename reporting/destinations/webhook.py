@@ -13,16 +13,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from reporting.destinations.secret import Secret
-from reporting.destinations.signing import sign, verify_signature
+from reporting.destinations.signing import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    signed_headers,
+    verify_signature,
+)
 from reporting.events import DeliveryResult, Event
-from reporting.http.client import Answer, classify, post
-from reporting.http.guard import AddressNotAllowed, check_url
+from reporting.http.client import Receiver, post
+from reporting.http.guard import check_url
 
-__all__ = ["WebhookConfig", "WebhookDestination", "encode_body", "verify_signature"]
+__all__ = [
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "WebhookConfig",
+    "WebhookDestination",
+    "encode_body",
+    "verify_signature",
+]
 
 EVENT_ID_HEADER = "X-Hashwatch-Event-Id"
-TIMESTAMP_HEADER = "X-Hashwatch-Timestamp"
-SIGNATURE_HEADER = "X-Hashwatch-Signature"
 MIN_SECRET_LENGTH = 16
 
 
@@ -56,24 +66,10 @@ class WebhookDestination:
 
     def deliver(self, event: Event) -> DeliveryResult:
         body = encode_body(event)
-        timestamp = int(self.clock())
         headers = {
             "Content-Type": "application/json",
             EVENT_ID_HEADER: event.id,
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign(self.config.secret.reveal(), timestamp, body),
+            **signed_headers(self.config.secret.reveal(), int(self.clock()), body),
         }
-        try:
-            check_url(self.config.url)
-        except AddressNotAllowed as exc:
-            return DeliveryResult.failure(f"refused: {exc}")
-        answer = post(
-            self.config.url,
-            body,
-            headers,
-            timeout=self.config.timeout_s,
-            allow_private=self.config.allow_private,
-        )
-        if not isinstance(answer, Answer):
-            return answer
-        return classify(answer, "webhook")
+        receiver = Receiver("webhook", self.config.timeout_s, allow_private=self.config.allow_private)
+        return post(self.config.url, body, headers, receiver).result

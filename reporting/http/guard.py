@@ -211,20 +211,3 @@ class GuardedTransport(httpx.HTTPTransport):
             network_backend=_GuardedBackend(allow_private, hint, deadline or Deadline()),
             max_connections=4,
         )
-
-
-def guarded_client(
-    timeout: float,
-    allow_private: bool,
-    hint: str = DESTINATION_HINT,
-    ssl_context: ssl.SSLContext | None = None,
-    deadline: Deadline | None = None,
-) -> httpx.Client:
-    """A client that never follows redirects, never uses a proxy, and connects only to
-    allowed addresses."""
-    return httpx.Client(
-        transport=GuardedTransport(allow_private, ssl_context, hint, deadline),
-        timeout=httpx.Timeout(timeout),
-        follow_redirects=False,
-        trust_env=False,
-    )

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reporting.destinations.secret import Secret
-from reporting.destinations.signing import sign
+from reporting.destinations.signing import signed_headers
 from reporting.events import DeliveryResult, Event, format_time
-from reporting.http.client import Answer, classify, post, retry_after_seconds
-from reporting.http.guard import AddressNotAllowed, check_url
+from reporting.http.client import Answer, Receiver, post, retry_after_seconds
+from reporting.http.guard import check_url
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -91,37 +91,25 @@ class PartnerWebhookReporter:
             body = report_body(event, report)
         except ValueError as exc:
             return DeliveryResult.failure(f"report is not JSON-safe: {exc}")
-        timestamp = int(self.clock())
         headers = {
             "Content-Type": "application/json",
             IDEMPOTENCY_HEADER: event.id,
             "X-Hashwatch-Event-Id": event.id,
             "X-Hashwatch-Case-Id": str(event.case_id),
-            "X-Hashwatch-Timestamp": str(timestamp),
-            "X-Hashwatch-Signature": sign(self.config.secret.reveal(), timestamp, body),
+            **signed_headers(self.config.secret.reveal(), int(self.clock()), body),
         }
-        try:
-            check_url(self.config.url)
-        except AddressNotAllowed as exc:
-            return DeliveryResult.failure(f"refused: {exc}")
-        answer = post(
-            self.config.url,
-            body,
-            headers,
-            timeout=self.config.timeout_s,
-            allow_private=self.config.allow_private,
+        receiver = Receiver(
+            self.config.partner, self.config.timeout_s, allow_private=self.config.allow_private
         )
-        if not isinstance(answer, Answer):
-            return answer
-        if answer.status == 409:
+        sent = post(self.config.url, body, headers, receiver)
+        if sent.answer is not None and sent.answer.status == 409:
             return DeliveryResult.retry(
                 f"{self.config.partner} is still processing this report (409)",
-                retry_after_seconds(answer.headers.get("retry-after")),
+                retry_after_seconds(sent.answer.headers.get("retry-after")),
             )
-        result = classify(answer, self.config.partner)
-        if result.ok:
-            return DeliveryResult.success(result.detail, _reference(answer))
-        return result
+        if sent.answer is not None and sent.result.ok:
+            return DeliveryResult.success(sent.result.detail, _reference(sent.answer))
+        return sent.result
 
 
 def _reference(answer: Answer) -> str:

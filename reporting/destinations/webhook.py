@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from reporting.destinations.schema import DestinationKind, config_field, http_timeout
 from reporting.destinations.secret import Secret
 from reporting.destinations.signing import (
     SIGNATURE_HEADER,
@@ -24,6 +25,7 @@ from reporting.http.client import Receiver, post
 from reporting.http.guard import check_url
 
 __all__ = [
+    "KIND",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "WebhookConfig",
@@ -38,9 +40,10 @@ MIN_SECRET_LENGTH = 16
 
 @dataclass(frozen=True)
 class WebhookConfig:
-    url: str
-    secret: Secret
-    allow_private: bool = False
+    url: str = config_field("the URL to POST to.")
+    secret: Secret = config_field("the HMAC signing secret.")
+    allow_private: bool = config_field("allow private and loopback addresses.", default=False)
+    # From the settings, not the stored config.
     timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
@@ -73,3 +76,10 @@ class WebhookDestination:
         }
         receiver = Receiver("webhook", self.config.timeout_s, allow_private=self.config.allow_private)
         return post(self.config.url, body, headers, receiver).result
+
+
+KIND = DestinationKind(
+    "webhook",
+    WebhookConfig,
+    lambda values, settings: WebhookDestination(WebhookConfig(**values, timeout_s=http_timeout(settings))),
+)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reporting.destinations.schema import config_field, fields_of, read_config
 from reporting.destinations.secret import Secret
 from reporting.destinations.signing import signed_headers
 from reporting.events import DeliveryResult, Event, format_time
@@ -26,10 +27,11 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 @dataclass(frozen=True)
 class PartnerWebhookConfig:
-    url: str
-    secret: Secret
-    partner: str = "partner"
-    allow_private: bool = False
+    # Read from ``HASHWATCH_PARTNER_WEBHOOKS`` like a destination's stored config.
+    url: str = config_field("the URL to POST reports to.")
+    secret: Secret = config_field("the HMAC signing secret.")
+    partner: str = config_field("the partner's name.", default="partner")
+    allow_private: bool = config_field("allow private and loopback addresses.", default=False)
     timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
@@ -41,23 +43,10 @@ class PartnerWebhookConfig:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], timeout_s: float = 30.0) -> PartnerWebhookConfig:
-        known = {"url", "secret", "partner", "allow_private"}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(f"partner webhook: unknown key(s) {unknown}")
-        url, secret = config.get("url"), config.get("secret")
-        if not isinstance(url, str) or not isinstance(secret, str):
-            raise ValueError("partner webhook: 'url' and 'secret' are required strings")
-        allow_private = config.get("allow_private", False)
-        if not isinstance(allow_private, bool):
-            raise ValueError("partner webhook: 'allow_private' must be true or false")
-        return cls(
-            url=url,
-            secret=Secret(secret),
-            partner=str(config.get("partner", "partner")),
-            allow_private=allow_private,
-            timeout_s=timeout_s,
-        )
+        return cls(**read_config("partner webhook", _FIELDS, config), timeout_s=timeout_s)
+
+
+_FIELDS = fields_of("partner webhook", PartnerWebhookConfig)
 
 
 def report_body(event: Event, report: Mapping[str, Any] | None) -> bytes:

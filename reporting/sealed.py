@@ -1,8 +1,9 @@
 """Secrets the database holds, sealed with the local key (``reporting.keys``).
 
-TOTP seeds and destinations' credentials (a webhook's signing ``secret``, a PagerDuty
-``routing_key``) must be read back to be used, so unlike API tokens and recovery codes they
-cannot be hashed. They are sealed instead, each bound to its row and field
+TOTP seeds and destinations' credentials (every field a destination kind declares as a
+``Secret``: a webhook's signing ``secret``, a PagerDuty ``routing_key``;
+``reporting.destinations.registry.SECRET_FIELDS``) must be read back to be used, so unlike API
+tokens and recovery codes they cannot be hashed. They are sealed instead, each bound to its row and field
 (``analyst:7:totp_secret``, ``destination:3:secret``), so a sealed value copied to another row
 does not open there. A backup, a replica or a stolen SQLite file then holds none of them.
 
@@ -28,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from reporting import models
 from reporting.db import session_factory
-from reporting.destinations.base import SECRET_KEYS
+from reporting.destinations.registry import SECRET_FIELDS
 from reporting.keys import ENV, KEY_FILE, LocalKey, LocalKeyError, SecretBox, is_sealed
 
 # Standard library logging, as in reporting.db: printed on stderr by every command.
@@ -118,7 +119,7 @@ def destination_context(destination_id: int, field: str) -> str:
 def _plain_fields(config: Any) -> list[str]:
     if not isinstance(config, Mapping):
         return []
-    return [k for k in SECRET_KEYS if isinstance(config.get(k), str) and not is_sealed(config[k])]
+    return [k for k in SECRET_FIELDS if isinstance(config.get(k), str) and not is_sealed(config[k])]
 
 
 def _seal(box: SecretBox, destination_id: int, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,7 +154,7 @@ class SealedSecrets:
         """``config`` with its secrets emptied: what a new row is inserted with, so the plain
         value never reaches the database (nor PostgreSQL's write-ahead log) before its row id,
         which the sealed value is bound to, exists."""
-        return {k: "" if k in SECRET_KEYS and isinstance(v, str) else v for k, v in config.items()}
+        return {k: "" if k in SECRET_FIELDS and isinstance(v, str) else v for k, v in config.items()}
 
     def seal_config(self, destination_id: int, config: Mapping[str, Any]) -> dict[str, Any]:
         if not _plain_fields(config):
@@ -165,7 +166,7 @@ class SealedSecrets:
         is, for ``build_destination`` to refuse."""
         if not isinstance(config, Mapping):
             return config
-        sealed = [k for k in SECRET_KEYS if isinstance(config.get(k), str) and is_sealed(config[k])]
+        sealed = [k for k in SECRET_FIELDS if isinstance(config.get(k), str) and is_sealed(config[k])]
         if not sealed:
             return dict(config)
         box = self._box(DESTINATIONS)

@@ -2,8 +2,9 @@
 
 What an operator adds here is the operator's (``owner`` "operator"): nothing a customer or its
 partner does through the Customers service changes or disables it (reporting/customers/destinations.py).
-A destination's secrets (``secret``, ``routing_key``) are stored sealed with the local key
-(``reporting.sealed``), bound to the destination's id."""
+A destination's secrets (the fields its kind declares as ``Secret``: a webhook's ``secret``, a
+PagerDuty ``routing_key``) are stored sealed with the local key (``reporting.sealed``), bound to
+the destination's id."""
 
 from __future__ import annotations
 
@@ -16,14 +17,13 @@ from sqlalchemy import Engine, select
 from index.text import refused_character
 from reporting import models
 from reporting.db import session_factory
-from reporting.destinations import build_destination, redact_config
+from reporting.destinations.registry import KINDS, NAMES, build_destination, find_kind, redact_config
 from reporting.events import make_test_event
 from reporting.keys import LocalKey
 from reporting.matches.actions import new_event
 from reporting.sealed import SealedSecrets
 from reporting.settings import ReportingSettings
 
-KINDS = ("email", "webhook", "pagerduty")
 MODES = ("immediate", "digest")
 
 
@@ -62,12 +62,14 @@ class DestinationAdmin:
     def add(
         self, customer_id: str, kind: str, config: dict[str, Any], name: str = "", mode: str = "immediate"
     ) -> int:
-        if kind not in KINDS:
-            raise ValueError(f"unknown destination kind {kind!r}; choose from {', '.join(KINDS)}")
+        found = find_kind(kind)
+        if found is None:
+            raise ValueError(f"unknown destination kind {kind!r}; choose from {', '.join(NAMES)}")
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
-        if mode == "digest" and kind != "email":
-            raise ValueError("only email destinations can send a digest")
+        if mode == "digest" and not found.digest:
+            digesting = " or ".join(k.name for k in KINDS if k.digest)
+            raise ValueError(f"only {digesting} destinations can send a digest")
         if (refused := refused_character(name)) is not None:
             raise ValueError(f"the destination's name contains {refused}")
         build_destination(kind, config, self.settings)  # refuses a bad config before it is stored

@@ -14,10 +14,11 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from reporting.destinations.schema import DestinationKind, config_field, http_timeout
 from reporting.destinations.secret import Secret
 from reporting.events import DeliveryResult, Event, EventKind, format_time
-from reporting.http.client import Answer, classify, post
-from reporting.http.guard import AddressNotAllowed, check_url
+from reporting.http.client import Answer, Receiver, post
+from reporting.http.guard import check_url
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -28,12 +29,13 @@ _ROUTING_KEY = re.compile(r"^[A-Za-z0-9+_-]{32}$")
 
 @dataclass(frozen=True)
 class PagerDutyConfig:
-    routing_key: Secret
-    severity: str = "critical"
-    events_url: str = EVENTS_URL
-    source: str = "hashwatch"
+    routing_key: Secret = config_field("the integration's routing key.")
+    severity: str = config_field("the alerts' severity:", default="critical", choices=SEVERITIES)
+    events_url: str = config_field("Events API URL (for testing).", default=EVENTS_URL)
+    source: str = config_field("the alerts' source.", default="hashwatch")
     # Only for pointing events_url at a local receiver in tests.
-    allow_private: bool = False
+    allow_private: bool = config_field("allow private and loopback addresses.", default=False)
+    # From the settings, not the stored config.
     timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
@@ -96,20 +98,12 @@ class PagerDutyDestination:
 
     def deliver(self, event: Event) -> DeliveryResult:
         content = json.dumps(build_body(self.config, event), sort_keys=True).encode()
-        try:
-            check_url(self.config.events_url)
-        except AddressNotAllowed as exc:
-            return DeliveryResult.failure(f"refused: {exc}")
-        answer = post(
-            self.config.events_url,
-            content,
-            {"Content-Type": "application/json", "X-Hashwatch-Event-Id": event.id},
-            timeout=self.config.timeout_s,
-            allow_private=self.config.allow_private,
-        )
-        if not isinstance(answer, Answer):
-            return answer
-        result = classify(answer, "PagerDuty")
+        headers = {"Content-Type": "application/json", "X-Hashwatch-Event-Id": event.id}
+        receiver = Receiver("PagerDuty", self.config.timeout_s, allow_private=self.config.allow_private)
+        sent = post(self.config.events_url, content, headers, receiver)
+        result, answer = sent.result, sent.answer
+        if answer is None:
+            return result
         if answer.status == 429 and result.retry_after is None:
             # The limit is per minute per routing key; PagerDuty suggests retrying ~30 s apart.
             return replace(result, retry_after=RATE_LIMIT_RETRY_S)
@@ -124,3 +118,12 @@ def _answered_dedup_key(answer: Answer) -> str:
     except ValueError:
         return ""
     return str(data.get("dedup_key", "")) if isinstance(data, dict) else ""
+
+
+KIND = DestinationKind(
+    "pagerduty",
+    PagerDutyConfig,
+    lambda values, settings: PagerDutyDestination(
+        PagerDutyConfig(**values, timeout_s=http_timeout(settings))
+    ),
+)

@@ -12,6 +12,8 @@ import hmac
 import time
 
 SCHEME = "sha256="
+TIMESTAMP_HEADER = "X-Hashwatch-Timestamp"
+SIGNATURE_HEADER = "X-Hashwatch-Signature"
 
 
 def sign(secret: str | bytes, timestamp: int | str, body: bytes) -> str:
@@ -19,6 +21,11 @@ def sign(secret: str | bytes, timestamp: int | str, body: bytes) -> str:
     key = secret.encode() if isinstance(secret, str) else secret
     message = str(timestamp).encode("ascii") + b"." + body
     return SCHEME + hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The two headers that sign ``body`` (customer webhooks and partner webhooks alike)."""
+    return {TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(secret, timestamp, body)}
 
 
 def verify_signature(

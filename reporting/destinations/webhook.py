@@ -12,25 +12,38 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from reporting.destinations.schema import DestinationKind, config_field, http_timeout
 from reporting.destinations.secret import Secret
-from reporting.destinations.signing import sign, verify_signature
+from reporting.destinations.signing import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    signed_headers,
+    verify_signature,
+)
 from reporting.events import DeliveryResult, Event
-from reporting.http.client import Answer, classify, post
-from reporting.http.guard import AddressNotAllowed, check_url
+from reporting.http.client import Receiver, post
+from reporting.http.guard import check_url
 
-__all__ = ["WebhookConfig", "WebhookDestination", "encode_body", "verify_signature"]
+__all__ = [
+    "KIND",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "WebhookConfig",
+    "WebhookDestination",
+    "encode_body",
+    "verify_signature",
+]
 
 EVENT_ID_HEADER = "X-Hashwatch-Event-Id"
-TIMESTAMP_HEADER = "X-Hashwatch-Timestamp"
-SIGNATURE_HEADER = "X-Hashwatch-Signature"
 MIN_SECRET_LENGTH = 16
 
 
 @dataclass(frozen=True)
 class WebhookConfig:
-    url: str
-    secret: Secret
-    allow_private: bool = False
+    url: str = config_field("the URL to POST to.")
+    secret: Secret = config_field("the HMAC signing secret.")
+    allow_private: bool = config_field("allow private and loopback addresses.", default=False)
+    # From the settings, not the stored config.
     timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
@@ -56,24 +69,17 @@ class WebhookDestination:
 
     def deliver(self, event: Event) -> DeliveryResult:
         body = encode_body(event)
-        timestamp = int(self.clock())
         headers = {
             "Content-Type": "application/json",
             EVENT_ID_HEADER: event.id,
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign(self.config.secret.reveal(), timestamp, body),
+            **signed_headers(self.config.secret.reveal(), int(self.clock()), body),
         }
-        try:
-            check_url(self.config.url)
-        except AddressNotAllowed as exc:
-            return DeliveryResult.failure(f"refused: {exc}")
-        answer = post(
-            self.config.url,
-            body,
-            headers,
-            timeout=self.config.timeout_s,
-            allow_private=self.config.allow_private,
-        )
-        if not isinstance(answer, Answer):
-            return answer
-        return classify(answer, "webhook")
+        receiver = Receiver("webhook", self.config.timeout_s, allow_private=self.config.allow_private)
+        return post(self.config.url, body, headers, receiver).result
+
+
+KIND = DestinationKind(
+    "webhook",
+    WebhookConfig,
+    lambda values, settings: WebhookDestination(WebhookConfig(**values, timeout_s=http_timeout(settings))),
+)

@@ -7,8 +7,12 @@ cannot slip through. TLS still verifies the certificate against the host name: o
 connect is pinned. Proxies from the environment are ignored, because a proxy would make the
 connect go somewhere we did not check.
 
-It lives in ``scanner`` and imports nothing of the database, so that the rescan workers (which
-have none) use the same guard as the outbox worker.
+A ``Deadline`` shared with the transport bounds a whole exchange: every connect, read and write
+waits at most until it, so a server that answers one byte at a time (headers included) cannot
+hold a caller past it however short each wait is.
+
+It imports nothing of the database, so that the rescan workers (which have none) use the same
+guard as the outbox worker. Callers use it through ``reporting.http.client``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import functools
 import ipaddress
 import socket
 import ssl
+import time
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -87,11 +92,65 @@ def resolve_checked(host: str, port: int, allow_private: bool, hint: str = DESTI
     return addresses
 
 
+class Deadline:
+    """When the exchange under way must be over (``time.monotonic()``), or None for no limit;
+    set by the caller before each request, read by the connections it makes."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+        self._cut = False
+
+    def start(self, seconds: float | None) -> None:
+        self.at = None if seconds is None else time.monotonic() + seconds
+        self._cut = False
+
+    @property
+    def passed(self) -> bool:
+        """Whether a timeout just raised was this deadline's (not one wait's own timeout)."""
+        return self.at is not None and (self._cut or time.monotonic() >= self.at)
+
+    def wait(self, timeout: float | None, expired: type[Exception]) -> float | None:
+        """The longest the next socket operation may wait: ``timeout``, cut to what is left."""
+        if self.at is None:
+            return timeout
+        left = self.at - time.monotonic()
+        if left <= 0:
+            self._cut = True
+            raise expired("the exchange ran out of time")
+        self._cut = timeout is None or left < timeout
+        return left if self._cut else timeout
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream, deadline: Deadline) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._deadline.wait(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._deadline.wait(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        wait = self._deadline.wait(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, wait), self._deadline)
+
+    def get_extra_info(self, info: str) -> object:
+        return self._inner.get_extra_info(info)
+
+
 class _GuardedBackend(httpcore.NetworkBackend):
-    def __init__(self, allow_private: bool, hint: str) -> None:
+    def __init__(self, allow_private: bool, hint: str, deadline: Deadline) -> None:
         self._inner = httpcore.SyncBackend()
         self._allow_private = allow_private
         self._hint = hint
+        self._deadline = deadline
 
     def connect_tcp(
         self,
@@ -103,10 +162,13 @@ class _GuardedBackend(httpcore.NetworkBackend):
     ) -> httpcore.NetworkStream:
         last: Exception | None = None
         for address in resolve_checked(host, port, self._allow_private, self._hint):
+            wait = self._deadline.wait(timeout, httpcore.ConnectTimeout)
             try:
-                return self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+                stream = self._inner.connect_tcp(address, port, wait, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
+                continue
+            return _DeadlineStream(stream, self._deadline)
         assert last is not None
         raise last
 
@@ -129,10 +191,15 @@ def default_ssl_context() -> ssl.SSLContext:
 
 
 class GuardedTransport(httpx.HTTPTransport):
-    """``httpx.HTTPTransport`` whose connections go only to checked addresses."""
+    """``httpx.HTTPTransport`` whose connections go only to checked addresses, each operation
+    held to ``deadline`` when one is set."""
 
     def __init__(
-        self, allow_private: bool, ssl_context: ssl.SSLContext | None = None, hint: str = DESTINATION_HINT
+        self,
+        allow_private: bool,
+        ssl_context: ssl.SSLContext | None = None,
+        hint: str = DESTINATION_HINT,
+        deadline: Deadline | None = None,
     ) -> None:
         context = ssl_context or default_ssl_context()
         super().__init__(verify=context, trust_env=False)
@@ -141,22 +208,6 @@ class GuardedTransport(httpx.HTTPTransport):
         # SSRF tests fail loudly if a future httpx stops using ``_pool``.
         self._pool = httpcore.ConnectionPool(
             ssl_context=context,
-            network_backend=_GuardedBackend(allow_private, hint),
+            network_backend=_GuardedBackend(allow_private, hint, deadline or Deadline()),
             max_connections=4,
         )
-
-
-def guarded_client(
-    timeout: float,
-    allow_private: bool,
-    hint: str = DESTINATION_HINT,
-    ssl_context: ssl.SSLContext | None = None,
-) -> httpx.Client:
-    """A client that never follows redirects, never uses a proxy, and connects only to
-    allowed addresses."""
-    return httpx.Client(
-        transport=GuardedTransport(allow_private, ssl_context, hint),
-        timeout=httpx.Timeout(timeout),
-        follow_redirects=False,
-        trust_env=False,
-    )

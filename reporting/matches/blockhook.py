@@ -4,9 +4,11 @@ The hook receives ``{"event_id", "customer_id", "url", "match_id"}`` as JSON and
 once the URL is blocked (a CDN purge plus deny rule, say). 429 and 5xx are retried; any other
 answer means the block could not be applied, and the customer is told.
 
-It goes out through the same guarded send as every destination (``transport.post``): no
-environment proxy, no redirects, a bounded read of the answer. The hook is the operator's own
-(often an internal API), so private addresses are allowed.
+It goes out through the one outbound client (``reporting.http.client``): no environment
+proxy, no redirects, a bounded read of the answer, the exchange held to the HTTP timeout. The
+hook is the operator's own (often an internal API), so private addresses are allowed. What goes
+wrong becomes the ``block_failed`` event the customer is sent, so the detail names the status
+and never quotes the hook's answer.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reporting.events import DeliveryResult, Event
-from reporting.http.client import post, retry_after_seconds
+from reporting.http.client import Receiver, post
 from reporting.settings import ReportingSettings
 
 
@@ -31,19 +33,9 @@ def apply_block(settings: ReportingSettings, payload: Mapping[str, Any], event: 
             "match_id": event.case_id,
         }
     ).encode()
-    answer = post(
-        settings.block_hook_url,
-        body,
-        {"Content-Type": "application/json", "X-Hashwatch-Event-Id": event.id},
-        timeout=settings.http_timeout_seconds,
-        allow_private=True,
-    )
-    if isinstance(answer, DeliveryResult):
-        return answer
-    if 200 <= answer.status < 300:
-        return DeliveryResult.success(f"block hook answered {answer.status}")
-    if answer.status == 429 or answer.status >= 500:
-        return DeliveryResult.retry(
-            f"block hook answered {answer.status}", retry_after_seconds(answer.headers.get("retry-after"))
-        )
-    return DeliveryResult.failure(f"block hook refused the block: {answer.status}")
+    receiver = Receiver("block hook", settings.http_timeout_seconds, allow_private=True, quote_answers=False)
+    headers = {"Content-Type": "application/json", "X-Hashwatch-Event-Id": event.id}
+    sent = post(settings.block_hook_url, body, headers, receiver)
+    if sent.answer is None or sent.result.ok or sent.result.retryable:
+        return sent.result
+    return DeliveryResult.failure(f"block hook refused the block: {sent.answer.status}")

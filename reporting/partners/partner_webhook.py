@@ -15,21 +15,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reporting.destinations.schema import config_field, fields_of, read_config
 from reporting.destinations.secret import Secret
-from reporting.destinations.signing import sign
+from reporting.destinations.signing import signed_headers
 from reporting.events import DeliveryResult, Event, format_time
-from reporting.http.client import Answer, classify, post, retry_after_seconds
-from reporting.http.guard import AddressNotAllowed, check_url
+from reporting.http.client import Answer, Receiver, post, retry_after_seconds
+from reporting.http.guard import check_url
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 @dataclass(frozen=True)
 class PartnerWebhookConfig:
-    url: str
-    secret: Secret
-    partner: str = "partner"
-    allow_private: bool = False
+    # Read from ``HASHWATCH_PARTNER_WEBHOOKS`` like a destination's stored config.
+    url: str = config_field("the URL to POST reports to.")
+    secret: Secret = config_field("the HMAC signing secret.")
+    partner: str = config_field("the partner's name.", default="partner")
+    allow_private: bool = config_field("allow private and loopback addresses.", default=False)
     timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
@@ -41,23 +43,10 @@ class PartnerWebhookConfig:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], timeout_s: float = 30.0) -> PartnerWebhookConfig:
-        known = {"url", "secret", "partner", "allow_private"}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(f"partner webhook: unknown key(s) {unknown}")
-        url, secret = config.get("url"), config.get("secret")
-        if not isinstance(url, str) or not isinstance(secret, str):
-            raise ValueError("partner webhook: 'url' and 'secret' are required strings")
-        allow_private = config.get("allow_private", False)
-        if not isinstance(allow_private, bool):
-            raise ValueError("partner webhook: 'allow_private' must be true or false")
-        return cls(
-            url=url,
-            secret=Secret(secret),
-            partner=str(config.get("partner", "partner")),
-            allow_private=allow_private,
-            timeout_s=timeout_s,
-        )
+        return cls(**read_config("partner webhook", _FIELDS, config), timeout_s=timeout_s)
+
+
+_FIELDS = fields_of("partner webhook", PartnerWebhookConfig)
 
 
 def report_body(event: Event, report: Mapping[str, Any] | None) -> bytes:
@@ -91,37 +80,25 @@ class PartnerWebhookReporter:
             body = report_body(event, report)
         except ValueError as exc:
             return DeliveryResult.failure(f"report is not JSON-safe: {exc}")
-        timestamp = int(self.clock())
         headers = {
             "Content-Type": "application/json",
             IDEMPOTENCY_HEADER: event.id,
             "X-Hashwatch-Event-Id": event.id,
             "X-Hashwatch-Case-Id": str(event.case_id),
-            "X-Hashwatch-Timestamp": str(timestamp),
-            "X-Hashwatch-Signature": sign(self.config.secret.reveal(), timestamp, body),
+            **signed_headers(self.config.secret.reveal(), int(self.clock()), body),
         }
-        try:
-            check_url(self.config.url)
-        except AddressNotAllowed as exc:
-            return DeliveryResult.failure(f"refused: {exc}")
-        answer = post(
-            self.config.url,
-            body,
-            headers,
-            timeout=self.config.timeout_s,
-            allow_private=self.config.allow_private,
+        receiver = Receiver(
+            self.config.partner, self.config.timeout_s, allow_private=self.config.allow_private
         )
-        if not isinstance(answer, Answer):
-            return answer
-        if answer.status == 409:
+        sent = post(self.config.url, body, headers, receiver)
+        if sent.answer is not None and sent.answer.status == 409:
             return DeliveryResult.retry(
                 f"{self.config.partner} is still processing this report (409)",
-                retry_after_seconds(answer.headers.get("retry-after")),
+                retry_after_seconds(sent.answer.headers.get("retry-after")),
             )
-        result = classify(answer, self.config.partner)
-        if result.ok:
-            return DeliveryResult.success(result.detail, _reference(answer))
-        return result
+        if sent.answer is not None and sent.result.ok:
+            return DeliveryResult.success(sent.result.detail, _reference(sent.answer))
+        return sent.result
 
 
 def _reference(answer: Answer) -> str:

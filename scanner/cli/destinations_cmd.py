@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 
+from reporting.destinations import DestinationConfigError
+from reporting.destinations.registry import KINDS, NAMES, find_kind
+from reporting.destinations.schema import ConfigField, DestinationKind
 from scanner.cli.common import (
     DatabaseUrl,
     DataDir,
@@ -21,9 +26,7 @@ from scanner.cli.common import (
     settings_or_exit,
 )
 
-app = typer.Typer(
-    help="Customers' notification destinations: email, webhook, PagerDuty.", no_args_is_help=True
-)
+app = typer.Typer(help=f"Customers' notification destinations: {', '.join(NAMES)}.", no_args_is_help=True)
 
 
 @contextmanager
@@ -36,54 +39,105 @@ def _admin(data_dir: object, database_url: object) -> Iterator[tuple[Any, Any, A
         yield DestinationAdmin(store.engine, reporting), store, reporting
 
 
-@app.command("add")
-def add(
-    customer: Annotated[str, typer.Option(help="Customer id the destination belongs to.")],
-    kind: Annotated[str, typer.Option(help="email, webhook or pagerduty.")],
-    to: Annotated[str | None, typer.Option(help="email: the address to notify.")] = None,
-    url: Annotated[str | None, typer.Option(help="webhook: the URL to POST to.")] = None,
-    secret: Annotated[
-        str | None, secret_option("HASHWATCH_WEBHOOK_SECRET", "webhook: the HMAC signing secret.")
-    ] = None,
-    allow_private: Annotated[
-        bool, typer.Option("--allow-private", help="webhook/pagerduty: allow private and loopback addresses.")
-    ] = False,
-    routing_key: Annotated[
-        str | None,
-        secret_option("HASHWATCH_PAGERDUTY_ROUTING_KEY", "pagerduty: the integration's routing key."),
-    ] = None,
-    severity: Annotated[str, typer.Option(help="pagerduty: critical, error, warning or info.")] = "critical",
-    events_url: Annotated[str | None, typer.Option(help="pagerduty: Events API URL (for testing).")] = None,
-    digest: Annotated[
-        bool, typer.Option("--digest", help="email: one daily digest instead of a mail per match.")
-    ] = False,
-    name: Annotated[str, typer.Option(help="A label for the destination.")] = "",
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-) -> None:
+# ``add`` has its own options and one flag per field of the registered kinds (schema.py): a flag
+# shared by kinds that declare the same field, a secret read from an environment variable or
+# standard input. A field must not take one of ``add``'s own names.
+_OWN = frozenset({"customer", "kind", "digest", "name", "data_dir", "database_url"})
+
+
+@dataclass(frozen=True)
+class Flag:
+    spec: ConfigField
+    kinds: tuple[str, ...]
+
+    def parameter(self) -> inspect.Parameter:
+        spec = self.spec
+        option = "--" + spec.name.replace("_", "-")
+        text = f"{'/'.join(self.kinds)}: {spec.help}"
+        if spec.choices:
+            text += f" {', '.join(spec.choices[:-1])} or {spec.choices[-1]}."
+        if spec.type == "boolean":
+            names = f"{option}/--no-{option[2:]}" if spec.default else option
+            return _parameter(spec.name, bool, typer.Option(names, help=text), bool(spec.default))
+        if spec.secret:
+            envvar = f"HASHWATCH_{self.kinds[0]}_{spec.name}".upper()
+            return _parameter(spec.name, str | None, secret_option(envvar, text), None)
+        # A field with a few values is stored as chosen or as its default; any other when given.
+        default = spec.default if spec.choices else None
+        return _parameter(spec.name, str | None, typer.Option(option, help=text), default)
+
+
+def _parameter(
+    name: str, kind: object, option: Any = None, default: object = inspect.Parameter.empty
+) -> inspect.Parameter:
+    annotation = kind if option is None else Annotated[kind, option]
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+
+
+def flags_for(kinds: Sequence[DestinationKind]) -> list[Flag]:
+    flags: dict[str, Flag] = {}
+    for kind in kinds:
+        for spec in (s for s in kind.fields if s.flag):
+            if spec.name in _OWN:
+                raise ValueError(f"{kind.name}: field {spec.name!r} has the name of an option of 'add'")
+            known = flags.get(spec.name)
+            flags[spec.name] = Flag(spec, (known.kinds if known else ()) + (kind.name,))
+    return list(flags.values())
+
+
+def _given_config(kind: DestinationKind, given: dict[str, Any]) -> dict[str, Any]:
+    """What the flags say of ``kind``'s fields: a flag not given is left out of the config."""
+    return {s.name: given[s.name] for s in kind.fields if s.flag and given.get(s.name) is not None}
+
+
+def add(**given: Any) -> None:
     """Add a destination; its config is checked before it is stored. It is the operator's:
     deleting the customer, or anything the customer does, leaves it as it is."""
-    config: dict[str, Any]
-    if kind == "email":
-        config = {"to": to}
-    elif kind == "webhook":
-        config = {"url": url, "secret": secret, "allow_private": allow_private}
-    elif kind == "pagerduty":
-        config = {"routing_key": routing_key, "severity": severity, "allow_private": allow_private}
-        if events_url:
-            config["events_url"] = events_url
-    else:
-        raise fail(f"unknown kind {kind!r}; choose from email, webhook, pagerduty", 2)
+    customer, kind_name, name = given.pop("customer"), given.pop("kind"), given.pop("name")
+    mode = "digest" if given.pop("digest") else "immediate"
+    data_dir, database_url = given.pop("data_dir"), given.pop("database_url")
+    kind = find_kind(kind_name)
+    if kind is None:
+        raise fail(f"unknown kind {kind_name!r}; choose from {', '.join(NAMES)}", 2)
+    config = _given_config(kind, given)
     with _admin(data_dir, database_url) as (admin, _, _):
-        from reporting.destinations import DestinationConfigError
-
         try:
-            destination_id = admin.add(
-                customer, kind, config, name=name, mode="digest" if digest else "immediate"
-            )
+            destination_id = admin.add(customer, kind.name, config, name=name, mode=mode)
         except (ValueError, DestinationConfigError) as exc:
             raise fail(str(exc), 2) from None
         typer.echo(f"destination {destination_id} added for customer {customer!r}")
+
+
+def _add_signature() -> inspect.Signature:
+    digesting = "/".join(k.name for k in KINDS if k.digest)
+    kinds = f"{', '.join(NAMES[:-1])} or {NAMES[-1]}."
+    return inspect.Signature(
+        [
+            _parameter("customer", str, typer.Option(help="Customer id the destination belongs to.")),
+            _parameter("kind", str, typer.Option(help=kinds)),
+            *(flag.parameter() for flag in flags_for(KINDS)),
+            _parameter(
+                "digest",
+                bool,
+                typer.Option("--digest", help=f"{digesting}: one daily digest instead of a mail per match."),
+                False,
+            ),
+            _parameter("name", str, typer.Option(help="A label for the destination."), ""),
+            _parameter("data_dir", DataDir, default=None),
+            _parameter("database_url", DatabaseUrl, default=None),
+        ]
+    )
+
+
+def _register_add() -> None:
+    # typer reads a command's options from its signature; this one is made from the kinds.
+    signature = _add_signature()
+    add.__signature__ = signature  # type: ignore[attr-defined]
+    add.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    app.command("add")(add)
+
+
+_register_add()
 
 
 @app.command("list")

@@ -1,7 +1,7 @@
 """Reading a rescan item: a local file, or an http(s) URL fetched through the SSRF guard.
 
 A manifest is often made from someone else's listing, so its URLs are treated like a customer's
-webhook URL (``reporting.http.guard``): only public addresses unless the operator opts in for private
+webhook URL (``reporting.http.client``): only public addresses unless the operator opts in for private
 object stores (``hashwatch rescan --allow-private-urls``), every connect pinned to the checked
 address (DNS rebinding), no proxy from the environment, no redirects followed, and limits on
 size and on the whole fetch's time, not just on each read.
@@ -12,13 +12,11 @@ from __future__ import annotations
 import functools
 import os
 import ssl
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from reporting.http.guard import AddressNotAllowed, default_ssl_context, guarded_client
+from reporting.http.client import AnswerTooLarge, Outbound, Receiver, Refused, SendFailed, TimedOut
+from reporting.http.guard import default_ssl_context
 
 FETCH_TIMEOUT_SECONDS = 30.0
 # Outcomes that are not from hashing: the content could not be read at all.
@@ -75,35 +73,33 @@ def read_content(location: str, max_bytes: int, policy: FetchPolicy = PUBLIC_ONL
 
 
 def fetch(url: str, max_bytes: int, policy: FetchPolicy) -> bytes:
-    give_up_at = time.monotonic() + policy.timeout_s
+    receiver = Receiver(
+        "object store",
+        policy.timeout_s,
+        allow_private=policy.allow_private,
+        hint=_PRIVATE_HINT,
+        answer_bytes=max_bytes,
+        cut_long_answers=False,
+        ssl_context=_ssl_context(),
+    )
     try:
-        with (
-            guarded_client(policy.timeout_s, policy.allow_private, _PRIVATE_HINT, _ssl_context()) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.is_redirect:
-                raise Unreadable(
-                    UNREADABLE,
-                    f"HTTP {response.status_code}: redirects are not followed; "
-                    "name the final URL in the manifest",
-                )
-            if response.status_code != 200:
-                raise Unreadable(UNREADABLE, f"HTTP {response.status_code}")
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise Unreadable(TOO_LARGE, f"larger than {max_bytes} bytes")
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise Unreadable(TOO_LARGE, f"larger than {max_bytes} bytes")
-                # A server sending a byte now and then would never trip the per-read timeout.
-                if time.monotonic() > give_up_at:
-                    raise Unreadable(UNREADABLE, f"fetch took longer than {policy.timeout_s:g} s")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except AddressNotAllowed as exc:
-        raise Unreadable(UNREADABLE, f"refused: {exc}") from None
-    except httpx.HTTPError as exc:
-        raise Unreadable(UNREADABLE, f"fetch failed: {type(exc).__name__}") from None
+        with Outbound(receiver) as client:
+            answer = client.request("GET", url, read_if=lambda status: status == 200)
+    except AnswerTooLarge as exc:
+        raise Unreadable(TOO_LARGE, str(exc)) from None
+    except Refused as exc:
+        raise Unreadable(UNREADABLE, str(exc)) from None
+    except TimedOut as exc:
+        if exc.whole:
+            raise Unreadable(UNREADABLE, f"fetch took longer than {policy.timeout_s:g} s") from None
+        raise Unreadable(UNREADABLE, f"fetch failed: {exc.error}") from None
+    except SendFailed as exc:
+        raise Unreadable(UNREADABLE, f"fetch failed: {exc.error}") from None
+    if answer.is_redirect:
+        raise Unreadable(
+            UNREADABLE,
+            f"HTTP {answer.status}: redirects are not followed; name the final URL in the manifest",
+        )
+    if answer.status != 200:
+        raise Unreadable(UNREADABLE, f"HTTP {answer.status}")
+    return answer.body

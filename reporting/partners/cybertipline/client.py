@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from reporting.destinations.secret import Secret
-from reporting.http.guard import default_ssl_context
+from reporting.http.client import Outbound, Receiver, Refused, SendFailed, TimedOut
 from reporting.partners.cybertipline.errors import (
     PartnerAuthError,
     PartnerError,
@@ -32,7 +32,6 @@ from reporting.partners.cybertipline.errors import (
 )
 
 MAX_RESPONSE_BYTES = 1024 * 1024
-USER_AGENT = "hashwatch/0.1"
 
 
 class CyberTiplineEnvironment(Enum):
@@ -99,8 +98,6 @@ class CyberTiplineClient:
         username: str,
         password: Secret | str,
         timeout: float = 30.0,
-        *,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = _check_base_url(base_url)
         if not username:
@@ -109,15 +106,19 @@ class CyberTiplineClient:
         if not secret:
             raise ValueError("a CyberTipline password is required")
         self.username = username
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            auth=httpx.BasicAuth(username, secret.reveal()),
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,
-            trust_env=False,
-            headers={"User-Agent": USER_AGENT},
-            verify=default_ssl_context(),
-            transport=transport,
+        # Through the one outbound client: no environment proxy, no redirects, an answer read
+        # no further than one byte past what is parsed. The host is NCMEC's or the operator's
+        # own test host (which may be private); an upload may be large, so only each wait is
+        # timed, not the exchange as a whole.
+        receiver = Receiver(
+            "CyberTipline",
+            timeout,
+            timeout_whole=False,
+            allow_private=True,
+            answer_bytes=MAX_RESPONSE_BYTES + 1,
+        )
+        self._http = Outbound(
+            receiver, base_url=self.base_url, auth=httpx.BasicAuth(username, secret.reveal())
         )
 
     @classmethod
@@ -227,19 +228,21 @@ class CyberTiplineClient:
         headers: dict[str, str] | None = None,
     ) -> ET.Element:
         try:
-            response = self._http.request(
+            answer = self._http.request(
                 method, path, content=content, data=data, files=files, headers=headers
             )
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise PartnerUnavailable(
-                f"CyberTipline {what}: cannot connect ({type(exc).__name__})", request_sent=False
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise PartnerUnavailable(f"CyberTipline {what}: timed out ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise PartnerUnavailable(f"CyberTipline {what}: {type(exc).__name__}: {exc}") from exc
-        status = response.status_code
-        root = _parse(response.content)
+        except Refused as exc:
+            raise PartnerProtocolError(f"CyberTipline {what}: {exc}", retryable=False) from exc
+        except SendFailed as exc:
+            if not exc.sent:
+                raise PartnerUnavailable(
+                    f"CyberTipline {what}: cannot connect ({exc.error})", request_sent=False
+                ) from exc
+            if isinstance(exc, TimedOut):
+                raise PartnerUnavailable(f"CyberTipline {what}: timed out ({exc.error})") from exc
+            raise PartnerUnavailable(f"CyberTipline {what}: {exc.error}: {exc.reason}") from exc
+        status = answer.status
+        root = _parse(answer.body)
         code_text = root.findtext("responseCode") if root is not None else None
         if root is None or code_text is None or not code_text.strip().lstrip("-").isdigit():
             raise self._unreadable(status, what)

@@ -4,9 +4,7 @@ process pool, a real database (SQLite and PostgreSQL) for the rescan that record
 from __future__ import annotations
 
 import json
-import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +23,7 @@ from scanner.rescan.runner import run_rescan
 from scanner.rescan.sources import SourceError, manifest_source
 from tests.conftest import DEMO_LIST
 from tests.reporting.destinations import test_webhook as webhook_tests
+from tests.reporting.http.trickle import Trickle
 from tests.scanner.rescan.rescan_images import import_demo_list
 
 ROCKET = (DEMO_LIST / "skimage_rocket.jpg").read_bytes()
@@ -93,31 +92,16 @@ def test_more_than_the_size_limit_is_not_read(objects: Objects) -> None:
     assert too_large.outcome == "too_large"
 
 
-def test_a_server_that_trickles_is_given_up_on_as_a_whole() -> None:
+# Headers long enough that, a byte every 0.1 s, they alone outlast the trickling server's 6 s.
+TRICKLED = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"p" * 80 + b"\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000
+
+
+@pytest.mark.parametrize("burst", [TRICKLED.index(b"x"), 0], ids=["body", "headers"])
+def test_a_server_that_trickles_is_given_up_on_as_a_whole(burst: int) -> None:
     # Each byte arrives well within the per-read timeout; the fetch as a whole does not.
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        stop = threading.Event()
-
-        def trickle() -> None:
-            connection, _ = listener.accept()
-            with connection:
-                connection.recv(65536)
-                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
-                while not stop.wait(0.1):
-                    try:
-                        connection.sendall(b"x")
-                    except OSError:
-                        return
-
-        thread = threading.Thread(target=trickle, daemon=True)
-        thread.start()
+    with Trickle(TRICKLED, burst=burst) as slow_server:
         started = time.monotonic()
-        slow = _unreadable(
-            f"http://127.0.0.1:{listener.getsockname()[1]}/slow",
-            FetchPolicy(allow_private=True, timeout_s=1.0),
-        )
-        stop.set()
-        thread.join(5)
+        slow = _unreadable(slow_server.url, FetchPolicy(allow_private=True, timeout_s=1.0))
     assert slow.outcome == "unreadable" and "longer than 1 s" in slow.reason
     assert time.monotonic() - started < 5
 

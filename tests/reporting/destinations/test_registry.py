@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from reporting.destinations import DestinationConfigError, build_destination, redact_config
-from reporting.destinations.base import Destination
+from reporting.destinations import Destination, DestinationConfigError, build_destination, redact_config
 from reporting.destinations.email import EmailDestination, SmtpSettings
 from reporting.destinations.pagerduty import PagerDutyDestination
 from reporting.destinations.secret import Secret

@@ -39,8 +39,10 @@ def _mentions(pattern: re.Pattern[str]) -> list[tuple[str, str]]:
 
 def _exists(path: str) -> bool:
     path = path.rstrip(".,:;")
-    # A placeholder (``<harness>``) stands for any name: what comes before it must exist.
-    path = path.split("<", 1)[0]
+    # A placeholder (``<harness>``, ``test_<kind>.py``) stands for any name: the directory it
+    # would be in must exist.
+    if "<" in path:
+        path = path.split("<", 1)[0].rsplit("/", 1)[0] + "/"
     if "*" in path:
         return any(ROOT.glob(path))
     return (ROOT / path).exists()

@@ -115,7 +115,10 @@ def review_service(store: Store, matchers: MatcherHolder) -> ReviewService:
     """The Review service. A false positive flags list entries as a new list version; this
     server applies the change in place right after the decision commits (others within their
     ``list_poll_seconds``)."""
-    from reporting.review.cases import Review, Reviewer
+    from reporting.review.appeals import Appeals
+    from reporting.review.decisions import Decisions
+    from reporting.review.queue import ReviewQueue
+    from reporting.review.values import Reviewer
 
     def follow() -> None:
         added, removed = apply_changes(
@@ -123,7 +126,12 @@ def review_service(store: Store, matchers: MatcherHolder) -> ReviewService:
         )
         log.info("lists updated after a review decision", added=added, removed=removed)
 
-    return ReviewService(Review(store.engine, on_lists_changed=follow), Reviewer)
+    return ReviewService(
+        ReviewQueue(store.engine),
+        Decisions(store.engine, on_lists_changed=follow),
+        Appeals(store.engine),
+        Reviewer,
+    )
 
 
 def customers_service(

@@ -141,7 +141,8 @@ def customers_service(
     within the sending limits. Ids in ``journal`` count as known (reporting/customers/ids.py)."""
     from reporting.customers.email import SmtpVerificationMailer
     from reporting.customers.mail_limits import MailLimits
-    from reporting.customers.store import CustomerSettings, CustomerStore
+    from reporting.customers.store import CustomerStore
+    from reporting.customers.values import CustomerSettings
     from reporting.destinations.email import SmtpSettings
 
     mailer = SmtpVerificationMailer(SmtpSettings.from_settings(reporting))

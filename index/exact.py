@@ -16,7 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from index import _kernels
-from index.hamming import HammingIndex, register_segment_kind
+from index.hamming import HammingIndex
+from index.hamming_snapshot import register_segment_kind
 from index.segments import Array, Codes, Ids, SearchResult, Segment, Words, sort_rows
 
 

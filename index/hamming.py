@@ -16,21 +16,22 @@ tree). Each segment carries the set of its ids removed since it was built (tombs
 Thread-safety: searches never lock. The whole index state is one immutable object that writers
 replace with a single reference assignment, so a search sees the index before a change or after
 it, never halfway. Writers (``add``, ``remove``, ``compact``'s final swap) serialise on a lock.
+That state is ``index.hamming_state``; how an index is saved and loaded, ``index.hamming_snapshot``.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from functools import cached_property
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
 
-from index import snapshot
+from index import hamming_snapshot
+from index.hamming_state import Part, State, member, sorted_unique
 from index.mih import MihSegment
 from index.segments import Codes, Ids, Segment, Words, empty_result, to_words
 
@@ -44,30 +45,6 @@ DELTA_LIMIT = 32_768
 SMALL_FRACTION = 0.25
 # compact() also rewrites a segment once this fraction of its rows are tombstones.
 DEAD_FRACTION = 0.2
-
-
-@dataclass(frozen=True)
-class _Part:
-    segment: Segment
-    dead: frozenset[int] = field(default_factory=frozenset)
-
-    @cached_property
-    def dead_ids(self) -> Ids:
-        return np.sort(np.fromiter(self.dead, dtype=np.int64, count=len(self.dead)))
-
-    @property
-    def live(self) -> int:
-        return len(self.segment) - len(self.dead)
-
-
-@dataclass(frozen=True)
-class _State:
-    parts: tuple[_Part, ...]
-    delta: Segment
-
-    @property
-    def count(self) -> int:
-        return sum(p.live for p in self.parts) + len(self.delta)
 
 
 @dataclass(frozen=True)
@@ -101,7 +78,7 @@ class HammingIndex:
         self.algorithm = algorithm
         self._lock = threading.Lock()
         self._compact_lock = threading.Lock()
-        self._state = _State((), self._empty())
+        self._state = State((), self._empty())
 
     # -- building ---------------------------------------------------------------------------
 
@@ -111,7 +88,7 @@ class HammingIndex:
         index = cls(bits, **options)
         ids, words = index._check(ids, codes)
         if len(ids):
-            index._state = _State((_Part(index._build_segment(ids, words)),), index._empty())
+            index._state = State((Part(index._build_segment(ids, words)),), index._empty())
         return index
 
     def _build_segment(self, ids: Ids, words: Words) -> Segment:
@@ -137,7 +114,7 @@ class HammingIndex:
         state = self._state
         nq = len(queries)
         found_q, found_ids, found_d = [], [], []
-        for part in (*state.parts, _Part(state.delta)):
+        for part in (*state.parts, Part(state.delta)):
             segment = part.segment
             if not len(segment):
                 continue
@@ -147,7 +124,7 @@ class HammingIndex:
             ids = segment.ids[rows]
             q_of = np.repeat(np.arange(nq, dtype=np.int64), np.diff(lims))
             if part.dead:
-                live = ~_member(ids, part.dead_ids)
+                live = ~member(ids, part.dead_ids)
                 ids, q_of, dists = ids[live], q_of[live], dists[live]
             found_q.append(q_of)
             found_ids.append(ids)
@@ -197,36 +174,36 @@ class HammingIndex:
             state = self._state
             parts = self._tombstone(state.parts, ids)[0]
             delta = state.delta
-            keep = ~_member(delta.ids, _sorted_unique(ids))
+            keep = ~member(delta.ids, sorted_unique(ids))
             merged_ids = np.concatenate([delta.ids[keep], ids])
             merged_words = np.concatenate([delta.words[keep], words])
             if len(merged_ids) >= self.delta_limit:
-                parts = (*parts, _Part(self._build_segment(merged_ids, merged_words)))
+                parts = (*parts, Part(self._build_segment(merged_ids, merged_words)))
                 new_delta = self._empty()
             else:
                 new_delta = Segment.build(self.bits, merged_ids, merged_words)
-            self._state = _State(parts, new_delta)
+            self._state = State(parts, new_delta)
 
     def remove(self, ids: Ids) -> int:
         """Remove entries by id; returns how many were present."""
-        ids = _sorted_unique(np.asarray(ids, dtype=np.int64))
+        ids = sorted_unique(np.asarray(ids, dtype=np.int64))
         if not len(ids):
             return 0
         with self._lock:
             state = self._state
             parts, removed = self._tombstone(state.parts, ids)
             delta = state.delta
-            keep = ~_member(delta.ids, ids)
+            keep = ~member(delta.ids, ids)
             removed += int(len(delta.ids) - keep.sum())
             if removed:
                 new_delta = delta if keep.all() else Segment(self.bits, delta.ids[keep], delta.words[keep])
-                self._state = _State(parts, new_delta)
+                self._state = State(parts, new_delta)
             return removed
 
     @staticmethod
-    def _tombstone(parts: tuple[_Part, ...], ids: Ids) -> tuple[tuple[_Part, ...], int]:
+    def _tombstone(parts: tuple[Part, ...], ids: Ids) -> tuple[tuple[Part, ...], int]:
         """Parts with every live row among ``ids`` tombstoned, and how many that was."""
-        out: list[_Part] = []
+        out: list[Part] = []
         count = 0
         for part in parts:
             found = ids[part.segment.positions(ids) >= 0].tolist()
@@ -246,8 +223,8 @@ class HammingIndex:
                 state = self._state
                 froze = bool(len(state.delta))
                 if froze:
-                    parts = (*state.parts, _Part(self._build_segment(state.delta.ids, state.delta.words)))
-                    state = _State(parts, self._empty())
+                    parts = (*state.parts, Part(self._build_segment(state.delta.ids, state.delta.words)))
+                    state = State(parts, self._empty())
                     self._state = state
             chosen = self._plan(state.parts, full=full)
             if not chosen:
@@ -256,7 +233,7 @@ class HammingIndex:
             for part in chosen:
                 segment = part.segment
                 if part.dead:
-                    keep = ~_member(segment.ids, part.dead_ids)
+                    keep = ~member(segment.ids, part.dead_ids)
                     ids_list.append(segment.ids[keep])
                     words_list.append(segment.words[keep])
                 else:
@@ -268,20 +245,20 @@ class HammingIndex:
                 current = self._state
                 chosen_segments = {id(p.segment): p for p in chosen}
                 later_dead: set[int] = set()
-                rest: list[_Part] = []
+                rest: list[Part] = []
                 for part in current.parts:
                     before = chosen_segments.get(id(part.segment))
                     if before is None:
                         rest.append(part)
                     else:
                         later_dead |= part.dead - before.dead
-                new_parts = [_Part(merged, frozenset(later_dead))] if merged is not None else []
+                new_parts = [Part(merged, frozenset(later_dead))] if merged is not None else []
                 # The merged segment holds the oldest rows it was built from; keep it first so a
                 # reader of stats sees the big base first.
-                self._state = _State((*new_parts, *rest), current.delta)
+                self._state = State((*new_parts, *rest), current.delta)
             return True
 
-    def _plan(self, parts: tuple[_Part, ...], *, full: bool) -> list[_Part]:
+    def _plan(self, parts: tuple[Part, ...], *, full: bool) -> list[Part]:
         if not parts:
             return []
         if full:
@@ -297,28 +274,9 @@ class HammingIndex:
     # -- snapshots --------------------------------------------------------------------------
 
     def save(self, path: Path | str, *, source_version: str | None = None) -> dict[str, Any]:
-        """Write a snapshot of the index as it is now (see ``snapshot.py``); returns its sidecar."""
-        state = self._state
-        arrays: dict[str, npt.NDArray[Any]] = {}
-        segments: list[dict[str, Any]] = []
-        for k, part in enumerate((*state.parts, _Part(state.delta))):
-            segment = part.segment
-            for name, array in segment.arrays().items():
-                arrays[f"{k}.{name}"] = array
-            arrays[f"{k}.dead"] = np.array(sorted(part.dead), dtype=np.int64)
-            segments.append({"kind": segment.kind, "rows": len(segment), "params": segment.params()})
-        meta = {
-            "index": self.kind,
-            "algorithm": self.algorithm,
-            "bits": self.bits,
-            "count": state.count,
-            "source_version": source_version,
-            "structure": self.structure,
-            "flat_below": self.flat_below,
-            "delta_limit": self.delta_limit,
-            "segments": segments,
-        }
-        return snapshot.write(path, meta, arrays)
+        """Write a snapshot of the index as it is now (``index.hamming_snapshot``); returns its
+        sidecar."""
+        return hamming_snapshot.write(path, self, self._state, source_version)
 
     @classmethod
     def load(
@@ -327,39 +285,8 @@ class HammingIndex:
         """An index from a snapshot. Raises ``SnapshotError`` if it is corrupt, partial, of
         another kind, or (given ``algorithm``) of another algorithm; the caller keeps whatever
         index it had. Loaded segments are memory-mapped and read-only, which they are anyway."""
-        meta, arrays = snapshot.read(path, verify=verify, mmap=mmap)
-        try:
-            if meta["index"] != cls.kind:
-                raise snapshot.SnapshotError(f"snapshot {path} holds a {meta['index']} index, not {cls.kind}")
-            if algorithm is not None and meta["algorithm"] != algorithm:
-                raise snapshot.SnapshotError(
-                    f"snapshot {path} is for {meta['algorithm']} hashes, not {algorithm}"
-                )
-            index = cls(
-                int(meta["bits"]),
-                structure=meta["structure"],
-                flat_below=int(meta["flat_below"]),
-                delta_limit=int(meta["delta_limit"]),
-                algorithm=meta["algorithm"],
-            )
-            parts: list[_Part] = []
-            for k, spec in enumerate(meta["segments"]):
-                names = {
-                    name.split(".", 1)[1]: a for name, a in arrays.items() if name.split(".", 1)[0] == str(k)
-                }
-                segment_cls = _SEGMENT_KINDS[spec["kind"]]
-                segment = segment_cls.restore(index.bits, names, dict(spec["params"]))
-                if len(segment) != int(spec["rows"]):
-                    raise snapshot.SnapshotError(f"snapshot {path}: segment {k} has the wrong row count")
-                parts.append(_Part(segment, frozenset(names["dead"].tolist())))
-        except snapshot.SnapshotError:
-            raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise snapshot.SnapshotError(f"snapshot {path} is inconsistent: {exc!r}") from exc
-        delta = parts.pop()
-        index._state = _State(tuple(parts), delta.segment)
-        if index._state.count != int(meta["count"]):
-            raise snapshot.SnapshotError(f"snapshot {path}: entry count does not match the sidecar")
+        index, state = hamming_snapshot.read(cls, path, verify=verify, mmap=mmap, algorithm=algorithm)
+        index._state = state
         return index
 
     # -- helpers ----------------------------------------------------------------------------
@@ -369,30 +296,12 @@ class HammingIndex:
         words = self._words(codes)
         if ids.ndim != 1 or len(ids) != len(words):
             raise ValueError(f"{len(ids)} ids for {len(words)} codes")
-        if len(_sorted_unique(ids)) != len(ids):
+        if len(sorted_unique(ids)) != len(ids):
             raise ValueError("ids must be unique within one call")
         return ids, words
 
     def _words(self, codes: Codes) -> Words:
         return to_words(np.asarray(codes, dtype=np.uint8), self.bits)
-
-
-def _member(values: Ids, sorted_set: Ids) -> npt.NDArray[np.bool_]:
-    """``np.isin(values, sorted_set)`` by binary search: np.isin sorts (or hashes) both sides,
-    which at 10 M rows costs seconds."""
-    if not len(sorted_set):
-        return np.zeros(len(values), dtype=bool)
-    pos = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
-    return np.asarray(sorted_set[pos] == values)
-
-
-def _sorted_unique(ids: Ids) -> Ids:
-    # Not np.unique: numpy 2.4's hash-based unique takes seconds per million int64s.
-    s = np.sort(ids)
-    if len(s) < 2:
-        return s
-    unique: Ids = s[np.concatenate([[True], s[1:] != s[:-1]])]
-    return unique
 
 
 def pack(values: Sequence[bytes] | Iterable[bytes], bits: int) -> Codes:
@@ -403,12 +312,4 @@ def pack(values: Sequence[bytes] | Iterable[bytes], bits: int) -> Codes:
     return np.frombuffer(b"".join(values), dtype=np.uint8).reshape(len(values), bits // 8)
 
 
-_SEGMENT_KINDS: dict[str, type[Segment]] = {"flat": Segment, "mih": MihSegment}
-
-
-def register_segment_kind(kind: type[Segment]) -> None:
-    """Let ``load`` restore segments of another kind (``exact.py`` registers its own)."""
-    _SEGMENT_KINDS[kind.kind] = kind
-
-
-__all__ = ["HammingIndex", "IndexStats", "empty_result", "pack", "register_segment_kind"]
+__all__ = ["HammingIndex", "IndexStats", "empty_result", "pack"]

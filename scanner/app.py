@@ -1,19 +1,15 @@
 """The composition root: settings → database → matcher → engine → server.
 
-The only module of ``scanner`` that reaches the database layer, and only through ``reporting``.
+Everything here builds; running the result is ``scanner.process``, and the scanner's ports over
+the database it wires in (journal sink, outbox depth, analytics visibility) are
+``scanner.store_ports``.
 """
 
 from __future__ import annotations
 
-import signal
 import threading
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 import structlog
 
@@ -30,30 +26,29 @@ from reporting.sealed import unlock
 from reporting.settings import ReportingSettings
 from reporting.store import ActionConfig, Store
 from reporting.worker import Worker
-from scanner.addresses import host_port
 from scanner.analytics.counter import CountFlusher, ScanCounter
 from scanner.auditlog import AuditReader
-from scanner.auth import Principal, TokenVerifier
+from scanner.auth import TokenVerifier
 from scanner.customer_policy import CustomerPolicies
 from scanner.engine import MatcherHolder, ScanEngine, Verdict
 from scanner.flood import FloodGuard
 from scanner.hashpool.pool import HashPool
-from scanner.journal import AlreadyRecorded, Journal, JournalRecord, JournalSink
+from scanner.journal import Journal
 from scanner.metrics import (
     INDEX_SNAPSHOTS_REFUSED,
     IndexCollector,
     JournalCollector,
     MetricsEndpoint,
     OutboxCollector,
-    OutboxStats,
 )
 from scanner.rescan.hashlog import HashLogFlusher
 from scanner.rescan.service import attach_hash_log
-from scanner.rpc.analytics_service import AnalyticsService, VisibleCustomers, operators_only
+from scanner.rpc.analytics_service import AnalyticsService, VisibleCustomers
 from scanner.rpc.customers_service import CustomersService
 from scanner.rpc.review_service import ReviewService
 from scanner.rpc.server import Server, create_server
 from scanner.settings import Settings, load
+from scanner.store_ports import journal_sink, outbox_stats, partner_customers
 
 log = structlog.get_logger(__name__)
 
@@ -115,7 +110,10 @@ def review_service(store: Store, matchers: MatcherHolder) -> ReviewService:
     """The Review service. A false positive flags list entries as a new list version; this
     server applies the change in place right after the decision commits (others within their
     ``list_poll_seconds``)."""
-    from reporting.review.cases import Review, Reviewer
+    from reporting.review.appeals import Appeals
+    from reporting.review.decisions import Decisions
+    from reporting.review.queue import ReviewQueue
+    from reporting.review.values import Reviewer
 
     def follow() -> None:
         added, removed = apply_changes(
@@ -123,7 +121,12 @@ def review_service(store: Store, matchers: MatcherHolder) -> ReviewService:
         )
         log.info("lists updated after a review decision", added=added, removed=removed)
 
-    return ReviewService(Review(store.engine, on_lists_changed=follow), Reviewer)
+    return ReviewService(
+        ReviewQueue(store.engine),
+        Decisions(store.engine, on_lists_changed=follow),
+        Appeals(store.engine),
+        Reviewer,
+    )
 
 
 def customers_service(
@@ -133,7 +136,8 @@ def customers_service(
     within the sending limits. Ids in ``journal`` count as known (reporting/customers/ids.py)."""
     from reporting.customers.email import SmtpVerificationMailer
     from reporting.customers.mail_limits import MailLimits
-    from reporting.customers.store import CustomerSettings, CustomerStore
+    from reporting.customers.store import CustomerStore
+    from reporting.customers.values import CustomerSettings
     from reporting.destinations.email import SmtpSettings
 
     mailer = SmtpVerificationMailer(SmtpSettings.from_settings(reporting))
@@ -277,21 +281,6 @@ def build_app(
     )
 
 
-def partner_customers(store: Store) -> VisibleCustomers:
-    """Whose analytics a caller may read: a partner's token, its own customers' (the Customers
-    service's ownership); an operator with ``analytics:read``, everyone's."""
-    from reporting.customers.store import CustomerStore
-
-    customers = CustomerStore(store.engine)
-
-    def visible(principal: Principal) -> Sequence[str] | None:
-        if principal.partner_id is not None:
-            return customers.visible_customer_ids(principal.partner_id) or []
-        return operators_only(principal)
-
-    return visible
-
-
 def hash_pool(settings: Settings) -> HashPool | None:
     """The hashing processes (``hash_workers``), started; None to hash in this process."""
     if settings.hash_workers == 0:
@@ -307,133 +296,3 @@ def hash_pool(settings: Settings) -> HashPool | None:
     )
     pool.start()
     return pool
-
-
-def serve(settings: Settings, with_worker: bool = True, with_web: bool = False) -> None:
-    """Run until SIGTERM or SIGINT, then drain: health goes NOT_SERVING, in-flight RPCs finish.
-
-    ``with_web`` also serves the analysts' review page (``web_host:web_port``); a false positive
-    decided there reaches this process's matcher at once."""
-    app = build_app(settings)
-    web = None
-    if with_web:
-        from scanner.web.build import web_server
-
-        web = web_server(settings, app.store, on_lists_changed=app.sync_lists)
-    stop = threading.Event()
-    worker_stop = threading.Event()
-    worker_thread = None
-    if with_worker:
-        worker = make_worker(app.store, app.reporting)
-        worker_thread = threading.Thread(
-            target=worker.run, args=(worker_stop,), name="outbox-worker", daemon=True
-        )
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("shutting down", signal=signal.Signals(signum).name, grace_seconds=settings.grace_seconds)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    # SIGHUP reloads the lists from the database without a restart.
-    signal.signal(signal.SIGHUP, lambda *_: app.reload_lists())
-    # Health turns SERVING once every kernel is warm (scanner/warmup.py): the first scan a load
-    # balancer sends is as fast as the tenth.
-    app.server.start(warm=True)
-    if web is not None:
-        web.start()
-        log.info("review page", address=host_port(settings.web_host, web.port))
-    if worker_thread is not None:
-        worker_thread.start()
-    if app.hash_log is not None:
-        hash_log_thread = threading.Thread(target=app.hash_log.run, args=(worker_stop,), name="hash-log")
-        hash_log_thread.start()
-    lists_thread = threading.Thread(
-        target=app.watch_lists, args=(worker_stop,), name="list-watcher", daemon=True
-    )
-    lists_thread.start()
-    customers_thread = threading.Thread(
-        target=app.watch_customers, args=(worker_stop,), name="customer-watcher", daemon=True
-    )
-    customers_thread.start()
-    replay_thread = threading.Thread(target=app.replay_journal, args=(worker_stop,), name="journal-replay")
-    replay_thread.start()
-    counts_thread = None
-    if app.counts is not None:
-        # Stopped only after the server drained: the last flush holds every scan answered.
-        counts_thread = threading.Thread(target=app.counts.run, args=(worker_stop,), name="scan-counts")
-        counts_thread.start()
-    metrics = None
-    if settings.metrics_port:
-        try:
-            metrics = app.metrics(settings.metrics_port)
-        except OSError as exc:  # keep answering scans; say loudly that nobody can see them
-            log.error("metrics endpoint not started", port=settings.metrics_port, error=str(exc))
-    log.info(
-        "serving",
-        address=host_port(settings.host, app.server.port),
-        metrics_port=metrics.port if metrics is not None else None,
-        tls=settings.tls_cert is not None,
-        mtls=settings.tls_client_ca is not None,
-        lists=list_sizes(app.matchers.current),
-        hash_mode=str(settings.hash_mode),
-        hash_workers=settings.hash_workers,
-        queue_size=settings.queue_size,
-    )
-    # Wake up regularly: a signal delivered to one of gRPC's threads only runs its Python
-    # handler once the main thread executes bytecode again.
-    while not stop.wait(0.25):
-        pass
-    app.server.set_serving(False)
-    time.sleep(settings.shutdown_delay_seconds)
-    app.server.drain(settings.grace_seconds)
-    if web is not None:
-        web.stop(settings.grace_seconds)
-    worker_stop.set()
-    replay_thread.join(timeout=settings.grace_seconds)
-    if metrics is not None:
-        metrics.stop()
-    if worker_thread is not None:
-        worker_thread.join(timeout=settings.grace_seconds)
-    if app.hash_log is not None:
-        hash_log_thread.join(timeout=settings.grace_seconds)
-    if counts_thread is not None:
-        counts_thread.join(timeout=settings.grace_seconds)
-    log.info("stopped")
-
-
-def journal_sink(store: Store) -> JournalSink:
-    """Records a spooled match with its journal id, which the database keeps unique: a replay
-    after a crash between the commit and the file's deletion finds the match already there."""
-    from reporting import models
-
-    def record(entry: JournalRecord) -> int:
-        def mark(session: Any, match_id: int) -> None:
-            earlier = (
-                session.query(models.Match.id).filter(models.Match.journal_id == entry.journal_id).scalar()
-            )
-            if earlier is not None:
-                raise AlreadyRecorded(earlier)  # rolls this transaction back
-            session.get(models.Match, match_id).journal_id = entry.journal_id
-
-        return store.record_match(entry.context, entry.hashes, entry.hits, entry.content, also=mark)
-
-    return record
-
-
-def outbox_stats(store: Store) -> OutboxStats:
-    """Deliveries waiting (pending or claimed; digest rows wait on purpose and are left out)."""
-    from reporting import models
-    from reporting.db import session_factory
-
-    with session_factory(store.engine)() as session:
-        waiting = session.query(models.Delivery.created_at).filter(
-            models.Delivery.state.in_(("pending", "in_progress"))
-        )
-        depth = waiting.count()
-        oldest = waiting.order_by(models.Delivery.created_at).limit(1).scalar()
-    if oldest is None:
-        return OutboxStats(depth, 0.0)
-    if oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=UTC)
-    return OutboxStats(depth, max(0.0, (models.utcnow() - oldest).total_seconds()))

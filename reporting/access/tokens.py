@@ -1,15 +1,6 @@
 """Scoped API tokens: create (secret shown once), list, revoke, verify.
 
-A secret reads ``hw_<public id>_<random>_<checksum>``:
-
-* ``hw_`` lets secret scanners (and people) recognise a leaked hashwatch token;
-* the public id (8 base62 characters) names the token in listings, logs and the audit log;
-* the random part is 43 base62 characters (256 bits from ``secrets``);
-* the checksum is the CRC-32 of everything before it, in 6 base62 characters, so a typo or a
-  truncated paste is refused without asking the database.
-
-Only the SHA-256 of the secret is stored. With 256 random bits there is nothing to brute-force,
-so a slow hash (or a pepper) would add cost and no safety.
+What a secret looks like, and why only its SHA-256 is stored: ``reporting.access.token_format``.
 
 ``TokenStore.authenticate`` runs on every RPC. A token it has read from the database is kept in
 memory for ``cache_seconds`` (30 s), so the scan path asks the database at most once per token
@@ -24,25 +15,21 @@ uses (``flush_last_used`` writes them).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import math
-import re
-import secrets
 import threading
 import time
-import zlib
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
 
 import structlog
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from reporting import audit
+from reporting.access.recent import Recent
+from reporting.access.token_format import make_secret, parse_secret, secret_hash
 from reporting.db import session_factory
 from reporting.models import ApiToken, utcnow
 from scanner.auth import (
@@ -56,11 +43,6 @@ from scanner.auth import (
 
 log = structlog.get_logger(__name__)
 
-PREFIX = "hw"
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_ID_LEN = 8
-_RANDOM_LEN = 43  # 62**43 > 2**256
-_CHECK_LEN = 6  # 62**6 > 2**32
 # Tokens that exist: as many as were ever created, so this bound is only a backstop.
 _CACHE_LIMIT = 10_000
 # Well-formed ids that name no token (the checksum stops typos, not an attacker): kept apart.
@@ -69,68 +51,6 @@ _UNKNOWN_LIMIT = 10_000
 
 class TokenError(Exception):
     """A token operation that cannot be done (unknown token, bad arguments)."""
-
-
-def _base62(number: int, width: int) -> str:
-    digits = []
-    while number:
-        number, rem = divmod(number, 62)
-        digits.append(_ALPHABET[rem])
-    text = "".join(reversed(digits)).rjust(width, _ALPHABET[0])
-    if len(text) != width:
-        raise ValueError("number too large for width")
-    return text
-
-
-def _checksum(body: str) -> str:
-    return _base62(zlib.crc32(body.encode()), _CHECK_LEN)
-
-
-def make_secret(public_id: str | None = None) -> tuple[str, str]:
-    """A new (public id, secret)."""
-    public_id = public_id or "".join(secrets.choice(_ALPHABET) for _ in range(_ID_LEN))
-    random_part = "".join(secrets.choice(_ALPHABET) for _ in range(_RANDOM_LEN))
-    body = f"{PREFIX}_{public_id}_{random_part}"
-    return public_id, f"{body}_{_checksum(body)}"
-
-
-def parse_secret(secret: str) -> str:
-    """The public id of a well-formed secret; ``Unauthenticated`` (without the secret) otherwise."""
-    parts = secret.split("_")
-    if len(parts) != 4 or parts[0] != PREFIX:
-        raise Unauthenticated("not a hashwatch token (expected hw_…)")
-    _, public_id, random_part, check = parts
-    if (
-        len(public_id) != _ID_LEN
-        or len(random_part) != _RANDOM_LEN
-        or len(check) != _CHECK_LEN
-        or not set(public_id + random_part + check) <= set(_ALPHABET)
-    ):
-        raise Unauthenticated("malformed token (truncated or mistyped?)")
-    if not hmac.compare_digest(check, _checksum(secret.rsplit("_", 1)[0])):
-        raise Unauthenticated("token checksum does not match (truncated or mistyped?)")
-    return public_id
-
-
-def secret_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-MAX_TTL = timedelta(days=3650)
-
-
-def parse_ttl(text: str) -> timedelta:
-    """``90d``, ``12h``, ``30m``, ``45s``, ``2w``."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-    text = text.strip().lower()
-    found = re.fullmatch(r"([0-9]+)([smhdw])", text)  # ASCII digits only
-    if found is None or int(found[1]) <= 0:
-        raise ValueError(f"not a TTL: {text!r} (use e.g. 90d, 12h, 30m)")
-    seconds = int(found[1]) * units[found[2]]
-    # Past this, timedelta and the expiry's datetime overflow; no token should outlive it anyway.
-    if seconds > MAX_TTL.total_seconds():
-        raise ValueError(f"a TTL is at most {MAX_TTL.days} days, got {text!r}")
-    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -191,34 +111,6 @@ class _Cached:
 
 
 _UNKNOWN = _Cached(None, "", None)
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class _Recent(Generic[K, V]):
-    """At most ``limit`` values, each for ``seconds``; the least recently used goes first.
-    Not thread-safe: the caller holds its lock."""
-
-    def __init__(self, limit: int, seconds: float) -> None:
-        self.limit = limit
-        self.seconds = seconds
-        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
-
-    def get(self, key: K, now: float) -> V | None:
-        item = self._items.get(key)
-        if item is None or now - item[0] >= self.seconds:
-            return None
-        self._items.move_to_end(key)
-        return item[1]
-
-    def put(self, key: K, value: V, now: float) -> None:
-        self._items[key] = (now, value)
-        self._items.move_to_end(key)
-        while len(self._items) > self.limit:
-            self._items.popitem(last=False)
-
-    def pop(self, key: K) -> None:
-        self._items.pop(key, None)
 
 
 class TokenStore:
@@ -236,8 +128,8 @@ class TokenStore:
         self._sessions = session_factory(engine)
         # Two caches: junk ids have their own bound, so a flood of them never pushes a real
         # token out of memory (and onto the database) on the scan path.
-        self._known: _Recent[str, _Cached] = _Recent(_CACHE_LIMIT, cache_seconds)
-        self._unknown: _Recent[str, bool] = _Recent(_UNKNOWN_LIMIT, cache_seconds)
+        self._known: Recent[str, _Cached] = Recent(_CACHE_LIMIT, cache_seconds)
+        self._unknown: Recent[str, bool] = Recent(_UNKNOWN_LIMIT, cache_seconds)
         # Per token: the last use not yet written, and when its last use was written.
         self._used: dict[str, datetime] = {}
         self._written: dict[str, float] = {}

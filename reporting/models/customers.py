@@ -27,14 +27,14 @@ class Customer(Base):
     # The address notices go to: the last one verified (kept while a new one is pending).
     verified_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    # ``reporting.customers.store.CustomerSettings`` as JSON.
+    # ``reporting.customers.values.CustomerSettings`` as JSON.
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The customers' change counter (``CustomersHead``) at this row's last change.
     version: Mapped[int] = mapped_column(BigId, default=0)
     created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Deleted: a tombstone that keeps the id from being taken again (reporting/customers/store.py).
+    # Deleted: a tombstone that keeps the id from being taken again (reporting/customers/editing.py).
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 

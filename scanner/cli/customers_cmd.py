@@ -27,7 +27,8 @@ from scanner.cli.common import (
 from scanner.errors import HashwatchError, InvalidRequest
 
 if TYPE_CHECKING:
-    from reporting.customers.store import CustomerStore, CustomerView
+    from reporting.customers.store import CustomerStore
+    from reporting.customers.values import CustomerView
 
 app = typer.Typer(help="Customers (site owners): sites, verified email, scan settings.", no_args_is_help=True)
 sites_app = typer.Typer(help="A customer's hostnames and zones.", no_args_is_help=True)
@@ -162,7 +163,7 @@ def create(
 ) -> None:
     """Create a customer (disabled until its email is verified and it is enabled). Ids are
     global and never reused; docs/customers.md says who may create which."""
-    from reporting.customers.store import CustomerSettings
+    from reporting.customers.values import CustomerSettings
 
     changes = _settings_changes(lists, False, threshold, degraded, notify)
     with _customers(data_dir, database_url) as customers:

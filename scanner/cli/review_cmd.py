@@ -18,17 +18,15 @@ import typer
 from scanner.cli.common import DatabaseUrl, DataDir, actor_name, fail, open_cli_store, settings_or_exit
 
 if TYPE_CHECKING:
-    from reporting.review.cases import Review
+    from reporting.store import Store
 
 app = typer.Typer(help="Review matches: the queue, one case, decisions.", no_args_is_help=True)
 
 
 @contextmanager
-def _review(data_dir: object, database_url: object) -> Iterator[Review]:
-    from reporting.review.cases import Review
-
+def _store(data_dir: object, database_url: object) -> Iterator[Store]:
     with open_cli_store(settings_or_exit(data_dir=data_dir, database_url=database_url)) as store:
-        yield Review(store.engine)
+        yield store
 
 
 def _plain(value: Any) -> Any:
@@ -57,11 +55,12 @@ def list_cases(
     database_url: DatabaseUrl = None,
 ) -> None:
     """The queue, escalated and appealed cases first."""
-    from reporting.review.cases import ReviewError
+    from reporting.review.errors import ReviewError
+    from reporting.review.queue import ReviewQueue
 
     try:
-        with _review(data_dir, database_url) as review:
-            page = review.queue(
+        with _store(data_dir, database_url) as store:
+            page = ReviewQueue(store.engine).page(
                 state=state,
                 customer_id=customer,
                 list_name=list_name,
@@ -92,11 +91,12 @@ def show(
     database_url: DatabaseUrl = None,
 ) -> None:
     """One case with its evidence (never the image). The view is recorded in the audit log."""
-    from reporting.review.cases import ReviewError
+    from reporting.review.errors import ReviewError
+    from reporting.review.queue import ReviewQueue
 
     try:
-        with _review(data_dir, database_url) as review:
-            case = review.case(match_id, actor_name())
+        with _store(data_dir, database_url) as store:
+            case = ReviewQueue(store.engine).case(match_id, actor_name())
     except ReviewError as exc:
         raise fail(str(exc), 2) from None
     if as_json:
@@ -145,11 +145,13 @@ def decide(
 ) -> None:
     """Decide a case. A false positive lifts the block and flags the list entries: running
     servers stop matching them on their next list poll (HASHWATCH_LIST_POLL_SECONDS)."""
-    from reporting.review.cases import Reviewer, ReviewError
+    from reporting.review.decisions import Decisions
+    from reporting.review.errors import ReviewError
+    from reporting.review.values import Reviewer
 
     try:
-        with _review(data_dir, database_url) as review:
-            result = review.decide(
+        with _store(data_dir, database_url) as store:
+            result = Decisions(store.engine).decide(
                 match_id, decision.replace("-", "_"), Reviewer(actor_name(), override), note
             )
     except ReviewError as exc:
@@ -178,8 +180,10 @@ def flags(
     database_url: DatabaseUrl = None,
 ) -> None:
     """List entries a false positive flagged (they match nothing until decided)."""
-    with _review(data_dir, database_url) as review:
-        views = review.flags(state)
+    from reporting.review.flags import EntryFlags
+
+    with _store(data_dir, database_url) as store:
+        views = EntryFlags(store.engine).in_state(state)
     for flag in views:
         typer.echo(
             f"{flag.id} {flag.state} list {flag.list_name} entry {flag.entry_id} "
@@ -197,11 +201,12 @@ def decide_flag(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Decide a flagged entry. Running servers pick up a restored entry on their next list poll."""
-    from reporting.review.cases import ReviewError
+    from reporting.review.errors import ReviewError
+    from reporting.review.flags import EntryFlags
 
     try:
-        with _review(data_dir, database_url) as review:
-            view = review.decide_flag(flag_id, outcome, actor_name(), note)
+        with _store(data_dir, database_url) as store:
+            view = EntryFlags(store.engine).decide(flag_id, outcome, actor_name(), note)
     except ReviewError as exc:
         raise fail(str(exc), 2) from None
     typer.echo(f"entry {view.entry_id} of list {view.list_name}: {view.state}")

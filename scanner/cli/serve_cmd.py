@@ -77,7 +77,7 @@ def serve(
     )
     configure(settings.log_level, settings.log_json)
     from reporting.keys import LocalKeyError
-    from scanner.app import serve as run
+    from scanner.process import serve as run
 
     try:
         run(settings, with_worker=worker, with_web=web_port is not None)

@@ -86,7 +86,8 @@ def create(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a token. The secret is printed once, as the last line; only its hash is kept."""
-    from reporting.access.tokens import TokenError, parse_ttl
+    from reporting.access.token_format import parse_ttl
+    from reporting.access.tokens import TokenError
     from reporting.models import utcnow
 
     try:

@@ -33,7 +33,7 @@ MAX_PAGE = 5000
 def operators_only(principal: Principal) -> Sequence[str] | None:
     """Every customer for a caller with ``analytics:read`` (``admin`` implies it) and no partner;
     none for anyone else. The server's default also lets a partner see the customers it owns
-    (``scanner.app.partner_customers``)."""
+    (``scanner.store_ports.partner_customers``)."""
     if principal.partner_id is None and principal.allows({ANALYTICS_READ}):
         return None
     return []

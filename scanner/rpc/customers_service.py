@@ -1,10 +1,10 @@
 """The ``hashwatch.v1.Customers`` servicer: customers, sites, verified email, settings.
 
 Storage is a ``CustomersBackend``; ``reporting.customers.store.CustomerStore`` implements it (its
-types are only named here for the type checker). Whose customers a call reaches comes from
-the verified principal alone: a partner-bound token reaches its partner's customers (any other
-id is NOT_FOUND, raised by the backend), a customers:read/write or admin token reaches all.
-Served only with authentication on.
+types, ``reporting.customers.values``, are only named here for the type checker). Whose
+customers a call reaches comes from the verified principal alone: a partner-bound token reaches
+its partner's customers (any other id is NOT_FOUND, raised by the backend), a
+customers:read/write or admin token reaches all. Served only with authentication on.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from scanner.auth import CUSTOMERS_READ, CUSTOMERS_WRITE, PermissionDenied, Prin
 from scanner.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from reporting.customers.store import CustomerSettings, CustomerView, DeleteResult
+    from reporting.customers.values import CustomerSettings, CustomerView, DeleteResult
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
@@ -96,7 +96,7 @@ class CustomersBackend(Protocol):
 
 
 class SettingsFactory(Protocol):
-    """``reporting.customers.store.CustomerSettings``, passed in so this module never imports it."""
+    """``reporting.customers.values.CustomerSettings``, passed in so this module never imports it."""
 
     def __call__(
         self,

@@ -1,7 +1,10 @@
 """The ``hashwatch.v1.Review`` servicer: the review queue over gRPC, never an image.
 
-Storage is a ``ReviewBackend``; ``reporting.review.cases.Review`` implements it (its types are only
-named here for the type checker: the scan path never loads the database layer). The actor of
+Storage is three backends, one per concern the RPCs reach: the queue (``ListMatches``,
+``GetMatch``; ``reporting.review.queue.ReviewQueue``), decisions (``Decide``;
+``reporting.review.decisions.Decisions``) and review requests (``RequestReview``;
+``reporting.review.appeals.Appeals``). Their types are only named here for the type checker: the
+scan path never loads the database layer. The actor of
 every view and decision is the principal the auth interceptor verified, so the service is only
 served with authentication on; an ``admin`` principal may re-decide a decided case. A token
 bound to a customer (``customer:appeal``) reaches ``RequestReview`` only, for that customer's
@@ -22,7 +25,7 @@ from scanner.auth import ADMIN, REVIEW_WRITE, PermissionDenied, Principal, curre
 from scanner.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from reporting.review.cases import (
+    from reporting.review.values import (
         CaseDetail,
         CaseSummary,
         DecisionResult,
@@ -50,8 +53,8 @@ _ATTESTATIONS = {pb.ATTESTATION_NOT_AS_LISTED: "not_as_listed", pb.ATTESTATION_R
 _ATTESTATION_VALUES = {name: value for value, name in _ATTESTATIONS.items()}
 
 
-class ReviewBackend(Protocol):
-    def queue(
+class QueueBackend(Protocol):
+    def page(
         self,
         *,
         state: str = ...,
@@ -64,8 +67,12 @@ class ReviewBackend(Protocol):
 
     def case(self, match_id: int, viewer: str) -> CaseDetail: ...
 
+
+class DecisionBackend(Protocol):
     def decide(self, match_id: int, decision: str, reviewer: Reviewer, note: str = ...) -> DecisionResult: ...
 
+
+class AppealBackend(Protocol):
     def request_review(
         self,
         customer_id: str,
@@ -84,9 +91,17 @@ class ReviewerFactory(Protocol):
 
 
 class ReviewService(pb_grpc.ReviewServicer):
-    def __init__(self, backend: ReviewBackend, reviewer: ReviewerFactory) -> None:
-        self.backend = backend
-        # ``reporting.review.cases.Reviewer``; passed in so this module never imports it.
+    def __init__(
+        self,
+        queue: QueueBackend,
+        decisions: DecisionBackend,
+        appeals: AppealBackend,
+        reviewer: ReviewerFactory,
+    ) -> None:
+        self.queue = queue
+        self.decisions = decisions
+        self.appeals = appeals
+        # ``reporting.review.values.Reviewer``; passed in so this module never imports it.
         self.reviewer = reviewer
 
     def ListMatches(
@@ -95,7 +110,7 @@ class ReviewService(pb_grpc.ReviewServicer):
         _caller(context)
         if request.page_size < 0:
             raise InvalidRequest("page_size must not be negative", field="page_size")
-        page = self.backend.queue(
+        page = self.queue.page(
             state=request.state or "pending",
             customer_id=request.customer_id,
             list_name=request.list_name,
@@ -111,7 +126,7 @@ class ReviewService(pb_grpc.ReviewServicer):
         caller = _caller(context)
         if request.match_id <= 0:
             raise InvalidRequest("match_id is required", field="match_id")
-        return _case(self.backend.case(request.match_id, caller.actor))
+        return _case(self.queue.case(request.match_id, caller.actor))
 
     def Decide(self, request: pb.DecideRequest, context: grpc.ServicerContext) -> pb.DecideResponse:
         caller = _caller(context)
@@ -122,7 +137,7 @@ class ReviewService(pb_grpc.ReviewServicer):
             raise InvalidRequest("decision must be confirm, false positive or escalate", field="decision")
         reviewer = self.reviewer(caller.actor, ADMIN in caller.granted)
         # PermissionDenied ("only an admin may re-decide") is mapped by the error interceptor.
-        result = self.backend.decide(request.match_id, decision, reviewer, request.note)
+        result = self.decisions.decide(request.match_id, decision, reviewer, request.note)
         return pb.DecideResponse(
             decision_id=result.decision_id,
             state=_STATES[result.state],
@@ -144,7 +159,7 @@ class ReviewService(pb_grpc.ReviewServicer):
         attestation = _ATTESTATIONS.get(request.attestation)
         if attestation is None:
             raise InvalidRequest("attestation must be not_as_listed or removed", field="attestation")
-        view = self.backend.request_review(
+        view = self.appeals.request_review(
             request.customer_id,
             attestation,
             request.statement,

@@ -25,14 +25,8 @@ from starlette.templating import Jinja2Templates
 
 from reporting.access.accounts import LoginFailed
 from reporting.matches.evidence_store import EvidenceUnavailable
-from reporting.review.cases import (
-    DECIDED,
-    AlreadyDecided,
-    CaseNotFound,
-    ExposureLimitReached,
-    Reviewer,
-    ReviewError,
-)
+from reporting.review.errors import AlreadyDecided, CaseNotFound, ExposureLimitReached, ReviewError
+from reporting.review.values import DECIDED, Reviewer
 from scanner.auth import ADMIN, REVIEW_READ, REVIEW_WRITE, effective_scopes
 from scanner.web.images import NotAnImage, blurred_preview, original_png
 from scanner.web.security import SecurityHeaders
@@ -41,7 +35,9 @@ if TYPE_CHECKING:
     from reporting.access.accounts import Accounts
     from reporting.access.sessions import SignedIn, WebSessions
     from reporting.matches.evidence_store import EvidenceStore
-    from reporting.review.cases import Review
+    from reporting.review.decisions import Decisions
+    from reporting.review.exposure import ExposureLog
+    from reporting.review.queue import ReviewQueue
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "hw_session"
@@ -51,7 +47,9 @@ DECISIONS = ("confirm", "false_positive", "escalate")
 
 @dataclass
 class ReviewPage:
-    review: Review
+    queue: ReviewQueue
+    decisions: Decisions
+    exposure: ExposureLog
     accounts: Accounts
     evidence: EvidenceStore
     sessions: WebSessions
@@ -156,7 +154,7 @@ def create_web_app(page: ReviewPage) -> Starlette:
             state = params.get("state", "pending")
             try:
                 result = await run_in_threadpool(
-                    lambda: page.review.queue(
+                    lambda: page.queue.page(
                         state=state,
                         customer_id=params.get("customer", ""),
                         list_name=params.get("list", ""),
@@ -175,13 +173,13 @@ def create_web_app(page: ReviewPage) -> Starlette:
         request: Request, who: SignedIn, match_id: int, status: int = 200, note: str = ""
     ) -> Response:
         try:
-            case = await run_in_threadpool(page.review.case, match_id, who.actor)
+            case = await run_in_threadpool(page.queue.case, match_id, who.actor)
         except CaseNotFound as exc:
             return message(request, 404, str(exc), who)
         revealed, exposure = await run_in_threadpool(
             lambda: (
-                page.review.revealed(match_id, who.actor),
-                page.review.exposure(who.actor, page.daily_reveals),
+                page.exposure.revealed(match_id, who.actor),
+                page.exposure.today(who.actor, page.daily_reveals),
             )
         )
         return render(
@@ -210,12 +208,12 @@ def create_web_app(page: ReviewPage) -> Starlette:
     async def image(request: Request, original: bool) -> Response:
         who = await signed_in(request, REVIEW_READ)
         match_id = _match_id(request)
-        if original and not await run_in_threadpool(page.review.revealed, match_id, who.actor):
+        if original and not await run_in_threadpool(page.exposure.revealed, match_id, who.actor):
             return Response("reveal the image first", status_code=403, media_type="text/plain")
 
         def load() -> bytes:
             # The audit record is committed before the evidence is read: no view goes unrecorded.
-            page.review.record_image_view(match_id, who.actor, original)
+            page.exposure.record_image_view(match_id, who.actor, original)
             purpose = "review: revealed image" if original else "review: blurred preview"
             content = page.evidence.read(match_id, who.actor, purpose)
             return original_png(content) if original else blurred_preview(content)
@@ -240,7 +238,7 @@ def create_web_app(page: ReviewPage) -> Starlette:
             await posted(request, who)
             match_id = _match_id(request)
             try:
-                await run_in_threadpool(page.review.reveal, match_id, who.actor, page.daily_reveals)
+                await run_in_threadpool(page.exposure.reveal, match_id, who.actor, page.daily_reveals)
             except ExposureLimitReached as exc:
                 return await show_case(request, who, match_id, 429, str(exc))
             except CaseNotFound as exc:
@@ -260,7 +258,7 @@ def create_web_app(page: ReviewPage) -> Starlette:
             reviewer = Reviewer(who.actor, ADMIN in effective_scopes(who.scopes))
             try:
                 await run_in_threadpool(
-                    page.review.decide, match_id, decision, reviewer, fields.get("note", "")
+                    page.decisions.decide, match_id, decision, reviewer, fields.get("note", "")
                 )
             except AlreadyDecided as exc:
                 return await show_case(request, who, match_id, 403, str(exc))

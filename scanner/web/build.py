@@ -22,10 +22,14 @@ def review_page(
     from reporting.access.accounts import Accounts
     from reporting.access.sessions import WebSessions
     from reporting.matches.evidence_store import EvidenceStore
-    from reporting.review.cases import Review
+    from reporting.review.decisions import Decisions
+    from reporting.review.exposure import ExposureLog
+    from reporting.review.queue import ReviewQueue
 
     return ReviewPage(
-        review=Review(store.engine, on_lists_changed=on_lists_changed),
+        queue=ReviewQueue(store.engine),
+        decisions=Decisions(store.engine, on_lists_changed=on_lists_changed),
+        exposure=ExposureLog(store.engine),
         accounts=Accounts(store.engine),
         evidence=EvidenceStore(store.engine, store.actions.evidence),
         sessions=WebSessions(

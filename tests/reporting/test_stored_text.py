@@ -17,7 +17,11 @@ from reporting.destinations import DestinationConfigError
 from reporting.destinations.admin import DestinationAdmin
 from reporting.destinations.email import SmtpSettings
 from reporting.matches.evidence import EvidenceBox
-from reporting.review.cases import InvalidReview, Review, Reviewer
+from reporting.review.appeals import Appeals
+from reporting.review.decisions import Decisions
+from reporting.review.errors import InvalidReview
+from reporting.review.queue import ReviewQueue
+from reporting.review.values import Reviewer
 from reporting.settings import ReportingSettings
 from reporting.store import ActionConfig, NewEntry, Store
 from reporting.testing.smtp_sink import SmtpSink
@@ -51,27 +55,27 @@ def _match(store: Store, url: str) -> int:
 def test_a_review_note_or_statement_with_a_control_character_is_refused(
     acting: Store, character: str
 ) -> None:
-    review = Review(acting.engine)
+    queue, decisions, appeals = ReviewQueue(acting.engine), Decisions(acting.engine), Appeals(acting.engine)
     match_id = _match(acting, "https://a.example/1.jpg")
     with pytest.raises(InvalidReview) as refused:
-        review.decide(match_id, "escalate", ANALYST, f"looks{character}odd")
+        decisions.decide(match_id, "escalate", ANALYST, f"looks{character}odd")
     assert refused.value.field == "note" and "U+" in str(refused.value)
     with pytest.raises(InvalidReview) as refused:
-        review.request_review("cust", "removed", f"gone{character}now", match_id=match_id)
+        appeals.request_review("cust", "removed", f"gone{character}now", match_id=match_id)
     assert refused.value.field == "statement"
     with pytest.raises(InvalidReview) as refused:
-        review.request_review("cust", "removed", "gone", url=f"https://a.example/1.jpg{character}")
+        appeals.request_review("cust", "removed", "gone", url=f"https://a.example/1.jpg{character}")
     assert refused.value.field == "url"
-    assert review.case(match_id, "analyst:ann").state == "open", "nothing was decided"
+    assert queue.case(match_id, "analyst:ann").state == "open", "nothing was decided"
 
 
 def test_a_note_keeps_its_line_breaks_and_tabs(acting: Store) -> None:
-    review = Review(acting.engine)
+    queue, decisions, appeals = ReviewQueue(acting.engine), Decisions(acting.engine), Appeals(acting.engine)
     match_id = _match(acting, "https://a.example/2.jpg")
     note = "first line\r\nsecond\tline\nthird"
-    review.decide(match_id, "escalate", ANALYST, note)
-    assert review.case(match_id, "analyst:ann").note == note
-    request = review.request_review("cust", "not_as_listed", "line 1\r\nline 2", match_id=match_id)
+    decisions.decide(match_id, "escalate", ANALYST, note)
+    assert queue.case(match_id, "analyst:ann").note == note
+    request = appeals.request_review("cust", "not_as_listed", "line 1\r\nline 2", match_id=match_id)
     assert request.statement == "line 1\r\nline 2"
 
 

@@ -15,11 +15,12 @@ from index.matcher import MatchHit
 from reporting import models
 from reporting.matches.evidence import EvidenceBox
 from reporting.store import ActionConfig, NewEntry, Store
-from scanner.app import build_matcher, journal_sink
+from scanner.app import build_matcher
 from scanner.engine import MatcherHolder, ScanEngine, Verdict
 from scanner.journal import AlreadyRecorded, Journal, JournalRecord
 from scanner.pipeline import HashingConfig, hash_content
 from scanner.recording import RecordingFailed, ScanContext
+from scanner.store_ports import journal_sink
 from tests.conftest import DEMO_LIST, DEMO_UNLISTED
 
 LISTED = (DEMO_LIST / "skimage_rocket.jpg").read_bytes()

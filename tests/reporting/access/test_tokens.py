@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import Engine, event, text
 
 from reporting import audit
-from reporting.access.tokens import TokenError, TokenStore, make_secret, parse_secret, parse_ttl
+from reporting.access.token_format import make_secret, parse_secret, parse_ttl
+from reporting.access.tokens import TokenError, TokenStore
 from reporting.models import utcnow
 from reporting.store import Store
 from scanner.auth import Principal, Unauthenticated

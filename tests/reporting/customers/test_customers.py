@@ -15,7 +15,10 @@ from index.hashes import Hash
 from reporting import models
 from reporting.customers.email import SmtpVerificationMailer
 from reporting.customers.ids import new_customer_id
-from reporting.customers.store import CustomerNotFound, CustomerSettings, CustomerStore, WrongCode, mask_email
+from reporting.customers.rows import CustomerNotFound
+from reporting.customers.store import CustomerStore
+from reporting.customers.values import CustomerSettings, mask_email
+from reporting.customers.verification import WrongCode
 from reporting.db import session_factory
 from reporting.destinations.email import SmtpSettings
 from reporting.store import NewEntry, Store

@@ -173,12 +173,13 @@ def test_request_review_and_bad_requests(served: Served) -> None:
 
 
 def test_a_decision_taken_elsewhere_reaches_the_server_on_its_next_list_poll(served: Served) -> None:
-    from reporting.review.cases import Review, Reviewer
+    from reporting.review.decisions import Decisions
+    from reporting.review.values import Reviewer
 
     scan = served.auth("scan")
     match_id = served.scan("https://shop.example/rocket.jpg", scan).match_id
-    # As the CLI or a separate `hashwatch web` would: another Review on the same database.
-    Review(served.app.store.engine).decide(match_id, "false_positive", Reviewer("cli:ops"))
+    # As the CLI or a separate `hashwatch web` would: other Decisions on the same database.
+    Decisions(served.app.store.engine).decide(match_id, "false_positive", Reviewer("cli:ops"))
     assert served.scan("https://shop.example/rocket-2.jpg", scan).verdict == pb.VERDICT_BLOCK
     _, removed = served.app.sync_lists()  # what the list watcher of `serve` runs every poll
     assert removed > 0

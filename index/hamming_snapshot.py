@@ -89,6 +89,8 @@ def read(
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise snapshot.SnapshotError(f"snapshot {path} is inconsistent: {exc!r}") from exc
+    if not parts:  # the delta is always the last segment: a sidecar without one is not ours
+        raise snapshot.SnapshotError(f"snapshot {path} lists no segments")
     delta = parts.pop()
     state = State(tuple(parts), delta.segment)
     if state.count != int(meta["count"]):

@@ -97,6 +97,12 @@ def _wrong_count(path: Path) -> None:
     path.write_text(json.dumps(sidecar))
 
 
+def _no_segments(path: Path) -> None:
+    sidecar = json.loads(path.read_text())
+    sidecar["segments"] = []
+    path.write_text(json.dumps(sidecar))
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
@@ -106,6 +112,7 @@ def _wrong_count(path: Path) -> None:
         (_garble_sidecar, "JSON"),
         (_future_version, "format version"),
         (_wrong_count, "count"),
+        (_no_segments, "no segments"),
     ],
 )
 def test_a_damaged_snapshot_is_refused(tmp_path: Path, damage: object, message: str) -> None:

@@ -2,9 +2,10 @@
 the import with its line number, unless the caller asks to skip bad lines, in which case every
 skipped line is reported.
 
-Formats: one hash per line (``TEXT_FORMATS``: pdq, phash, md5, sha1), and CSV with a header
-(``csv``) as ThreatExchange and HMA exchange signals: ``signal_type,signal_value,...`` or
-``hash,...``.
+Formats: one hash per line, named after the algorithm (``TEXT_FORMATS``: pdq, phash, md5, sha1),
+and CSV with a header (``csv``) as ThreatExchange and HMA exchange signals:
+``signal_type,signal_value,...`` or ``hash,...``. Which algorithms list files carry, and under
+which names, is each algorithm's spec (``index.algorithms``, ``signal_types``).
 """
 
 from __future__ import annotations
@@ -17,12 +18,7 @@ from typing import Any
 from index.hashes import Algorithm, Hash, InvalidHash
 from index.text import refused_character
 
-TEXT_FORMATS = {
-    "pdq": Algorithm.PDQ,
-    "phash": Algorithm.PHASH,
-    "md5": Algorithm.MD5,
-    "sha1": Algorithm.SHA1,
-}
+TEXT_FORMATS = {str(a): a for a in Algorithm if a.spec.signal_types}
 
 
 # What a list entry's external id may be: ``list_entries.external_id`` holds 200 characters.
@@ -84,23 +80,14 @@ def read_lines(path: str) -> Iterator[str]:
 HASH_COLUMNS = ("signal_value", "hash", "hash_value", "value")
 TYPE_COLUMNS = ("signal_type", "hash_type", "algorithm", "type")
 ID_COLUMNS = ("external_id", "signal_id", "id", "content_id")
-# PDQ quality (0-100) as the list maker's hasher printed it: below 50 the entry is flagged.
+# PDQ quality (0-100) as the list maker's hasher printed it: below 50 the entry is flagged. Read for
+# the algorithms that have a quality (``AlgorithmSpec.quality_floor``), ignored for the others.
 QUALITY_COLUMNS = ("quality", "pdq_quality", "signal_quality")
 # signal_type values (ThreatExchange and HMA names included) to algorithms.
-SIGNAL_TYPES = {
-    "pdq": Algorithm.PDQ,
-    "photo_pdq": Algorithm.PDQ,
-    "hash_pdq": Algorithm.PDQ,
-    "phash": Algorithm.PHASH,
-    "md5": Algorithm.MD5,
-    "photo_md5": Algorithm.MD5,
-    "hash_md5": Algorithm.MD5,
-    "sha1": Algorithm.SHA1,
-    "hash_sha1": Algorithm.SHA1,
-}
-# Without a type column the algorithm follows from the number of hex digits. 16 digits are read
-# as pHash, the only 64-bit hash lists carry in practice; name the type when they are not.
-_BY_LENGTH = {64: Algorithm.PDQ, 32: Algorithm.MD5, 40: Algorithm.SHA1, 16: Algorithm.PHASH}
+SIGNAL_TYPES = {name: a for a in Algorithm for name in a.spec.signal_types}
+# Without a type column the algorithm follows from the number of hex digits (16 are read as pHash,
+# the only 64-bit hash lists carry in practice; name the type when they are not).
+_BY_LENGTH = {a.bits // 4: a for a in Algorithm if a.spec.by_length}
 
 
 def _column(header: list[str], names: tuple[str, ...]) -> int | None:
@@ -197,7 +184,7 @@ def _csv_entry(
     external_id = _external_id(row[id_at].strip() if id_at is not None and id_at < len(row) else "")
     quality = None
     text = row[quality_at].strip() if quality_at is not None and quality_at < len(row) else ""
-    if text and algorithm is Algorithm.PDQ:
+    if text and algorithm.spec.quality_floor is not None:
         if not text.isdigit() or int(text) > 100:
             raise _BadRow(f"quality {text[:20]!r} is not a whole number from 0 to 100")
         quality = int(text)

@@ -8,41 +8,12 @@ only at the edges: list providers print hashes most-significant bit first in low
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
+from index.algorithms import PDQ_MIN_QUALITY, Algorithm
 
-class Algorithm(enum.StrEnum):
-    PDQ = "pdq"
-    PHASH = "phash"
-    DHASH = "dhash"
-    AHASH = "ahash"
-    WHASH = "whash"
-    MD5 = "md5"
-    SHA1 = "sha1"
-
-    @property
-    def bits(self) -> int:
-        return _BITS[self]
-
-    @property
-    def is_exact(self) -> bool:
-        """Exact (cryptographic) hashes match by equality, not by Hamming distance."""
-        return self in (Algorithm.MD5, Algorithm.SHA1)
-
-
-_BITS = {
-    Algorithm.PDQ: 256,
-    Algorithm.PHASH: 64,
-    Algorithm.DHASH: 64,
-    Algorithm.AHASH: 64,
-    Algorithm.WHASH: 64,
-    Algorithm.MD5: 128,
-    Algorithm.SHA1: 160,
-}
-
-# PDQ below this quality is not trustworthy (Meta's guidance, also python-threatexchange's).
-PDQ_MIN_QUALITY = 50
+# Algorithm and its constants are defined in index.algorithms and named from here too, beside Hash.
+__all__ = ["PDQ_MIN_QUALITY", "Algorithm", "Hash", "InvalidHash"]
 
 
 class InvalidHash(ValueError):
@@ -95,8 +66,10 @@ class Hash:
 
     @property
     def trustworthy(self) -> bool:
-        """False for a PDQ hash computed here from an image too flat to hash reliably."""
-        return self.quality is None or self.algorithm is not Algorithm.PDQ or self.quality >= PDQ_MIN_QUALITY
+        """False for a hash computed here below its algorithm's quality floor (a PDQ hash of an
+        image too flat to hash reliably)."""
+        floor = self.algorithm.spec.quality_floor
+        return self.quality is None or floor is None or self.quality >= floor
 
     def distance(self, other: Hash) -> int:
         if other.algorithm is not self.algorithm:

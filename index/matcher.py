@@ -19,26 +19,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+# Each algorithm's default threshold, and the algorithms a list decides on unless its policy says
+# otherwise (``hashwatch lists policy --decide``): from the algorithm specs, named here too.
+from index.algorithms import DEFAULT_DECIDING as DEFAULT_DECIDING
+from index.algorithms import DEFAULT_THRESHOLDS as DEFAULT_THRESHOLDS
 from index.factory import build_index, new_index
 from index.hamming import HammingIndex, pack
 from index.hashes import Algorithm, Hash
-
-DEFAULT_THRESHOLDS: Mapping[Algorithm, int] = {
-    Algorithm.PDQ: 31,
-    Algorithm.PHASH: 10,
-    Algorithm.DHASH: 10,
-    Algorithm.AHASH: 10,
-    Algorithm.WHASH: 10,
-    Algorithm.MD5: 0,
-    Algorithm.SHA1: 0,
-}
-
-# The algorithms a list decides on unless its policy says otherwise (``hashwatch lists policy
-# --decide``): dHash and aHash match unrelated flat images at their thresholds (bench/,
-# docs/matching.md), so a list built from images keeps those entries without deciding on them.
-DEFAULT_DECIDING: frozenset[Algorithm] = frozenset(
-    {Algorithm.PDQ, Algorithm.PHASH, Algorithm.MD5, Algorithm.SHA1}
-)
 
 
 class ListKind(enum.StrEnum):

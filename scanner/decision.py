@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from index.hashes import Algorithm
 from index.matcher import Combine, ListConfig, ListKind, MatchHit
 
-EXACT = frozenset({Algorithm.MD5, Algorithm.SHA1})
+EXACT = frozenset(a for a in Algorithm if a.is_exact)
 
 
 class Action(enum.StrEnum):

@@ -32,6 +32,7 @@ import numpy as np
 import structlog
 from PIL import Image
 
+from index.algorithms import DEFAULT_DECIDING
 from index.hashes import Algorithm, Hash
 from scanner.decode import Decoded, DecodeLimits, DecodeRefused, decode
 from scanner.hashing import registry
@@ -44,8 +45,8 @@ from scanner.outcomes import Outcome
 log = structlog.get_logger(__name__)
 
 # What a scan computes at least (``ScanEngine.scan_algorithms`` adds what the lists decide on):
-# the algorithms lists decide on by default (``index.matcher.DEFAULT_DECIDING``).
-DEFAULT_ALGORITHMS = (Algorithm.PDQ, Algorithm.PHASH, Algorithm.MD5, Algorithm.SHA1)
+# the algorithms lists decide on by default (``AlgorithmSpec.decides``), in the enum's order.
+DEFAULT_ALGORITHMS = tuple(a for a in Algorithm if a in DEFAULT_DECIDING)
 
 
 class HashMode(enum.StrEnum):

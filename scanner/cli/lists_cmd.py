@@ -8,11 +8,13 @@ from typing import Annotated
 
 import typer
 
+from index.algorithms import DEFAULT_DECIDING, Algorithm
 from index.formats import ListFormatError
 from scanner.cli.common import DatabaseUrl, DataDir, actor_name, fail, open_cli_store, settings_or_exit
 from scanner.listimport import FORMATS, collect
 
 app = typer.Typer(help="Import and inspect hash lists.", no_args_is_help=True)
+_DEFAULT_DECIDE = ",".join(a for a in Algorithm if a in DEFAULT_DECIDING)
 
 
 @app.command("import")
@@ -219,8 +221,8 @@ def set_policy(
     decide: Annotated[
         str | None,
         typer.Option(
-            help="The algorithms whose entries decide, comma-separated (default pdq,phash,md5,sha1); "
-            "the list's other entries are kept and never match, e.g. pdq,phash,md5,sha1,dhash."
+            help=f"The algorithms whose entries decide, comma-separated (default {_DEFAULT_DECIDE}); "
+            f"the list's other entries are kept and never match, e.g. {_DEFAULT_DECIDE},dhash."
         ),
     ] = None,
     data_dir: DataDir = None,

@@ -1,7 +1,8 @@
 """The one interface every hashing algorithm implements.
 
 An algorithm hashes either the decoded pixels (perceptual hashes) or the raw bytes (MD5,
-SHA-1). Each lives in its own module and registers itself in ``scanner.hashing.registry``.
+SHA-1). Each is defined in ``index.algorithms``; its hasher lives in its own module here and is
+registered in the one ``scanner.hashing.HASHERS`` list.
 Perceptual hashers have two paths: ``hash_image`` reproduces the reference library bit for bit
 on a full-resolution Pillow image (exact mode); ``hash_pixels`` works from a frame prepared once
 for all hashers, possibly at reduced scale (fast mode), and stays within a few bits of it.

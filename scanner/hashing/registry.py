@@ -1,4 +1,6 @@
-"""Finds hashers by algorithm. Registering the same algorithm twice is a start-up error."""
+"""Finds hashers by algorithm. ``scanner.hashing`` registers its one ``HASHERS`` list at import;
+a second hasher for an algorithm, or an algorithm (``index.algorithms``) without one, is a
+start-up error."""
 
 from __future__ import annotations
 
@@ -13,6 +15,15 @@ def register(hasher: Hasher) -> Hasher:
         raise RuntimeError(f"a hasher for {hasher.algorithm} is already registered")
     _HASHERS[hasher.algorithm] = hasher
     return hasher
+
+
+def require_every_algorithm() -> None:
+    """Refuse to start with an algorithm that nothing can compute: its lists would never match."""
+    missing = [str(a) for a in Algorithm if a not in _HASHERS]
+    if missing:
+        raise RuntimeError(
+            f"no hasher registered for {', '.join(missing)}: add one to scanner.hashing.HASHERS"
+        )
 
 
 def get(algorithm: Algorithm) -> Hasher:

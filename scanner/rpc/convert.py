@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
+from index.algorithms import SpecError
 from index.hashes import Algorithm, Hash, InvalidHash
 from index.matcher import MatchHit
 from index.text import refused_character
@@ -14,15 +16,27 @@ from scanner.outcomes import Outcome
 from scanner.pipeline import HashOutcome
 from scanner.recording import BlockStatus, ScanContext
 
-ALGORITHM_TO_PB = {
-    Algorithm.PDQ: pb.ALGORITHM_PDQ,
-    Algorithm.PHASH: pb.ALGORITHM_PHASH,
-    Algorithm.DHASH: pb.ALGORITHM_DHASH,
-    Algorithm.AHASH: pb.ALGORITHM_AHASH,
-    Algorithm.WHASH: pb.ALGORITHM_WHASH,
-    Algorithm.MD5: pb.ALGORITHM_MD5,
-    Algorithm.SHA1: pb.ALGORITHM_SHA1,
-}
+_Wire = TypeVar("_Wire", bound=int)
+
+
+def wire_numbers(proto_enum: Iterable[tuple[str, _Wire]]) -> dict[Algorithm, _Wire]:
+    """Each algorithm's number in the API's ``Algorithm`` enum, whose names are
+    ``ALGORITHM_<VALUE>``: ``SpecError`` at start-up when an algorithm has no number or the
+    API names one this service does not define."""
+    numbers = {name.removeprefix("ALGORITHM_").lower(): number for name, number in proto_enum}
+    numbers.pop("unspecified", None)
+    unknown = sorted(set(numbers) - set(Algorithm))
+    if unknown:
+        raise SpecError(
+            f"the API's Algorithm enum names {', '.join(unknown)}, which index.algorithms does not"
+        )
+    missing = [str(a) for a in Algorithm if a not in numbers]
+    if missing:
+        raise SpecError(f"the API's Algorithm enum has no number for {', '.join(missing)}")
+    return {a: numbers[a] for a in Algorithm}
+
+
+ALGORITHM_TO_PB = wire_numbers(pb.Algorithm.items())
 PB_TO_ALGORITHM = {v: k for k, v in ALGORITHM_TO_PB.items()}
 
 OUTCOME_TO_PB = {

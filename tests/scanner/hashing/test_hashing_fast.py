@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from index.hashes import Algorithm, Hash
-from scanner.hashing import imagehashes, pdq, pdq_kernel
+from scanner.hashing import ahash, dhash, pdq, pdq_kernel, phash, whash
 from scanner.outcomes import Outcome
 from scanner.pipeline import HashingConfig, HashMode, hash_content
 from tests.conftest import DATA
@@ -121,10 +121,10 @@ def test_every_test_image_fast_is_near_exact(path: Path) -> None:
 def test_fast_imagehash_arithmetic_is_imagehash_without_the_box_reduce(path: Path) -> None:
     """With ``reducing_gap=None`` our fast 64-bit hashes are imagehash's functions, bit for bit."""
     image = Image.open(path)
-    assert imagehashes.phash(image, None).hex == str(imagehash.phash(image))
-    assert imagehashes.ahash(image, None).hex == str(imagehash.average_hash(image))
-    assert imagehashes.dhash(image, None).hex == str(imagehash.dhash(image))
-    assert imagehashes.whash(image, image.width, image.height, None).hex == str(imagehash.whash(image))
+    assert phash.fast(image, None).hex == str(imagehash.phash(image))
+    assert ahash.fast(image, None).hex == str(imagehash.average_hash(image))
+    assert dhash.fast(image, None).hex == str(imagehash.dhash(image))
+    assert whash.fast(image, image.width, image.height, None).hex == str(imagehash.whash(image))
 
 
 @pytest.mark.parametrize("name", PHOTOS)

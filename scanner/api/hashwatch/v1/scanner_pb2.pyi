@@ -142,7 +142,10 @@ class _AlgorithmEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Algorithm.V
     ALGORITHM_SHA1: _Algorithm.ValueType  # 7
     """of the raw bytes"""
 
-class Algorithm(_Algorithm, metaclass=_AlgorithmEnumTypeWrapper): ...
+class Algorithm(_Algorithm, metaclass=_AlgorithmEnumTypeWrapper):
+    """One value per algorithm of index/algorithms.py, named ALGORITHM_<its name upper-cased>: the
+    server refuses to start when the two disagree. Numbers are never reused.
+    """
 
 ALGORITHM_UNSPECIFIED: Algorithm.ValueType  # 0
 ALGORITHM_PDQ: Algorithm.ValueType  # 1

@@ -1,4 +1,4 @@
-"""MD5 and SHA-1 of the raw bytes: industry lists still carry exact hashes."""
+"""SHA-1 of the raw bytes: industry lists still carry exact hashes."""
 
 from __future__ import annotations
 
@@ -6,14 +6,6 @@ import hashlib
 
 from index.hashes import Algorithm, Hash
 from scanner.hashing.base import Hasher
-
-
-class Md5Hasher(Hasher):
-    algorithm = Algorithm.MD5
-    needs_pixels = False
-
-    def hash_bytes(self, content: bytes) -> Hash:
-        return Hash(Algorithm.MD5, hashlib.md5(content, usedforsecurity=False).digest())
 
 
 class Sha1Hasher(Hasher):

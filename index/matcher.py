@@ -22,6 +22,7 @@ import numpy.typing as npt
 from index.factory import build_index, new_index
 from index.hamming import HammingIndex, pack
 from index.hashes import Algorithm, Hash
+from index.policy import ActionPolicy
 
 DEFAULT_THRESHOLDS: Mapping[Algorithm, int] = {
     Algorithm.PDQ: 31,
@@ -32,13 +33,6 @@ DEFAULT_THRESHOLDS: Mapping[Algorithm, int] = {
     Algorithm.MD5: 0,
     Algorithm.SHA1: 0,
 }
-
-# The algorithms a list decides on unless its policy says otherwise (``hashwatch lists policy
-# --decide``): dHash and aHash match unrelated flat images at their thresholds (bench/,
-# docs/matching.md), so a list built from images keeps those entries without deciding on them.
-DEFAULT_DECIDING: frozenset[Algorithm] = frozenset(
-    {Algorithm.PDQ, Algorithm.PHASH, Algorithm.MD5, Algorithm.SHA1}
-)
 
 
 class ListKind(enum.StrEnum):
@@ -70,11 +64,19 @@ class ListConfig:
     kind: ListKind = ListKind.MATCH
     # Entries held by flood protection: their hits are queued for review instead of blocking.
     held: frozenset[int] = frozenset()
-    # The list's action policy: whether a hit that decides blocks, or is recorded (and notified,
-    # reported, preserved as the policy says) without blocking (``scanner.decision``).
-    block: bool = True
-    # The algorithms whose entries are searched; entries of the others are kept but never match.
-    decide: frozenset[Algorithm] = DEFAULT_DECIDING
+    # The list's action policy, whole: which algorithms decide, and what a hit that decides
+    # sets in motion (``scanner.decision`` computes a match's outcome from it).
+    policy: ActionPolicy = field(default_factory=ActionPolicy)
+
+    @property
+    def block(self) -> bool:
+        """A hit that decides blocks; otherwise it is recorded (and acted on) without blocking."""
+        return self.policy.block
+
+    @property
+    def decide(self) -> frozenset[Algorithm]:
+        """The algorithms whose entries are searched; entries of the others never match."""
+        return self.policy.decide
 
     def threshold(self, algorithm: Algorithm) -> int:
         return self.thresholds.get(algorithm, DEFAULT_THRESHOLDS[algorithm])

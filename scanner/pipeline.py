@@ -44,7 +44,7 @@ from scanner.outcomes import Outcome
 log = structlog.get_logger(__name__)
 
 # What a scan computes at least (``ScanEngine.scan_algorithms`` adds what the lists decide on):
-# the algorithms lists decide on by default (``index.matcher.DEFAULT_DECIDING``).
+# the algorithms lists decide on by default (``index.policy.DEFAULT_DECIDING``).
 DEFAULT_ALGORITHMS = (Algorithm.PDQ, Algorithm.PHASH, Algorithm.MD5, Algorithm.SHA1)
 
 

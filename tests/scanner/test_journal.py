@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Sequence
@@ -127,6 +128,34 @@ def test_replay_records_each_spooled_match_once_even_after_a_crash_before_the_de
     assert [box.open(m, c) for m, c in evidence if c is not None] == [LISTED] * 3
     [opened] = [m for m in store.matches() if m.request_id == "r0"]
     assert opened.url == "https://s/0"
+
+
+def test_a_spooled_match_replays_with_what_its_scan_decided(
+    store: Store, tmp_path: Path, box: EvidenceBox
+) -> None:
+    engine, journal = _spooled_engine(store, tmp_path, box, Verdict.BLOCK)
+    for n in range(2):
+        engine.scan(LISTED, ScanContext(request_id=f"r{n}", customer_id="shop", url=f"https://s/{n}"))
+    # The list's policy changes while the matches wait; the scans decided "block, notify".
+    store.set_policy("demo", {"notify": False, "report": "immediately"})
+    # r1 as a journal of an earlier version wrote it, without the decision's actions: those come
+    # from the lists' policies as they are when it is replayed.
+    older = journal.pending()[1]
+    data = json.loads(older.read_text())
+    del data["actions"]
+    older.write_text(json.dumps({**data, "v": 1}) + "\n")
+    assert journal.replay_once(journal_sink(Store(store.engine, ActionConfig(box)))) == 2
+    with store.engine.connect() as conn:
+        ids = {
+            request: match
+            for request, match in conn.execute(select(models.Match.request_id, models.Match.id))
+        }
+        events = {
+            (case, kind) for case, kind in conn.execute(select(models.Event.case_id, models.Event.kind))
+        }
+        reports = set(conn.scalars(select(models.Report.match_id)))
+    assert events == {(ids["r0"], "match"), (ids["r1"], "report")}
+    assert reports == {ids["r1"]}
 
 
 def test_a_torn_record_is_set_aside_and_the_rest_replay(

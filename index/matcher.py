@@ -26,6 +26,7 @@ from index.algorithms import DEFAULT_THRESHOLDS as DEFAULT_THRESHOLDS
 from index.factory import build_index, new_index
 from index.hamming import HammingIndex, pack
 from index.hashes import Algorithm, Hash
+from index.policy import ActionPolicy
 
 
 class ListKind(enum.StrEnum):
@@ -57,11 +58,19 @@ class ListConfig:
     kind: ListKind = ListKind.MATCH
     # Entries held by flood protection: their hits are queued for review instead of blocking.
     held: frozenset[int] = frozenset()
-    # The list's action policy: whether a hit that decides blocks, or is recorded (and notified,
-    # reported, preserved as the policy says) without blocking (``scanner.decision``).
-    block: bool = True
-    # The algorithms whose entries are searched; entries of the others are kept but never match.
-    decide: frozenset[Algorithm] = DEFAULT_DECIDING
+    # The list's action policy, whole: which algorithms decide, and what a hit that decides
+    # sets in motion (``scanner.decision`` computes a match's outcome from it).
+    policy: ActionPolicy = field(default_factory=ActionPolicy)
+
+    @property
+    def block(self) -> bool:
+        """A hit that decides blocks; otherwise it is recorded (and acted on) without blocking."""
+        return self.policy.block
+
+    @property
+    def decide(self) -> frozenset[Algorithm]:
+        """The algorithms whose entries are searched; entries of the others never match."""
+        return self.policy.decide
 
     def threshold(self, algorithm: Algorithm) -> int:
         return self.thresholds.get(algorithm, DEFAULT_THRESHOLDS[algorithm])

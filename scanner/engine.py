@@ -1,4 +1,4 @@
-"""The scan itself, independent of transport: hash, match, record, decide.
+"""The scan itself, independent of transport: hash, match, decide, record.
 
 No database is touched unless something matched; a match is recorded before BLOCK is returned.
 A scan computes the engine's algorithms (``DEFAULT_ALGORITHMS``: PDQ, pHash, MD5, SHA-1), MD5
@@ -9,7 +9,6 @@ hash. MD5 and SHA-1 of the bytes are matched whatever decoding made of them.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import threading
 import time
@@ -19,11 +18,12 @@ from dataclasses import dataclass
 import structlog
 
 from index.hashes import Algorithm, Hash
-from index.matcher import ListKind, Matcher, MatchHit
+from index.matcher import Matcher, MatchHit, Query
 from scanner import metrics
 from scanner.customer_policy import DEFAULT as DEFAULT_POLICY
 from scanner.customer_policy import CustomerPolicies, CustomerPolicy
-from scanner.decision import EXACT, Decision, RecordedVerdict, decide, recorded_verdict
+from scanner.decision import EXACT, REFUSED, Decision, RecordedVerdict, decide, recorded_verdict
+from scanner.decision import Verdict as Verdict  # re-exported: the edge's answer, part of a ScanResult
 from scanner.flood import FloodGuard
 from scanner.journal import Journal
 from scanner.outcomes import Outcome
@@ -33,11 +33,6 @@ from scanner.recording import MatchRecorder, RecordingFailed, ScanContext
 from scanner.stages import stage
 
 log = structlog.get_logger(__name__)
-
-
-class Verdict(enum.Enum):
-    ALLOW = "allow"
-    BLOCK = "block"
 
 
 @dataclass(frozen=True)
@@ -125,36 +120,33 @@ class ScanEngine:
             return self.hash_function(content, chosen)
         return hash_content(content, chosen, self.hashing)
 
-    def match(self, hashes: Sequence[Hash]) -> list[MatchHit]:
-        """Hashes the caller computed, matched plainly (no variants, no review band, no negative
-        lists) and given their actions by the lists' policies, as a scan's would be."""
+    def match(self, hashes: Sequence[Hash], customer_id: str = "") -> Decision:
+        """Hashes the caller computed, decided as a scan of content with those hashes would be
+        (the ``Match`` RPC): every list, negative ones and review bands included, the customer's
+        settings (none named: every list, the lists' own thresholds), held entries. Only the
+        forms of the content a scan would add (rotations, the de-bordered copy) are not asked;
+        nothing is recorded."""
+        customer = self.customers.policy(customer_id) if customer_id else DEFAULT_POLICY
         matcher = self.matchers.current
         # A PDQ hash of a near-flat image matches unrelated near-flat images: not evidence.
-        found = matcher.match([h for h in hashes if h.trustworthy])
-        return list(decide(found, matcher.configs()).kept) if found else []
+        found = matcher.search([Query(h) for h in hashes if h.trustworthy])
+        return decide(found, matcher.configs(), customer, self.flood)
 
     def decide(
         self, outcome: HashOutcome, content: bytes, customer: CustomerPolicy = DEFAULT_POLICY
     ) -> Decision:
-        """The policy step: search every form of the content (``scanner.queries``), keep what the
-        customer's settings keep (``scanner.customer_policy``), and apply the lists' matching
-        policy, negative lists and flood protection (``scanner.decision``). Whatever hashes the
-        content got are searched: content that did not decode still has its MD5 and SHA-1."""
+        """Search every form of the content (``scanner.queries``) and decide (``scanner.decision``:
+        the customer's settings, flood protection, negative lists, the lists' policies).
+        Whatever hashes the content got are searched: content that did not decode still has its
+        MD5 and SHA-1."""
         if not outcome.hashes:
             return Decision()
         matcher = self.matchers.current
         found = matcher.search(scan_queries(outcome))
         if not found:
             return Decision()
-        configs = matcher.configs()
-        if customer.lists is not None or customer.thresholds:
-            negative = {list_id for list_id, config in configs.items() if config.kind is ListKind.NEGATIVE}
-            found = list(customer.filter(found, negative))
-        if self.flood is None:
-            decision = decide(found, configs)
-        else:
-            self.flood.observe(found, _content_key(outcome, content), configs)
-            decision = decide(found, configs, self.flood.held)
+        key = _content_key(outcome, content) if self.flood is not None else None
+        decision = decide(found, matcher.configs(), customer, self.flood, key)
         if decision.suppressed:
             metrics.SUPPRESSED.inc(len(decision.suppressed))
             log.info(
@@ -168,7 +160,7 @@ class ScanEngine:
         started = time.perf_counter()
         policy = self.customers.policy(context.customer_id)
         if policy.refused:
-            refused = HashOutcome(Outcome.UNKNOWN_CUSTOMER, reason="customer_id names no enabled customer")
+            refused = HashOutcome(Outcome.UNKNOWN_CUSTOMER, reason=REFUSED)
             return ScanResult(Verdict.ALLOW, refused, (), 0, 0, refused.reason)
         with stage("scan.hash"):  # decode included
             outcome = self.hash(content)
@@ -178,12 +170,12 @@ class ScanEngine:
         verdict, match_id = Verdict.ALLOW, 0
         reason = "; ".join(filter(None, [outcome.reason, decision.reason()]))
         if hits:
-            verdict = Verdict.BLOCK if decision.block else Verdict.ALLOW
+            verdict = decision.verdict
             try:
                 with stage("scan.record"):
-                    match_id = self.recorder.record_match(context, outcome.hashes, hits, content)
+                    match_id = self.recorder.record_match(context, outcome.hashes, decision, content)
             except RecordingFailed as exc:
-                spooled = self._spool(context, outcome, hits, content, exc)
+                spooled = self._spool(context, outcome, decision, content, exc)
                 if spooled:
                     reason = spooled
                     degraded = Verdict(policy.degraded_verdict or self.degraded_verdict.value)
@@ -220,7 +212,7 @@ class ScanEngine:
         self,
         context: ScanContext,
         outcome: HashOutcome,
-        hits: tuple[MatchHit, ...],
+        decision: Decision,
         content: bytes,
         error: RecordingFailed,
     ) -> str:
@@ -229,7 +221,7 @@ class ScanEngine:
         if self.journal is None:
             return ""
         try:
-            journal_id = self.journal.spool(context, outcome.hashes, hits, content)
+            journal_id = self.journal.spool(context, outcome.hashes, decision, content)
         except OSError as exc:
             log.error("match could not be spooled either", error=str(exc), request_id=context.request_id)
             return ""

@@ -1,8 +1,9 @@
 """The match journal: where a match goes when the database cannot take it, until it can.
 
 A match is never lost and never answered before it is on disk. When ``record_match`` fails, the
-engine spools the match (context, hashes, hits and the matched bytes, sealed with the evidence
-key) to ``<data dir>/journal/`` and fsyncs it, and the directory, before the scan is answered.
+engine spools the match (context, hashes, the decision's hits and actions, and the matched bytes,
+sealed with the evidence key) to ``<data dir>/journal/`` and fsyncs it, and the directory, before
+the scan is answered.
 A replayer thread feeds the oldest spooled match back into the database with backoff and
 deletes its file only after that transaction committed.
 
@@ -21,7 +22,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,7 +30,8 @@ from typing import Any, Protocol
 import structlog
 
 from index.hashes import Algorithm, Hash
-from index.matcher import MatchHit
+from index.matcher import ListConfig, MatchHit
+from scanner.decision import Decision, MatchActions, actions_for
 from scanner.metrics import JOURNAL_SPOOLED
 from scanner.recording import RecordingFailed, ScanContext
 
@@ -62,6 +64,15 @@ class JournalRecord:
     hashes: tuple[Hash, ...]
     hits: tuple[MatchHit, ...]
     content: bytes
+    # What the decision step said the match sets in motion; None in a record spooled before the
+    # journal carried it (version 1): the sink takes it from the lists' policies then.
+    actions: MatchActions | None = None
+
+    def decision(self, configs: Callable[[], Mapping[int, ListConfig]]) -> Decision:
+        """The decision spooled with the match; a version-1 record's actions are worked out by
+        the decision step from the lists' policies as ``configs`` gives them now."""
+        actions = self.actions if self.actions is not None else actions_for(self.hits, configs())
+        return Decision(self.hits, actions=actions)
 
 
 # Records a spooled match in the database; returns the match id. Raises ``RecordingFailed``
@@ -78,21 +89,20 @@ class Journal:
 
     # --- spooling (on the scan path) ---------------------------------------------------------
 
-    def spool(
-        self, context: ScanContext, hashes: Sequence[Hash], hits: Sequence[MatchHit], content: bytes
-    ) -> str:
+    def spool(self, context: ScanContext, hashes: Sequence[Hash], decision: Decision, content: bytes) -> str:
         """Write the match durably; return its journal id. Raises ``OSError`` if it could not."""
         journal_id = str(uuid.uuid4())
         sealed = self._sealer is not None
         body = self._sealer.seal(_aad_id(journal_id), content) if self._sealer is not None else content
         line = json.dumps(
             {
-                "v": 1,
+                "v": 2,
                 "journal_id": journal_id,
                 "spooled_unix": time.time(),
                 "context": asdict(context),
                 "hashes": [_hash_json(h) for h in hashes],
-                "hits": [_hit_json(h) for h in hits],
+                "hits": [_hit_json(h) for h in decision.kept],
+                "actions": decision.actions.to_json(),
                 "sealed": sealed,
                 "content": base64.b64encode(body).decode(),
             },
@@ -153,6 +163,7 @@ class Journal:
                 tuple(_hash_from_json(h) for h in data["hashes"]),
                 tuple(_hit_from_json(h) for h in data["hits"]),
                 body,
+                MatchActions.from_json(data["actions"]) if "actions" in data else None,
             )
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"malformed record: {exc.__class__.__name__}: {exc}") from None

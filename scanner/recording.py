@@ -9,11 +9,12 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from index.hashes import Hash
 from index.matcher import MatchHit
+from scanner.decision import Decision, MatchActions
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,11 @@ class RecordingFailed(Exception):
 
 class MatchRecorder(Protocol):
     def record_match(
-        self, context: ScanContext, hashes: Sequence[Hash], hits: Sequence[MatchHit], content: bytes
+        self, context: ScanContext, hashes: Sequence[Hash], decision: Decision, content: bytes
     ) -> int:
-        """Store the match, and everything it sets in motion, durably; return its id. Raise
-        ``RecordingFailed`` otherwise. ``content`` is the matched bytes, kept as evidence."""
+        """Store the match (``decision.kept``) and do what ``decision.actions`` says, durably;
+        return its id. Raise ``RecordingFailed`` otherwise. ``content`` is the matched bytes,
+        kept as evidence. Nothing is decided here (``scanner.decision`` did it)."""
         ...
 
 
@@ -63,10 +65,11 @@ class RecordedMatch:
     hashes: tuple[Hash, ...]
     hits: tuple[MatchHit, ...]
     content: bytes
+    actions: MatchActions = field(default_factory=MatchActions)
 
 
 class InMemoryRecorder:
-    """Records matches in a list and blocks every matched URL; for tests and embedders."""
+    """Records matches in a list and blocks the URLs whose match blocks; for tests and embedders."""
 
     def __init__(self) -> None:
         self.matches: list[RecordedMatch] = []
@@ -74,11 +77,13 @@ class InMemoryRecorder:
         self._lock = threading.Lock()
 
     def record_match(
-        self, context: ScanContext, hashes: Sequence[Hash], hits: Sequence[MatchHit], content: bytes
+        self, context: ScanContext, hashes: Sequence[Hash], decision: Decision, content: bytes
     ) -> int:
         with self._lock:
             match_id = next(self._ids)
-            self.matches.append(RecordedMatch(match_id, context, tuple(hashes), tuple(hits), content))
+            self.matches.append(
+                RecordedMatch(match_id, context, tuple(hashes), decision.kept, content, decision.actions)
+            )
             return match_id
 
     def block_status(self, customer_id: str, urls: Sequence[str]) -> list[BlockStatus]:
@@ -86,7 +91,7 @@ class InMemoryRecorder:
             blocked = {
                 m.context.url: m.match_id
                 for m in self.matches
-                if m.context.customer_id == customer_id and any(h.action == "block" for h in m.hits)
+                if m.context.customer_id == customer_id and m.actions.block
             }
         return [
             BlockStatus(url, "active", "matched", blocked[url])

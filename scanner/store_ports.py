@@ -45,7 +45,8 @@ def journal_sink(store: Store) -> JournalSink:
                 raise AlreadyRecorded(earlier)  # rolls this transaction back
             session.get(models.Match, match_id).journal_id = entry.journal_id
 
-        return store.record_match(entry.context, entry.hashes, entry.hits, entry.content, also=mark)
+        decision = entry.decision(store.list_configs)
+        return store.record_match(entry.context, entry.hashes, decision, entry.content, also=mark)
 
     return record
 

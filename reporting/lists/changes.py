@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from index.hashes import Algorithm, Hash
 from index.matcher import Combine, EntryArrays, ListConfig, ListKind, Matcher
+from index.policy import ActionPolicy
 from reporting import audit, models
 from reporting.db import session_factory
-from reporting.lists.policy import ActionPolicy
 
 ENTRY_STATES = ("active", "disabled", "removed", "flagged")
 # Rows per round trip of a full load: one chunk of hex strings is the only per-entry Python
@@ -44,9 +44,8 @@ def bump_version(session: Session, list_id: int) -> int:
 
 
 def list_config(row: models.HashList, held: frozenset[int] = frozenset()) -> ListConfig:
-    """The list as the matcher and the scan's decision step see it, its policy's ``block`` and
-    ``decide`` included (a policy change takes a new list version: ``Store.set_policy``)."""
-    policy = ActionPolicy.from_json(row.policy or {})
+    """The list as the matcher and the scan's decision step see it, its whole action policy
+    included (a policy change takes a new list version: ``reporting.lists.policy.set_policy``)."""
     return ListConfig(
         row.id,
         row.name,
@@ -56,8 +55,7 @@ def list_config(row: models.HashList, held: frozenset[int] = frozenset()) -> Lis
         combine=Combine(row.combine or Combine.ANY),
         kind=ListKind(row.kind or ListKind.MATCH),
         held=held,
-        block=policy.block,
-        decide=policy.decide,
+        policy=ActionPolicy.from_json(row.policy or {}),
     )
 
 

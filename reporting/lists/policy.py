@@ -1,101 +1,37 @@
-"""A list's policy: which of its algorithms decide, and what a match on it sets in motion.
+"""Storing a list's policy: which of its algorithms decide, and what a match on it sets in motion.
 
-``block`` and ``decide`` reach the scan's decision step through ``index.matcher.ListConfig``
-(``reporting.lists.changes.list_config``), so the verdict a scan answers and the actions recorded
-with the match follow the same policy.
+The policy itself is ``index.policy.ActionPolicy`` (re-exported here for the database side): it is
+part of the list's config (``reporting.lists.changes.list_config``), so the scan's decision step
+computes a match's whole outcome, verdict and actions, from the same policy the servers hold.
+Changing it here takes the list's next version, which is how running servers learn of it.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from index.hashes import Algorithm
-from index.matcher import DEFAULT_DECIDING
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-_KEYS = {"block", "notify", "report", "partner", "preserve", "decide"}
+from index.policy import DEFAULT_DECIDING, ActionPolicy, ReportWhen, parse_deciding
+from reporting import audit, models
+from reporting.lists.changes import bump_version
 
-
-class ReportWhen(enum.StrEnum):
-    # File the partner report as soon as the match is recorded (18 U.S.C. §2258A: "as soon as
-    # reasonably possible"); for lists whose entries were verified by people, like NCMEC's.
-    IMMEDIATELY = "immediately"
-    # Queue the match for an analyst; the report is filed when one confirms it.
-    AFTER_REVIEW = "after_review"
-    NEVER = "never"
+__all__ = ["DEFAULT_DECIDING", "ActionPolicy", "ReportWhen", "parse_deciding", "set_policy"]
 
 
-_RANK = {ReportWhen.NEVER: 0, ReportWhen.AFTER_REVIEW: 1, ReportWhen.IMMEDIATELY: 2}
-
-
-@dataclass(frozen=True)
-class ActionPolicy:
-    block: bool = True
-    notify: bool = True
-    report: ReportWhen = ReportWhen.NEVER
-    partner: str = "cybertipline"
-    # Keep the matched bytes, encrypted, for the preservation period.
-    preserve: bool = True
-    # The algorithms whose entries decide; the list's other entries are kept and never match.
-    decide: frozenset[Algorithm] = DEFAULT_DECIDING
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ActionPolicy:
-        unknown = set(data) - _KEYS
-        if unknown:
-            raise ValueError(f"unknown policy keys: {', '.join(sorted(unknown))}")
-        return cls(
-            block=bool(data.get("block", True)),
-            notify=bool(data.get("notify", True)),
-            report=ReportWhen(data.get("report", ReportWhen.NEVER)),
-            partner=str(data.get("partner", "cybertipline")),
-            preserve=bool(data.get("preserve", True)),
-            decide=parse_deciding(data.get("decide", DEFAULT_DECIDING)),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "block": self.block,
-            "notify": self.notify,
-            "report": str(self.report),
-            "partner": self.partner,
-            "preserve": self.preserve,
-            "decide": [str(a) for a in Algorithm if a in self.decide],
-        }
-
-    @staticmethod
-    def strongest(policies: Iterable[ActionPolicy]) -> ActionPolicy:
-        """A scan that hits several lists does what the most demanding of them asks."""
-        chosen = list(policies)
-        if not chosen:
-            return ActionPolicy()
-        report = max((p.report for p in chosen), key=_RANK.__getitem__)
-        partner = next((p.partner for p in chosen if p.report is report), "cybertipline")
-        return ActionPolicy(
-            block=any(p.block for p in chosen),
-            notify=any(p.notify for p in chosen),
-            report=report,
-            partner=partner,
-            preserve=any(p.preserve for p in chosen),
-        )
-
-
-def parse_deciding(names: Iterable[str] | str) -> frozenset[Algorithm]:
-    """``pdq,phash,md5,sha1`` (or a list of names) as algorithms; at least one."""
-    if isinstance(names, str):
-        names = names.split(",")
-    chosen = set()
-    for name in names:
-        name = str(name).strip().lower()
-        if not name:
-            continue
-        try:
-            chosen.add(Algorithm(name))
-        except ValueError:
-            known = ", ".join(str(a) for a in Algorithm)
-            raise ValueError(f"unknown algorithm {name!r} to decide on; choose from {known}") from None
-    if not chosen:
-        raise ValueError("a list must decide on at least one algorithm")
-    return frozenset(chosen)
+def set_policy(session: Session, list_name: str, changes: dict[str, Any], actor: str) -> ActionPolicy:
+    """Change a list's policy inside the caller's transaction; unknown keys and values are a
+    ``ValueError``. A change takes the list's next version: servers follow it on their next
+    list poll, as they follow its entries."""
+    row = session.scalar(select(models.HashList).where(models.HashList.name == list_name))
+    if row is None:
+        raise LookupError(f"no list named {list_name!r}")
+    before = ActionPolicy.from_json(row.policy or {})
+    policy = ActionPolicy.from_json({**before.to_json(), **changes})
+    audit.record(session, actor, "list.policy", list_name, {"before": row.policy, "after": policy.to_json()})
+    if policy != before:
+        row.policy = policy.to_json()
+        session.flush()
+        bump_version(session, row.id)
+    return policy

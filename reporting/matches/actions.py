@@ -1,9 +1,9 @@
 """What a recorded match sets in motion, written in the same transaction as the match.
 
-The detector only fires an event ("match for customer X"); this layer looks up what that customer
-configured and writes one outbox row (a ``Delivery``) per destination, plus the block and the
-partner report the list policy asks for. The worker does the sending. Adding a destination kind
-never touches the scanner.
+The decision step (``scanner.decision``) said what the match sets in motion (``MatchActions``);
+this layer does it: it looks up what the customer configured and writes one outbox row (a
+``Delivery``) per destination, plus the block, the evidence and the partner report asked for.
+The worker does the sending. Adding a destination kind never touches the scanner.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from index.policy import ReportWhen
 from reporting import analytics, models
-from reporting.lists.policy import ActionPolicy, ReportWhen
 from reporting.matches.evidence import EvidenceBox
 from scanner.analytics.ports import BLOCKS, MATCHES
+from scanner.decision import MatchActions
 
 OPERATORS = "_operators"
 # Event kinds a digest destination collects instead of sending one by one.
@@ -79,19 +80,20 @@ def on_match(
     match: models.Match,
     hits: Sequence[models.MatchHit],
     list_names: dict[int, str],
-    policy: ActionPolicy,
+    actions: MatchActions,
     content: bytes,
     evidence: EvidenceBox | None,
     evidence_days: int,
     block_hook: bool,
 ) -> None:
-    """Everything a match triggers, inside the caller's transaction (``match`` is flushed)."""
+    """Everything ``actions`` (the decision step's) asks of the match, inside the caller's
+    transaction (``match`` is flushed)."""
     block_state, placed = "none", False
-    if policy.block and match.url:
+    if actions.block and match.url:
         # Named after the lists whose hits block (a hit on a --no-block list is only recorded).
         blocking = {h.list_id for h in hits if h.action == "block"} or {h.list_id for h in hits}
         block_state, placed = _block(session, match, sorted(list_names[i] for i in blocking), block_hook)
-    if policy.preserve and evidence is not None and content:
+    if actions.preserve and evidence is not None and content:
         now = models.utcnow()
         session.add(
             models.Evidence(
@@ -105,13 +107,13 @@ def on_match(
                 preserve_until=now + timedelta(days=evidence_days),
             )
         )
-    if policy.notify:
+    if actions.notify:
         payload = match_payload(match, hits, list_names, block_state)
         event = new_event(session, "match", match.customer_id, match.id, payload)
         session.flush()
         fan_out(session, event)
-    if policy.report is ReportWhen.IMMEDIATELY:
-        request_report(session, match.id, policy.partner, match.customer_id)
+    if actions.report is ReportWhen.IMMEDIATELY:
+        request_report(session, match.id, actions.partner, match.customer_id)
     # Last, so the counter row stays locked for as short a time as possible before the commit.
     analytics.add(
         session, match.customer_id, analytics.utc_day(match.created_at), {MATCHES: 1, BLOCKS: int(placed)}

@@ -14,11 +14,12 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from index.hashes import Algorithm, Hash
-from index.matcher import ListConfig, ListKind, MatchHit
+from index.matcher import ListConfig, ListKind
 from reporting import models
 from reporting.db import session_factory
 from reporting.lists.changes import held_entries, list_config
 from reporting.store import Store
+from scanner.decision import Decision
 from scanner.recording import RecordingFailed, ScanContext
 from scanner.rescan.ports import LoggedScan
 
@@ -46,7 +47,7 @@ class RescanStore:
         context: ScanContext,
         content_sha256: str,
         hashes: Sequence[Hash],
-        hits: Sequence[MatchHit],
+        decision: Decision,
         content: bytes,
     ) -> int | None:
         """Record the match unless this (customer, URL, content) was recorded by a rescan before;
@@ -69,7 +70,7 @@ class RescanStore:
             session.flush()
 
         try:
-            return self.store.record_match(context, hashes, hits, content, also=mark)
+            return self.store.record_match(context, hashes, decision, content, also=mark)
         except RecordingFailed:
             # Another run recorded it between the check and the insert: the unique key refused ours.
             if self.already_recorded(context.customer_id, context.url, content_sha256):

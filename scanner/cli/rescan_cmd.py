@@ -159,7 +159,6 @@ def _run_source(
     from scanner.rescan.runner import run_rescan
 
     inputs = store.matcher_inputs()
-    configs = {config.list_id: config for config, _ in inputs}
     if engine == "ray":
         if importlib.util.find_spec("ray") is None:
             raise fail("the ray engine needs Ray: pip install 'hashwatch[ray]'", 2)
@@ -178,7 +177,6 @@ def _run_source(
                 checkpoint_every=every,
                 reporter=reporter,
                 customers=customers,
-                configs=configs,
             )
         finally:
             ray_engine.close()
@@ -192,5 +190,4 @@ def _run_source(
             checkpoint_every=every,
             reporter=reporter,
             customers=customers,
-            configs=configs,
         )

@@ -13,13 +13,14 @@ import io
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from types import TracebackType
 
 from PIL import Image
 
 from index.hashes import Algorithm
+from index.matcher import ListConfig
 from scanner.pipeline import HashingConfig
 from scanner.rescan.fetch import PUBLIC_ONLY, FetchPolicy
 from scanner.rescan.ports import MatcherInputs
@@ -92,6 +93,7 @@ class LocalEngine:
         self.jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
         # The largest chunk (items per task); the last ones are smaller.
         self.chunk = chunk
+        self._configs = {config.list_id: config for config, _ in inputs}
         # spawn, not fork: the parent runs threads (progress display, database pools).
         self._pool = ProcessPoolExecutor(
             self.jobs,
@@ -106,6 +108,10 @@ class LocalEngine:
             futures = [self._pool.submit(_warm) for _ in range(self.jobs * 2)]
         for future in futures:
             future.result()
+
+    def configs(self) -> Mapping[int, ListConfig]:
+        """The lists the workers match against."""
+        return self._configs
 
     def _submit(self, chunk: Sequence[Item]) -> Future[list[Reply]]:
         with _single_threaded_children():

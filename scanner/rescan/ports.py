@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Protocol
 
 from index.hashes import Hash
-from index.matcher import ListConfig, MatchHit
+from index.matcher import ListConfig
+from scanner.decision import Decision
 from scanner.recording import ScanContext
 
 MatcherInputs = list[tuple[ListConfig, list[tuple[int, Hash]]]]
@@ -34,10 +35,11 @@ class OnceRecorder(Protocol):
         context: ScanContext,
         content_sha256: str,
         hashes: Sequence[Hash],
-        hits: Sequence[MatchHit],
+        decision: Decision,
         content: bytes,
     ) -> int | None:
-        """Record a match unless this (customer, URL, content) already was; None if it was."""
+        """Record a match as ``decision`` says, unless this (customer, URL, content) already was;
+        None if it was."""
         ...
 
 

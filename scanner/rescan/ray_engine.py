@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from index.hashes import Algorithm, Hash
-from index.matcher import MatchHit
+from index.matcher import ListConfig, MatchHit
 from scanner.pipeline import HashingConfig
 from scanner.rescan.fetch import PUBLIC_ONLY, FetchPolicy
 from scanner.rescan.ports import MatcherInputs
@@ -86,6 +86,10 @@ class RayEngine:
         self.algorithms = tuple(algorithms)
         self.inputs = inputs
         self.fetching = fetching
+
+    def configs(self) -> Mapping[int, ListConfig]:
+        """The lists the actors match against."""
+        return {config.list_id: config for config, _ in self.inputs}
 
     def results(self, items: Sequence[Item]) -> Iterator[ItemResult]:
         if not items:

@@ -1,12 +1,14 @@
-"""The parent's loop: take results in source order, record matches once, checkpoint, count.
+"""The parent's loop: take results in source order, decide for each item's customer, record
+matches once, checkpoint, count.
 
 Workers hash and match; only this loop touches storage, so one process owns the database and
-the checkpoint position is simply "every item before it is done".
+the checkpoint position is simply "every item before it is done". Both loops here decide through
+the scan's own decision step (``scanner.decision.decide``), which gives the verdict, each hit's
+action and what the match sets in motion.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -16,8 +18,9 @@ from typing import Protocol
 import structlog
 
 from index.matcher import ListConfig, ListKind, Matcher, Query
+from scanner.customer_policy import DEFAULT as EVERY_LIST
 from scanner.customer_policy import CustomerPolicies
-from scanner.decision import decide
+from scanner.decision import Decision, decide
 from scanner.recording import RecordingFailed, ScanContext
 from scanner.rescan import checkpoint
 from scanner.rescan.ports import HashLogSource, OnceRecorder
@@ -35,6 +38,10 @@ STORED = "stored"
 class ResultEngine(Protocol):
     def results(self, items: Sequence[Item]) -> Iterator[ItemResult]: ...
 
+    def configs(self) -> Mapping[int, ListConfig]:
+        """The lists the engine matches against, policies included."""
+        ...
+
 
 def run_rescan(
     source: Source,
@@ -46,10 +53,9 @@ def run_rescan(
     checkpoint_every: int = 100,
     reporter: Reporter | None = None,
     customers: CustomerPolicies | None = None,
-    configs: Mapping[int, ListConfig] | None = None,
 ) -> Summary:
-    """``customers`` and ``configs`` (the lists held by ``engine``): apply each item's customer
-    settings to its hits, as a scan for that customer would (``scanner.customer_policy``)."""
+    """With ``customers``, each item's customer settings apply to its hits, as they do to a scan
+    for that customer (``scanner.customer_policy``)."""
     reporter = reporter or Silent()
     started = time.monotonic()
     summary = Summary(source.description, engine_name, files=len(source.items))
@@ -61,13 +67,14 @@ def run_rescan(
         log.info("rescan resumed", position=start, checkpoint=str(checkpoint_path))
     reporter.start(len(source.items), start)
     done = start
+    configs = engine.configs()
     try:
         for result in engine.results(source.items[start:]):
             summary.count(result)
-            if result.hits and customers is not None:
-                result = _for_customer(result, customers, configs or {}, summary)
             if result.hits:
-                _record(result, recorder, summary, fingerprint[:12])
+                decision = _for_customer(result, customers, configs, summary)
+                if decision.kept:
+                    _record(result, decision, recorder, summary, fingerprint[:12])
             done += 1
             if checkpoint_path is not None and (done - start) % checkpoint_every == 0:
                 checkpoint.save(checkpoint_path, checkpoint.Checkpoint(fingerprint, done, summary.counters()))
@@ -81,26 +88,30 @@ def run_rescan(
 
 
 def _for_customer(
-    result: ItemResult, customers: CustomerPolicies, configs: Mapping[int, ListConfig], summary: Summary
-) -> ItemResult:
-    """The result with the hits a scan for its customer keeps: the customer's lists, its
-    tightened thresholds (a hit past them is queued for review, not blocked), decided again by
-    the lists' policy. None kept when that customer's scans are refused."""
-    policy = customers.policy(result.item.customer_id)
-    if policy.refused:
+    result: ItemResult,
+    customers: CustomerPolicies | None,
+    configs: Mapping[int, ListConfig],
+    summary: Summary,
+) -> Decision:
+    """The decision for the item's customer. The worker's hits are what the scan's step kept for
+    no customer in particular (negative lists applied, which bind every customer alike); deciding
+    them again for the item's customer keeps that customer's lists and tightened thresholds (a
+    hit past them is queued for review, not blocked), as a scan for it would, and gives the
+    match its actions. Nothing is kept when that customer's scans are refused."""
+    customer = customers.policy(result.item.customer_id) if customers is not None else EVERY_LIST
+    decision = decide(result.hits, configs, customer)
+    if decision.refused:
         summary.error(
             result.item.location,
             f"customer {result.item.customer_id!r} is not an enabled customer "
             "(HASHWATCH_UNKNOWN_CUSTOMER=reject): its match was not recorded",
         )
-        return dataclasses.replace(result, hits=())
-    if policy.lists is None and not policy.thresholds:
-        return result
-    negative = {list_id for list_id, config in configs.items() if config.kind is ListKind.NEGATIVE}
-    return dataclasses.replace(result, hits=decide(policy.filter(result.hits, negative), configs).kept)
+    return decision
 
 
-def _record(result: ItemResult, recorder: OnceRecorder, summary: Summary, run: str) -> None:
+def _record(
+    result: ItemResult, decision: Decision, recorder: OnceRecorder, summary: Summary, run: str
+) -> None:
     summary.matched += 1
     item = result.item
     context = ScanContext(
@@ -108,7 +119,7 @@ def _record(result: ItemResult, recorder: OnceRecorder, summary: Summary, run: s
     )
     try:
         match_id = recorder.record_once(
-            context, result.content_sha256, result.hashes, result.hits, result.content
+            context, result.content_sha256, result.hashes, decision, result.content
         )
     except RecordingFailed as exc:
         summary.error(item.location, f"match not recorded: {exc}")
@@ -143,19 +154,16 @@ def run_stored(
     if any(config.kind is not ListKind.NEGATIVE for config, _ in inputs):
         matcher = Matcher(inputs)
         configs = matcher.configs()
-        negative = {list_id for list_id, config in configs.items() if config.kind is ListKind.NEGATIVE}
         reporter.start(log_source.hash_log_size(customer_id), 0)
         try:
             for logged in log_source.logged_scans(customer_id):
                 summary.files += 1
                 summary.scanned += 1
                 found = matcher.search([Query(h) for h in logged.hashes if h.trustworthy])
-                if customers is not None:
-                    policy = customers.policy(logged.customer_id)
-                    # A customer whose scans are refused now was logged when it was not.
-                    found = [] if policy.refused else list(policy.filter(found, negative))
-                hits = decide(found, configs).kept
-                if hits:
+                # A customer whose scans are refused now was logged when it was not: nothing kept.
+                customer = customers.policy(logged.customer_id) if customers is not None else EVERY_LIST
+                decision = decide(found, configs, customer)
+                if decision.kept:
                     summary.matched += 1
                     context = ScanContext(
                         request_id=f"stored-{logged.id}",
@@ -164,7 +172,9 @@ def run_stored(
                         source=STORED,
                     )
                     try:
-                        new = recorder.record_once(context, logged.content_sha256, logged.hashes, hits, b"")
+                        new = recorder.record_once(
+                            context, logged.content_sha256, logged.hashes, decision, b""
+                        )
                     except RecordingFailed as exc:
                         summary.error(logged.url, f"match not recorded: {exc}")
                         continue

@@ -1,8 +1,8 @@
 """The per-item work, run in worker processes (or Ray actors): read, hash, match. No database.
 
 Hashing and matching go through ``ScanEngine.hash`` and ``ScanEngine.decide``, the very code the
-service runs, so a rescan finds what a scan of the same bytes would. Recording stays in the
-parent, which owns the database.
+service runs, so a rescan finds what a scan of the same bytes would. The parent, which owns the
+database, decides each item's hits again for its customer (``runner``) and records them.
 """
 
 from __future__ import annotations

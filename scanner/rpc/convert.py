@@ -10,6 +10,7 @@ from index.hashes import Algorithm, Hash, InvalidHash
 from index.matcher import MatchHit
 from index.text import refused_character
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
+from scanner.decision import Decision
 from scanner.engine import ScanResult, Verdict
 from scanner.errors import InvalidRequest
 from scanner.outcomes import Outcome
@@ -152,8 +153,12 @@ def hash_response(request_id: str, outcome: HashOutcome, elapsed_us: int) -> pb.
     )
 
 
-def match_response(hits: Iterable[MatchHit]) -> pb.MatchResponse:
-    return pb.MatchResponse(matches=[hit_to_pb(h) for h in hits])
+def match_response(decision: Decision) -> pb.MatchResponse:
+    return pb.MatchResponse(
+        matches=[hit_to_pb(h) for h in decision.kept],
+        verdict=VERDICT_TO_PB[decision.verdict],
+        reason=decision.reason(),
+    )
 
 
 def blocks_response(customer_id: str, statuses: Iterable[BlockStatus]) -> pb.BlocksResponse:

@@ -50,7 +50,7 @@ class ScannerService(pb_grpc.ScannerServicer):
     ) -> None:
         self.engine = engine
         self.limiter = limiter
-        # Match has no customer: its requests are counted per caller (``_caller``).
+        # Match is not a customer's scan: its requests are counted per caller (``_caller``).
         self.match_limiter = match_limiter
         self.max_match_hashes = max_match_hashes
         self.stream_idle_seconds = stream_idle_seconds
@@ -152,8 +152,9 @@ class ScannerService(pb_grpc.ScannerServicer):
             )
         if self.match_limiter is not None:
             self.match_limiter.admit(_caller(context))
+        convert.require_storable("customer_id", request.customer_id, convert.CONTEXT_LIMITS["customer_id"])
         hashes = [convert.hash_from_pb(h) for h in request.hashes]
-        return convert.match_response(self.engine.match(hashes))
+        return convert.match_response(self.engine.match(hashes, request.customer_id))
 
     def Blocks(self, request: pb.BlocksRequest, context: grpc.ServicerContext) -> pb.BlocksResponse:
         if not request.customer_id:

@@ -10,8 +10,8 @@ import pytest
 
 from fuzz import fallback, hash_content, scan_request, seeds
 from index.hashes import Algorithm, Hash
-from index.matcher import MatchHit
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
+from scanner.decision import Decision
 from scanner.outcomes import Outcome
 from scanner.pipeline import HashingConfig, HashMode, HashOutcome
 from scanner.recording import RecordingFailed, ScanContext
@@ -68,7 +68,7 @@ def test_the_request_harness_scans_against_a_live_list() -> None:
 
 class _FailingRecorder:
     def record_match(
-        self, context: ScanContext, hashes: Sequence[Hash], hits: Sequence[MatchHit], content: bytes
+        self, context: ScanContext, hashes: Sequence[Hash], decision: Decision, content: bytes
     ) -> int:
         raise RecordingFailed("the database is down")
 

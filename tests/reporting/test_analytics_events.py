@@ -51,6 +51,7 @@ def world(database_url: str, tmp_path: Path) -> Iterator[tuple[App, ReportingSet
         app = build_app(settings, reporting)
         import_demo_list(app)
         app.store.set_policy("demo", {"report": "immediately"})
+        app.sync_lists()  # the server follows the policy, as its list poll does
         admin = DestinationAdmin(app.store.engine, reporting)
         admin.add("shop", "email", {"to": "abuse@shop.example"})
         admin.add("shop", "webhook", {"url": receiver.url, "secret": SECRET, "allow_private": True})

@@ -71,6 +71,7 @@ def world(
         app = build_app(settings, reporting)
         import_demo_list(app)
         app.store.set_policy("demo", {"report": "immediately"})
+        app.sync_lists()  # the server follows the policy, as its list poll does
         admin = DestinationAdmin(app.store.engine, reporting)
         admin.add("shop", "email", {"to": "abuse@shop.example"})
         admin.add("shop", "webhook", {"url": receiver.url, "secret": SECRET, "allow_private": True})

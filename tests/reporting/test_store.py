@@ -8,6 +8,7 @@ from index.matcher import Matcher
 from reporting.models import Base
 from reporting.store import NewEntry, Store
 from scanner.recording import ScanContext
+from tests.decisions import as_decided
 
 A = Hash.from_hex("pdq", "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22")
 B = Hash.from_hex("pdq", "0" * 64)
@@ -54,7 +55,9 @@ def test_a_recorded_match_reads_back_with_its_hits(store: Store) -> None:
     store.import_entries("csam", [NewEntry(A, "ncmec-9"), NewEntry(M)])
     hits = Matcher(store.matcher_inputs()).match([A, M])
     context = ScanContext("req-1", "cust-1", "https://site.example/a.jpg", "203.0.113.9", "image/jpeg")
-    match_id = store.record_match(context, [Hash(A.algorithm, A.value, quality=93), M], hits)
+    match_id = store.record_match(
+        context, [Hash(A.algorithm, A.value, quality=93), M], as_decided(store, hits)
+    )
 
     [view] = store.matches()
     assert view.id == match_id

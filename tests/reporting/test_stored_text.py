@@ -27,6 +27,7 @@ from reporting.store import ActionConfig, NewEntry, Store
 from reporting.testing.smtp_sink import SmtpSink
 from scanner.errors import InvalidRequest
 from scanner.recording import ScanContext
+from tests.decisions import as_decided
 
 A = Hash.from_hex("pdq", "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22")
 ANALYST = Reviewer("analyst:ann")
@@ -48,7 +49,7 @@ def acting(store: Store) -> Store:
 def _match(store: Store, url: str) -> int:
     hits = Matcher(store.matcher_inputs()).match([A])
     context = ScanContext("req", "cust", url, "192.0.2.1", "image/jpeg")
-    return store.record_match(context, [A], hits, b"\xff\xd8 bytes")
+    return store.record_match(context, [A], as_decided(store, hits), b"\xff\xd8 bytes")
 
 
 @pytest.mark.parametrize("character", ["\x00", "\x01", "\x0b", "\x1b", "\x7f", "\x85", "\ufffe"])

@@ -28,6 +28,7 @@ from reporting.testing.smtp_sink import SmtpSink
 from reporting.testing.webhook_receiver import WebhookReceiver
 from reporting.worker import Worker
 from scanner.recording import ScanContext
+from tests.decisions import as_decided
 
 A = Hash.from_hex("pdq", "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22")
 CONTENT = b"\x89PNG pretend image bytes that must never leave the evidence store"
@@ -72,7 +73,7 @@ def _settings(sink: SmtpSink, **extra: object) -> ReportingSettings:
 def _scan_match(store: Store, url: str = "https://shop.example/img/1.jpg", customer: str = "shop") -> int:
     hits = Matcher(store.matcher_inputs()).match([A])
     return store.record_match(
-        ScanContext("r", customer, url, "198.51.100.7", "image/png"), [A], hits, CONTENT
+        ScanContext("r", customer, url, "198.51.100.7", "image/png"), [A], as_decided(store, hits), CONTENT
     )
 
 

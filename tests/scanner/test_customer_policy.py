@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from index.hashes import Algorithm, Hash
 from index.matcher import ListConfig, Matcher, MatchHit
 from scanner.customer_policy import CustomerPolicies, CustomerPolicy, PolicyChanges
+from scanner.decision import Decision
 from scanner.engine import MatcherHolder, ScanEngine, Verdict
 from scanner.journal import Journal
 from scanner.outcomes import Outcome
@@ -86,7 +87,7 @@ def test_the_cache_follows_upserts_and_removals_and_ignores_old_versions() -> No
 
 class AwayDatabase:
     def record_match(
-        self, context: ScanContext, hashes: Sequence[Hash], hits: Sequence[MatchHit], content: bytes
+        self, context: ScanContext, hashes: Sequence[Hash], decision: Decision, content: bytes
     ) -> int:
         raise RecordingFailed("connection refused")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Sequence
@@ -11,11 +12,11 @@ import pytest
 from sqlalchemy import func, select
 
 from index.hashes import Algorithm, Hash
-from index.matcher import MatchHit
 from reporting import models
 from reporting.matches.evidence import EvidenceBox
 from reporting.store import ActionConfig, NewEntry, Store
 from scanner.app import build_matcher
+from scanner.decision import Decision
 from scanner.engine import MatcherHolder, ScanEngine, Verdict
 from scanner.journal import AlreadyRecorded, Journal, JournalRecord
 from scanner.pipeline import HashingConfig, hash_content
@@ -34,7 +35,7 @@ class DownRecorder:
         self.calls = 0
 
     def record_match(
-        self, context: ScanContext, hashes: Sequence[Hash], hits: Sequence[MatchHit], content: bytes
+        self, context: ScanContext, hashes: Sequence[Hash], decision: Decision, content: bytes
     ) -> int:
         self.calls += 1
         raise RecordingFailed("could not record match: OperationalError: connection refused")
@@ -130,6 +131,34 @@ def test_replay_records_each_spooled_match_once_even_after_a_crash_before_the_de
     assert opened.url == "https://s/0"
 
 
+def test_a_spooled_match_replays_with_what_its_scan_decided(
+    store: Store, tmp_path: Path, box: EvidenceBox
+) -> None:
+    engine, journal = _spooled_engine(store, tmp_path, box, Verdict.BLOCK)
+    for n in range(2):
+        engine.scan(LISTED, ScanContext(request_id=f"r{n}", customer_id="shop", url=f"https://s/{n}"))
+    # The list's policy changes while the matches wait; the scans decided "block, notify".
+    store.set_policy("demo", {"notify": False, "report": "immediately"})
+    # r1 as a journal of an earlier version wrote it, without the decision's actions: those come
+    # from the lists' policies as they are when it is replayed.
+    older = journal.pending()[1]
+    data = json.loads(older.read_text())
+    del data["actions"]
+    older.write_text(json.dumps({**data, "v": 1}) + "\n")
+    assert journal.replay_once(journal_sink(Store(store.engine, ActionConfig(box)))) == 2
+    with store.engine.connect() as conn:
+        ids = {
+            request: match
+            for request, match in conn.execute(select(models.Match.request_id, models.Match.id))
+        }
+        events = {
+            (case, kind) for case, kind in conn.execute(select(models.Event.case_id, models.Event.kind))
+        }
+        reports = set(conn.scalars(select(models.Report.match_id)))
+    assert events == {(ids["r0"], "match"), (ids["r1"], "report")}
+    assert reports == {ids["r1"]}
+
+
 def test_a_torn_record_is_set_aside_and_the_rest_replay(
     store: Store, tmp_path: Path, box: EvidenceBox
 ) -> None:
@@ -147,8 +176,8 @@ def test_a_torn_record_is_set_aside_and_the_rest_replay(
 
 def test_replay_stops_at_the_first_failure_and_keeps_the_files(tmp_path: Path, box: EvidenceBox) -> None:
     journal = Journal(tmp_path / "journal", box)
-    journal.spool(ScanContext(request_id="a"), [], [], b"x")
-    journal.spool(ScanContext(request_id="b"), [], [], b"y")
+    journal.spool(ScanContext(request_id="a"), [], Decision(), b"x")
+    journal.spool(ScanContext(request_id="b"), [], Decision(), b"y")
     seen: list[str] = []
 
     def down(record: JournalRecord) -> int:
@@ -163,9 +192,9 @@ def test_replay_stops_at_the_first_failure_and_keeps_the_files(tmp_path: Path, b
 
 def test_a_record_sealed_under_another_key_is_set_aside_not_retried_forever(tmp_path: Path) -> None:
     old = Journal(tmp_path / "journal", EvidenceBox(os.urandom(32)))
-    old.spool(ScanContext(request_id="old-key"), [], [], b"x")
+    old.spool(ScanContext(request_id="old-key"), [], Decision(), b"x")
     journal = Journal(tmp_path / "journal", EvidenceBox(os.urandom(32)))
-    journal.spool(ScanContext(request_id="new-key"), [], [], b"y")
+    journal.spool(ScanContext(request_id="new-key"), [], Decision(), b"y")
     recorded: list[str] = []
 
     def sink(record: JournalRecord) -> int:
@@ -198,7 +227,7 @@ def test_the_served_engine_spools_with_the_hash_log_on_too(
 def test_the_customers_of_spooled_matches_are_known_without_unsealing(tmp_path: Path) -> None:
     # No key to open the content with: the customer is read from the record's context alone.
     journal = Journal(tmp_path / "journal", EvidenceBox(os.urandom(32)))
-    journal.spool(ScanContext(customer_id="host-a:spooled"), [], [], LISTED)
+    journal.spool(ScanContext(customer_id="host-a:spooled"), [], Decision(), LISTED)
     (journal.directory / f"{0:020d}-torn.json").write_text('{"context": {"customer_id": "host-a:torn"')
     reader = Journal(tmp_path / "journal")
     assert reader.holds_customer("host-a:spooled")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,6 +159,9 @@ class _InProcess:
 
     def results(self, items: Sequence[Item]) -> Iterator[ItemResult]:
         return (self.worker.run(item) for item in items)
+
+    def configs(self) -> Mapping[int, ListConfig]:
+        return self.worker.engine.matchers.current.configs()
 
 
 def _blocks(store: Store) -> int:

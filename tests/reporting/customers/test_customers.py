@@ -25,6 +25,7 @@ from reporting.store import NewEntry, Store
 from reporting.testing.smtp_sink import SmtpSink
 from scanner.errors import AlreadyExists, FailedPrecondition, InvalidRequest, Unavailable
 from scanner.recording import ScanContext
+from tests.decisions import as_decided
 
 PDQ = Hash.from_hex("pdq", "f" * 64)
 
@@ -253,7 +254,10 @@ def test_delete_keeps_matches_blocks_and_evidence_and_the_id(store: Store, custo
     recording = Store(store.engine, ActionConfig(EvidenceBox(os.urandom(32))))
     customers.create("p:shop", "p", sites=["shop.example"])
     match_id = recording.record_match(
-        ScanContext(customer_id="p:shop", url="https://shop.example/a.jpg"), [PDQ], [one_hit(store)], b"img"
+        ScanContext(customer_id="p:shop", url="https://shop.example/a.jpg"),
+        [PDQ],
+        as_decided(store, [one_hit(store)]),
+        b"img",
     )
     result = customers.delete("p:shop", "p")
     assert (result.matches_kept, result.blocks_kept, result.evidence_kept) == (1, 1, 1)
@@ -289,7 +293,7 @@ def test_notices_go_to_the_verified_address_immediately_or_in_a_digest(
         store.record_match(
             ScanContext(customer_id=customer_id, url=f"https://{customer_id}.example/a.jpg"),
             [PDQ],
-            [one_hit(store)],
+            as_decided(store, [one_hit(store)]),
         )
     settings = ReportingSettings(smtp_host=sink.host, smtp_port=sink.port, digest_period_seconds=60)
     clock = _Clock()

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from index.hashes import Algorithm, Hash
 from reporting import models
-from reporting import store as store_module
 from reporting.audit import AuditLog
 from reporting.db import session_factory
+from reporting.lists import store as store_module
 from reporting.store import NewEntry, Store
 
 rng = random.Random(3)

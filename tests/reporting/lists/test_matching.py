@@ -17,6 +17,7 @@ from reporting.lists.snapshots import build_snapshots, start_matcher
 from reporting.matches.rescans import RescanStore
 from reporting.store import NewEntry, Store
 from scanner.recording import ScanContext
+from tests.decisions import as_decided
 
 rng = random.Random(8)
 
@@ -76,8 +77,8 @@ def test_a_held_hit_stores_one_hold_that_servers_follow_until_released(store: St
     [(list_id, config)] = matcher_configs.items()
     [entry_id] = [e for e, _ in store.matcher_inputs()[0][1]]
     hit = MatchHit(list_id, "known", entry_id, Algorithm.PDQ, 3, 31, _pdq(), "", "review_held")
-    first = store.record_match(ScanContext(url="https://x.example/1"), [], [hit])
-    store.record_match(ScanContext(url="https://x.example/2"), [], [hit])
+    first = store.record_match(ScanContext(url="https://x.example/1"), [], as_decided(store, [hit]))
+    store.record_match(ScanContext(url="https://x.example/2"), [], as_decided(store, [hit]))
     [view] = [m for m in store.matches() if m.id == first]
     assert view.verdict == "review" and view.hits[0].action == "review_held"
     assert [s.state for s in store.block_status("", ["https://x.example/1"])] == ["none"]

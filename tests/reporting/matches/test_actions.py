@@ -32,8 +32,10 @@ def acting(store: Store) -> Store:
 def _match(store: Store, url: str = "https://site.example/a.jpg", customer: str = "cust") -> int:
     # The hits as the scan's decision step leaves them: the list's policy gives them their action.
     matcher = Matcher(store.matcher_inputs())
-    hits = decide(matcher.match([A]), matcher.configs()).kept
-    return store.record_match(ScanContext("r", customer, url, "192.0.2.1", "image/jpeg"), [A], hits, CONTENT)
+    decision = decide(matcher.match([A]), matcher.configs())
+    return store.record_match(
+        ScanContext("r", customer, url, "192.0.2.1", "image/jpeg"), [A], decision, CONTENT
+    )
 
 
 def _rows(store: Store, model: type[models.Base]) -> list[models.Base]:

@@ -10,6 +10,7 @@ from reporting import models
 from reporting.matches.rescans import RescanStore
 from reporting.store import NewEntry, Store
 from scanner.recording import ScanContext
+from tests.decisions import as_decided
 
 A = Hash.from_hex("pdq", "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22", quality=90)
 
@@ -21,7 +22,7 @@ def _matches(store: Store) -> int:
 
 def test_the_same_customer_url_and_content_is_recorded_once(store: Store) -> None:
     store.import_entries("csam", [NewEntry(A, "e1")])
-    hits = Matcher(store.matcher_inputs()).match([A])
+    hits = as_decided(store, Matcher(store.matcher_inputs()).match([A]))
     rescans = RescanStore(store)
     context = ScanContext("r1", "shop", "https://shop.example/a.jpg", source="rescan")
     first = rescans.record_once(context, "ab" * 32, [A], hits, b"bytes")
@@ -39,7 +40,7 @@ def test_the_same_customer_url_and_content_is_recorded_once(store: Store) -> Non
 
 def test_a_racing_second_recorder_rolls_back_its_whole_match(store: Store) -> None:
     store.import_entries("csam", [NewEntry(A, "e1")])
-    hits = Matcher(store.matcher_inputs()).match([A])
+    hits = as_decided(store, Matcher(store.matcher_inputs()).match([A]))
     one, two = RescanStore(store), RescanStore(store)
     context = ScanContext("r1", "shop", "https://shop.example/a.jpg", source="rescan")
     assert one.record_once(context, "ab" * 32, [A], hits, b"bytes") is not None
@@ -60,7 +61,7 @@ def test_a_racing_second_recorder_rolls_back_its_whole_match(store: Store) -> No
 
 def test_scans_recorded_by_the_service_say_so(store: Store) -> None:
     store.import_entries("csam", [NewEntry(A)])
-    hits = Matcher(store.matcher_inputs()).match([A])
+    hits = as_decided(store, Matcher(store.matcher_inputs()).match([A]))
     match_id = store.record_match(ScanContext("r", "shop", "https://x/1"), [A], hits)
     with store.engine.connect() as conn:
         assert conn.scalar(select(models.Match.source).where(models.Match.id == match_id)) == "scan"

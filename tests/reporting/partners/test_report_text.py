@@ -28,6 +28,7 @@ from reporting.testing.fake_cybertipline import FakeCyberTipline
 from reporting.testing.smtp_sink import SmtpSink
 from reporting.worker import Worker
 from scanner.recording import ScanContext
+from tests.decisions import as_decided
 
 A = Hash.from_hex("pdq", "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22")
 CONTENT = b"\x89PNG pretend image bytes"
@@ -75,7 +76,9 @@ def _settings(sink: SmtpSink, partner: FakeCyberTipline, **extra: object) -> Rep
 def _old_match(store: Store, url: str) -> int:
     # Store.record_match is what the edge calls after its checks: an old row, as it was stored.
     hits = Matcher(store.matcher_inputs()).match([A])
-    return store.record_match(ScanContext("r", "shop", url, "198.51.100.7", "image/png"), [A], hits, CONTENT)
+    return store.record_match(
+        ScanContext("r", "shop", url, "198.51.100.7", "image/png"), [A], as_decided(store, hits), CONTENT
+    )
 
 
 def test_an_old_match_with_control_characters_in_its_url_is_still_filed(

@@ -13,6 +13,7 @@ from reporting import models
 from reporting.review.values import Reviewer
 from reporting.store import Store
 from scanner.recording import ScanContext
+from tests.decisions import as_decided
 
 A = Hash.from_hex("pdq", "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22")
 M = Hash.from_hex("md5", "0" * 31 + "1")
@@ -25,7 +26,7 @@ def new_case(store: Store, url: str, customer: str = "cust", hashes: tuple[Hash,
     hits = Matcher(store.matcher_inputs()).match(list(hashes))
     assert hits, "the test hash must match"
     context = ScanContext("req", customer, url, "192.0.2.1", "image/jpeg")
-    return store.record_match(context, list(hashes), hits, CONTENT)
+    return store.record_match(context, list(hashes), as_decided(store, hits), CONTENT)
 
 
 def rows(store: Store, model: type[Any]) -> list[Any]:

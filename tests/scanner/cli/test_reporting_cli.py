@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from reporting.testing.webhook_receiver import WebhookReceiver
 from scanner.cli.main import app
+from tests.decisions import as_decided
 
 runner = CliRunner()
 
@@ -95,7 +96,7 @@ def test_evidence_export_is_recorded_and_show_lists_the_reads(tmp_path: Path) ->
     match_id = store.record_match(
         ScanContext(customer_id="c", url="https://x.example/a.jpg"),
         [value],
-        Matcher(store.matcher_inputs()).match([value]),
+        as_decided(store, Matcher(store.matcher_inputs()).match([value])),
         b"the matched bytes",
     )
     engine.dispose()

@@ -15,6 +15,7 @@ from scanner.app import open_store
 from scanner.cli.main import app
 from scanner.recording import ScanContext
 from scanner.settings import load_settings
+from tests.decisions import as_decided
 
 A = Hash.from_hex("pdq", "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22")
 runner = CliRunner()
@@ -31,7 +32,7 @@ def test_list_show_and_decide(database_url: str, tmp_path: Path) -> None:
     try:
         store.import_entries("ncmec", [NewEntry(A, "ncmec-5")])
         store.set_policy("ncmec", {"report": "after_review"})
-        hits = Matcher(store.matcher_inputs()).match([A])
+        hits = as_decided(store, Matcher(store.matcher_inputs()).match([A]))
         context = ScanContext("r", "shop", "https://shop.example/x.jpg", "192.0.2.7", "image/jpeg")
         first = store.record_match(context, [A], hits, b"bytes")
         second = store.record_match(context, [A], hits, b"bytes")

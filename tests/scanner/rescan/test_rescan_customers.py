@@ -56,9 +56,8 @@ def test_a_rescan_applies_the_customers_tightened_thresholds_as_the_service_does
         expected.add((m.context.url, verdict, hits))
     assert {verdict for _, verdict, _ in expected} == {"block", "review"}, "both sides of the threshold"
 
-    configs = {config.list_id: config for config, _ in inputs}
     with LocalEngine(inputs, HashingConfig(), DEFAULT_ALGORITHMS, jobs=1) as local:
-        summary = run_rescan(source, local, RescanStore(store), customers=_policies(), configs=configs)
+        summary = run_rescan(source, local, RescanStore(store), customers=_policies())
     got: Found = {
         (
             m.url,
@@ -74,14 +73,12 @@ def test_a_rescan_applies_the_customers_tightened_thresholds_as_the_service_does
 def test_a_rescan_for_a_refused_customer_records_nothing_and_says_so(store: Store, images: Path) -> None:
     import_demo_list(store)
     inputs = store.matcher_inputs()
-    configs = {config.list_id: config for config, _ in inputs}
     with LocalEngine(inputs, HashingConfig(), DEFAULT_ALGORITHMS, jobs=1) as local:
         summary = run_rescan(
             directory_source(images, "nobody"),
             local,
             RescanStore(store),
             customers=_policies("reject"),
-            configs=configs,
         )
     # Every listed copy is reported as an error naming the refusal; none is recorded.
     assert summary.errors >= 6 and (summary.matched, summary.recorded) == (0, 0)

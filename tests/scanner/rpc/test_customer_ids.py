@@ -23,6 +23,7 @@ from scanner.api.hashwatch.v1 import analytics_pb2_grpc as apb_grpc
 from scanner.api.hashwatch.v1 import customers_pb2 as cpb
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.cli.main import app as cli
+from scanner.decision import Decision
 from scanner.recording import ScanContext
 from tests.conftest import DEMO_UNLISTED
 from tests.scanner.rpc.test_customers_service import ROCKET, Metadata, Served, code_of, serve
@@ -162,7 +163,7 @@ def test_an_id_already_known_in_the_partners_namespace_is_not_the_partners_to_cr
     served.app.journal.spool(
         ScanContext(customer_id="host-a:spooled", url="https://s.example/a.jpg"),
         [Hash.from_hex("md5", "511130d2072cc744a1fa5015bc23557a")],
-        [],
+        Decision(),
         b"bytes",
     )
     for known in ("host-a:allowed", "host-a:matched", "host-a:logged", "host-a:hooked", "host-a:spooled"):

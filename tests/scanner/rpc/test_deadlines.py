@@ -13,9 +13,10 @@ import pytest
 from prometheus_client import REGISTRY
 
 from index.hashes import Algorithm, Hash
-from index.matcher import ListConfig, Matcher, MatchHit
+from index.matcher import ListConfig, Matcher
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
+from scanner.decision import Decision
 from scanner.engine import MatcherHolder, ScanEngine, ScanResult
 from scanner.pipeline import HashingConfig, hash_content
 from scanner.recording import InMemoryRecorder, ScanContext
@@ -35,10 +36,10 @@ class HeldRecorder(InMemoryRecorder):
         self.release = threading.Event()
 
     def record_match(
-        self, context: ScanContext, hashes: Sequence[Hash], hits: Sequence[MatchHit], content: bytes
+        self, context: ScanContext, hashes: Sequence[Hash], decision: Decision, content: bytes
     ) -> int:
         self.release.wait(30)
-        return super().record_match(context, hashes, hits, content)
+        return super().record_match(context, hashes, decision, content)
 
 
 class CountingEngine(ScanEngine):

@@ -88,8 +88,10 @@ class ScannerServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Match(self, request, context):
-        """Match hashes the caller computed, against the algorithms each list decides on; each hit says
-        what a scan's would do (Match.action). Nothing is recorded.
+        """Match hashes the caller computed, decided as Scan decides (review bands, negative lists,
+        two algorithms agreeing, held entries, the customer's settings); each hit says what a scan's
+        would do (Match.action) and the verdict is what Scan would answer. Only the rotated and
+        de-bordered forms Scan adds from the content are not asked. Nothing is recorded.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

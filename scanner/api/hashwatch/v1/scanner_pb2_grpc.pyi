@@ -47,8 +47,10 @@ class ScannerStub:
     Hash: _grpc.UnaryUnaryMultiCallable[_scanner_pb2.HashRequest, _scanner_pb2.HashResponse]
     """Hash only: no matching, nothing recorded."""
     Match: _grpc.UnaryUnaryMultiCallable[_scanner_pb2.MatchRequest, _scanner_pb2.MatchResponse]
-    """Match hashes the caller computed, against the algorithms each list decides on; each hit says
-    what a scan's would do (Match.action). Nothing is recorded.
+    """Match hashes the caller computed, decided as Scan decides (review bands, negative lists,
+    two algorithms agreeing, held entries, the customer's settings); each hit says what a scan's
+    would do (Match.action) and the verdict is what Scan would answer. Only the rotated and
+    de-bordered forms Scan adds from the content are not asked. Nothing is recorded.
     """
     Blocks: _grpc.UnaryUnaryMultiCallable[_scanner_pb2.BlocksRequest, _scanner_pb2.BlocksResponse]
     """Whether URLs are blocked for a customer. An edge serving a blocked URL answers HTTP 451."""
@@ -67,8 +69,10 @@ class ScannerAsyncStub(ScannerStub):
     Hash: _aio.UnaryUnaryMultiCallable[_scanner_pb2.HashRequest, _scanner_pb2.HashResponse]  # type: ignore[assignment]
     """Hash only: no matching, nothing recorded."""
     Match: _aio.UnaryUnaryMultiCallable[_scanner_pb2.MatchRequest, _scanner_pb2.MatchResponse]  # type: ignore[assignment]
-    """Match hashes the caller computed, against the algorithms each list decides on; each hit says
-    what a scan's would do (Match.action). Nothing is recorded.
+    """Match hashes the caller computed, decided as Scan decides (review bands, negative lists,
+    two algorithms agreeing, held entries, the customer's settings); each hit says what a scan's
+    would do (Match.action) and the verdict is what Scan would answer. Only the rotated and
+    de-bordered forms Scan adds from the content are not asked. Nothing is recorded.
     """
     Blocks: _aio.UnaryUnaryMultiCallable[_scanner_pb2.BlocksRequest, _scanner_pb2.BlocksResponse]  # type: ignore[assignment]
     """Whether URLs are blocked for a customer. An edge serving a blocked URL answers HTTP 451."""
@@ -108,8 +112,10 @@ class ScannerServicer(metaclass=_abc_1.ABCMeta):
         request: _scanner_pb2.MatchRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_scanner_pb2.MatchResponse, _abc.Awaitable[_scanner_pb2.MatchResponse]]:
-        """Match hashes the caller computed, against the algorithms each list decides on; each hit says
-        what a scan's would do (Match.action). Nothing is recorded.
+        """Match hashes the caller computed, decided as Scan decides (review bands, negative lists,
+        two algorithms agreeing, held entries, the customer's settings); each hit says what a scan's
+        would do (Match.action) and the verdict is what Scan would answer. Only the rotated and
+        de-bordered forms Scan adds from the content are not asked. Nothing is recorded.
         """
 
     @_abc_1.abstractmethod

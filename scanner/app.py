@@ -44,6 +44,7 @@ from scanner.metrics import (
 from scanner.rescan.hashlog import HashLogFlusher
 from scanner.rescan.service import attach_hash_log
 from scanner.rpc.analytics_service import AnalyticsService, VisibleCustomers
+from scanner.rpc.audit_service import AuditService
 from scanner.rpc.customers_service import CustomersService
 from scanner.rpc.review_service import ReviewService
 from scanner.rpc.server import Server, create_server
@@ -250,21 +251,18 @@ def build_app(
     )
     engine, hash_log = attach_hash_log(scan_engine, store)
     auth, audit_reader = access(settings, store)
-    review = review_service(store, matchers) if auth is not None else None
-    customers_api = customers_service(store, reporting, journal) if auth is not None else None
     counter = ScanCounter()
     counts = DailyCountStore(store.engine)
+    # Served beside Scanner; the audit log, the review queue and customers only behind tokens.
+    services = [AnalyticsService(counts, visible_customers or partner_customers(store)).served()]
+    if auth is not None and audit_reader is not None:
+        services += [
+            AuditService(audit_reader).served(),
+            review_service(store, matchers).served(),
+            customers_service(store, reporting, journal).served(),
+        ]
     server = create_server(
-        settings,
-        engine,
-        store,
-        auth=auth,
-        audit_reader=audit_reader,
-        review=review,
-        customers=customers_api,
-        pool=pool,
-        analytics=AnalyticsService(counts, visible_customers or partner_customers(store)),
-        scan_counter=counter,
+        settings, engine, store, auth=auth, pool=pool, scan_counter=counter, services=services
     )
     flusher = CountFlusher(counter, counts, settings.analytics_flush_seconds)
     return App(

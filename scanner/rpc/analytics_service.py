@@ -21,6 +21,7 @@ from scanner.auth import ANALYTICS_READ, Principal, current_principal
 from scanner.errors import InvalidRequest, NotFound
 from scanner.outcomes import Outcome
 from scanner.rpc import convert
+from scanner.rpc.service import Service
 
 VisibleCustomers = Callable[[Principal], Sequence[str] | None]
 
@@ -49,6 +50,9 @@ class AnalyticsService(pb_grpc.AnalyticsServicer):
         self.reader = reader
         self.visible_customers = visible_customers
         self.today = today
+
+    def served(self) -> Service:
+        return Service.of(self, pb_grpc.add_AnalyticsServicer_to_server, pb, "Analytics", needs_auth=False)
 
     def GetDailyCounts(
         self, request: pb.GetDailyCountsRequest, context: grpc.ServicerContext

@@ -15,6 +15,7 @@ from scanner.api.hashwatch.v1 import audit_pb2_grpc as pb_grpc
 from scanner.auditlog import AuditEntry, AuditReader
 from scanner.errors import InvalidRequest
 from scanner.paging import page_id
+from scanner.rpc.service import Service
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -23,6 +24,9 @@ MAX_PAGE = 1000
 class AuditService(pb_grpc.AuditServicer):
     def __init__(self, reader: AuditReader) -> None:
         self.reader = reader
+
+    def served(self) -> Service:
+        return Service.of(self, pb_grpc.add_AuditServicer_to_server, pb, "Audit")
 
     def ListAuditLog(
         self, request: pb.ListAuditLogRequest, context: grpc.ServicerContext

@@ -20,6 +20,7 @@ from scanner.api.hashwatch.v1 import customers_pb2 as pb
 from scanner.api.hashwatch.v1 import customers_pb2_grpc as pb_grpc
 from scanner.auth import CUSTOMERS_READ, CUSTOMERS_WRITE, PermissionDenied, Principal, current_principal
 from scanner.errors import InvalidRequest
+from scanner.rpc.service import Service
 
 if TYPE_CHECKING:
     from reporting.customers.values import CustomerSettings, CustomerView, DeleteResult
@@ -111,6 +112,9 @@ class CustomersService(pb_grpc.CustomersServicer):
     def __init__(self, backend: CustomersBackend, settings: SettingsFactory) -> None:
         self.backend = backend
         self.settings = settings
+
+    def served(self) -> Service:
+        return Service.of(self, pb_grpc.add_CustomersServicer_to_server, pb, "Customers")
 
     def CreateCustomer(self, request: pb.CreateCustomerRequest, context: grpc.ServicerContext) -> pb.Customer:
         caller, partner = _caller(context)

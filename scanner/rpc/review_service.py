@@ -23,6 +23,7 @@ from scanner.api.hashwatch.v1 import review_pb2 as pb
 from scanner.api.hashwatch.v1 import review_pb2_grpc as pb_grpc
 from scanner.auth import ADMIN, REVIEW_WRITE, PermissionDenied, Principal, current_principal
 from scanner.errors import InvalidRequest
+from scanner.rpc.service import Service
 
 if TYPE_CHECKING:
     from reporting.review.values import (
@@ -103,6 +104,9 @@ class ReviewService(pb_grpc.ReviewServicer):
         self.appeals = appeals
         # ``reporting.review.values.Reviewer``; passed in so this module never imports it.
         self.reviewer = reviewer
+
+    def served(self) -> Service:
+        return Service.of(self, pb_grpc.add_ReviewServicer_to_server, pb, "Review")
 
     def ListMatches(
         self, request: pb.ListMatchesRequest, context: grpc.ServicerContext

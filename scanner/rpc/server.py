@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -13,26 +13,12 @@ from grpc_reflection.v1alpha import reflection
 from scanner import warmup
 from scanner.addresses import host_port
 from scanner.analytics.counter import ScanCounter
-from scanner.api.hashwatch.v1 import analytics_pb2 as analytics_pb
-from scanner.api.hashwatch.v1 import analytics_pb2_grpc as analytics_pb_grpc
-from scanner.api.hashwatch.v1 import (
-    audit_pb2,
-    audit_pb2_grpc,
-    customers_pb2,
-    customers_pb2_grpc,
-    review_pb2,
-    review_pb2_grpc,
-)
 from scanner.api.hashwatch.v1 import scanner_pb2 as pb
 from scanner.api.hashwatch.v1 import scanner_pb2_grpc as pb_grpc
-from scanner.auditlog import AuditReader
 from scanner.auth import TokenVerifier
 from scanner.engine import ScanEngine
 from scanner.hashpool.pool import HashPool
 from scanner.recording import BlockReader
-from scanner.rpc.analytics_service import AnalyticsService
-from scanner.rpc.audit_service import AuditService
-from scanner.rpc.customers_service import CustomersService
 from scanner.rpc.interceptors.auth import AuthInterceptor
 from scanner.rpc.interceptors.errors import ErrorInterceptor
 from scanner.rpc.interceptors.lanes import LaneInterceptor, Lanes, StreamBoundInterceptor
@@ -40,8 +26,8 @@ from scanner.rpc.interceptors.logging import LoggingInterceptor
 from scanner.rpc.interceptors.metrics import MetricsInterceptor
 from scanner.rpc.interceptors.tracing import Tracing
 from scanner.rpc.ratelimit import RateLimiter
-from scanner.rpc.review_service import ReviewService
 from scanner.rpc.scanner_service import ScannerService
+from scanner.rpc.service import Service
 from scanner.rpc.tls import server_credentials
 from scanner.settings import Settings
 
@@ -98,21 +84,16 @@ def create_server(
     engine: ScanEngine,
     blocks: BlockReader,
     auth: TokenVerifier | None = None,
-    audit_reader: AuditReader | None = None,
-    review: ReviewService | None = None,
     pool: HashPool | None = None,
-    customers: CustomersService | None = None,
-    analytics: AnalyticsService | None = None,
     scan_counter: ScanCounter | None = None,
+    services: Sequence[Service] = (),
 ) -> Server:
     """With ``auth``, every RPC but health and reflection needs a token with the right scope
-    (``scanner.rpc.interceptors.auth``). The audit log is only ever served behind it."""
-    if audit_reader is not None and auth is None:
-        raise ValueError("the Audit service is only served with authentication on")
-    if review is not None and auth is None:
-        raise ValueError("the Review service is only served with authentication on")
-    if customers is not None and auth is None:
-        raise ValueError("the Customers service is only served with authentication on")
+    (``scanner.rpc.interceptors.auth``). ``services`` are served beside Scanner; one that needs
+    authentication (the audit log, review, customers) is refused without it."""
+    for service in services:
+        if service.needs_auth and auth is None:
+            raise ValueError(f"the {service.name} service is only served with authentication on")
     credentials = server_credentials(settings)  # before anything is started: a bad file stops here
     workers = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="scan")
     tracing = Tracing.from_settings(settings)
@@ -156,24 +137,14 @@ def create_server(
         match_limiter=match_limiter,
     )
     pb_grpc.add_ScannerServicer_to_server(scanner, grpc_server)
-    services = [SCANNER_SERVICE]
-    if audit_reader is not None:
-        audit_pb2_grpc.add_AuditServicer_to_server(AuditService(audit_reader), grpc_server)
-        services.append(audit_pb2.DESCRIPTOR.services_by_name["Audit"].full_name)
-    if review is not None:
-        review_pb2_grpc.add_ReviewServicer_to_server(review, grpc_server)
-        services.append(review_pb2.DESCRIPTOR.services_by_name["Review"].full_name)
-    if customers is not None:
-        customers_pb2_grpc.add_CustomersServicer_to_server(customers, grpc_server)
-        services.append(customers_pb2.DESCRIPTOR.services_by_name["Customers"].full_name)
-    if analytics is not None:
-        analytics_pb_grpc.add_AnalyticsServicer_to_server(analytics, grpc_server)
-        services.append(analytics_pb.DESCRIPTOR.services_by_name["Analytics"].full_name)
+    for service in services:
+        service.add(service.servicer, grpc_server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     reflection.enable_server_reflection(
         (
-            *services,
+            SCANNER_SERVICE,
+            *(service.name for service in services),
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),

@@ -1,8 +1,9 @@
 """Authentication and authorisation of every RPC, in one place.
 
 The caller presents ``authorization: Bearer <token>`` metadata. Every method needs one of the
-scopes ``METHOD_SCOPES`` names for it (``admin`` implies all); a method in no table is denied
-to everyone, so a new RPC is closed until someone decides who may call it. Health checks and
+scopes ``METHOD_SCOPES`` names for it (``admin`` implies all), declared beside the method in the
+proto (``option (hashwatch.v1.scopes)``); a method in no table is denied to everyone, so a new
+RPC is closed until someone decides who may call it. Health checks and
 reflection stay open so load balancers and ``grpcurl`` work.
 
 No token or a bad one → UNAUTHENTICATED; a valid token without the scope, or used from an
@@ -13,26 +14,25 @@ context) just before the handler runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import ModuleType
 from typing import Any
 
 import grpc
 import structlog
 
 from scanner.addresses import peer_address as peer_address
+from scanner.api.hashwatch.v1 import access_pb2
 from scanner.auth import (
-    ANALYTICS_READ,
-    AUDIT_READ,
-    CUSTOMER_APPEAL,
     CUSTOMER_SCOPES,
-    CUSTOMERS_READ,
-    CUSTOMERS_WRITE,
     LISTS_READ,
     LISTS_WRITE,
     PARTNER,
     REVIEW_READ,
     REVIEW_WRITE,
-    SCAN,
+    SCOPES,
     PermissionDenied,
     Principal,
     TokenVerifier,
@@ -53,42 +53,36 @@ OPEN_METHODS = frozenset(
     }
 )
 
-METHOD_SCOPES: Mapping[str, frozenset[str]] = {
-    "/hashwatch.v1.Scanner/Scan": frozenset({SCAN}),
-    "/hashwatch.v1.Scanner/ScanStream": frozenset({SCAN}),
-    "/hashwatch.v1.Scanner/Hash": frozenset({SCAN}),
-    "/hashwatch.v1.Scanner/Match": frozenset({SCAN}),
-    "/hashwatch.v1.Scanner/Blocks": frozenset({SCAN}),
-    "/hashwatch.v1.Review/ListMatches": frozenset({REVIEW_READ}),
-    "/hashwatch.v1.Review/GetMatch": frozenset({REVIEW_READ}),
-    "/hashwatch.v1.Review/Decide": frozenset({REVIEW_WRITE}),
-    # An analyst filing for a customer, or the customer's own token for its own cases
-    # (scanner/rpc/review_service.py narrows it); deciding stays with review:write.
-    "/hashwatch.v1.Review/RequestReview": frozenset({REVIEW_WRITE, CUSTOMER_APPEAL}),
-    "/hashwatch.v1.Audit/ListAuditLog": frozenset({AUDIT_READ}),
-    # A partner token reaches these too, for its own customers only (scanner/rpc/customers_service.py).
-    **{
-        f"/hashwatch.v1.Customers/{name}": frozenset({CUSTOMERS_READ, PARTNER})
-        for name in ("GetCustomer", "ListCustomers")
-    },
-    **{
-        f"/hashwatch.v1.Customers/{name}": frozenset({CUSTOMERS_WRITE, PARTNER})
-        for name in (
-            "CreateCustomer",
-            "UpdateCustomer",
-            "DeleteCustomer",
-            "AddSite",
-            "RemoveSite",
-            "SetEmail",
-            "VerifyEmail",
-            "EnableCustomer",
-            "DisableCustomer",
-        )
-    },
-    # A partner's token passes here; the service narrows it to the partner's own customers.
-    "/hashwatch.v1.Analytics/GetDailyCounts": frozenset({ANALYTICS_READ, PARTNER}),
-    "/hashwatch.v1.Analytics/ExportDailyCounts": frozenset({ANALYTICS_READ, PARTNER}),
-}
+
+def declared_scopes(modules: Iterable[ModuleType] | None = None) -> dict[str, frozenset[str]]:
+    """Every RPC of the API and the scopes its ``(hashwatch.v1.scopes)`` options name
+    (proto/hashwatch/v1/access.proto), read from the generated descriptors: the table is declared
+    beside each method, so a new RPC is one place to write. A method without the option is left
+    out (and so denied to everyone); an option naming no known scope stops the server's start."""
+    table: dict[str, frozenset[str]] = {}
+    for module in api_modules() if modules is None else modules:
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for method in service.methods:
+                scopes = frozenset(method.GetOptions().Extensions[access_pb2.scopes])
+                unknown = sorted(scopes - SCOPES)
+                if unknown:
+                    raise ValueError(f"/{service.full_name}/{method.name} names unknown scope(s) {unknown}")
+                if scopes:
+                    table[f"/{service.full_name}/{method.name}"] = scopes
+    return table
+
+
+def api_modules() -> list[ModuleType]:
+    """The generated message modules of the API (``scanner/api/hashwatch/v1/*_pb2.py``)."""
+    package = importlib.import_module("scanner.api.hashwatch.v1")
+    return [
+        importlib.import_module(f"{package.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(package.__path__)
+        if info.name.endswith("_pb2")
+    ]
+
+
+METHOD_SCOPES: Mapping[str, frozenset[str]] = declared_scopes()
 
 # Services whose methods follow the read/write naming rule: List*/Get* need the read scope,
 # any other method the write scope (so an unforeseen verb needs the stronger one). Add exact

@@ -42,6 +42,8 @@ def test_a_client_compiled_from_proto_alone_gets_block_and_allow(running: Runnin
             f"-I{ROOT / 'proto'}",
             f"--python_out={generated}",
             f"--grpc_python_out={generated}",
+            # scanner.proto imports access.proto (the scopes option): a client compiles both.
+            "hashwatch/v1/access.proto",
             "hashwatch/v1/scanner.proto",
         ],
         check=True,

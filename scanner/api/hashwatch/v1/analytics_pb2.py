@@ -23,25 +23,30 @@ _sym_db = _symbol_database.Default()
 
 
 from scanner.api.hashwatch.v1 import scanner_pb2 as hashwatch_dot_v1_dot_scanner__pb2
+from scanner.api.hashwatch.v1 import access_pb2 as hashwatch_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1chashwatch/v1/analytics.proto\x12\x0chashwatch.v1\x1a\x1ahashwatch/v1/scanner.proto\"E\n\x0cOutcomeCount\x12&\n\x07outcome\x18\x01 \x01(\x0e\x32\x15.hashwatch.v1.Outcome\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\xa4\x02\n\x0b\x44\x61ilyCounts\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0b\n\x03\x64\x61y\x18\x02 \x01(\t\x12\r\n\x05scans\x18\x03 \x01(\x03\x12\x34\n\x10scans_by_outcome\x18\x04 \x03(\x0b\x32\x1a.hashwatch.v1.OutcomeCount\x12\x15\n\rscans_allowed\x18\x05 \x01(\x03\x12\x15\n\rscans_blocked\x18\x06 \x01(\x03\x12\x0f\n\x07matches\x18\x07 \x01(\x03\x12\x0e\n\x06\x62locks\x18\x08 \x01(\x03\x12\x15\n\rreports_filed\x18\t \x01(\x03\x12\x1a\n\x12notifications_sent\x18\n \x01(\x03\x12\x1c\n\x14notifications_failed\x18\x0b \x01(\x03\x12\x0e\n\x06\x63ursor\x18\x0c \x01(\t\"N\n\x15GetDailyCountsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08\x66rom_day\x18\x02 \x01(\t\x12\x0e\n\x06to_day\x18\x03 \x01(\t\"A\n\x16GetDailyCountsResponse\x12\'\n\x04\x64\x61ys\x18\x01 \x03(\x0b\x32\x19.hashwatch.v1.DailyCounts\"_\n\x18\x45xportDailyCountsRequest\x12\x10\n\x08\x66rom_day\x18\x01 \x01(\t\x12\x0e\n\x06to_day\x18\x02 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x32\xc2\x01\n\tAnalytics\x12[\n\x0eGetDailyCounts\x12#.hashwatch.v1.GetDailyCountsRequest\x1a$.hashwatch.v1.GetDailyCountsResponse\x12X\n\x11\x45xportDailyCounts\x12&.hashwatch.v1.ExportDailyCountsRequest\x1a\x19.hashwatch.v1.DailyCounts0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1chashwatch/v1/analytics.proto\x12\x0chashwatch.v1\x1a\x1ahashwatch/v1/scanner.proto\x1a\x19hashwatch/v1/access.proto\"E\n\x0cOutcomeCount\x12&\n\x07outcome\x18\x01 \x01(\x0e\x32\x15.hashwatch.v1.Outcome\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\xa4\x02\n\x0b\x44\x61ilyCounts\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0b\n\x03\x64\x61y\x18\x02 \x01(\t\x12\r\n\x05scans\x18\x03 \x01(\x03\x12\x34\n\x10scans_by_outcome\x18\x04 \x03(\x0b\x32\x1a.hashwatch.v1.OutcomeCount\x12\x15\n\rscans_allowed\x18\x05 \x01(\x03\x12\x15\n\rscans_blocked\x18\x06 \x01(\x03\x12\x0f\n\x07matches\x18\x07 \x01(\x03\x12\x0e\n\x06\x62locks\x18\x08 \x01(\x03\x12\x15\n\rreports_filed\x18\t \x01(\x03\x12\x1a\n\x12notifications_sent\x18\n \x01(\x03\x12\x1c\n\x14notifications_failed\x18\x0b \x01(\x03\x12\x0e\n\x06\x63ursor\x18\x0c \x01(\t\"N\n\x15GetDailyCountsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08\x66rom_day\x18\x02 \x01(\t\x12\x0e\n\x06to_day\x18\x03 \x01(\t\"A\n\x16GetDailyCountsResponse\x12\'\n\x04\x64\x61ys\x18\x01 \x03(\x0b\x32\x19.hashwatch.v1.DailyCounts\"_\n\x18\x45xportDailyCountsRequest\x12\x10\n\x08\x66rom_day\x18\x01 \x01(\t\x12\x0e\n\x06to_day\x18\x02 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x32\x80\x02\n\tAnalytics\x12z\n\x0eGetDailyCounts\x12#.hashwatch.v1.GetDailyCountsRequest\x1a$.hashwatch.v1.GetDailyCountsResponse\"\x1d\xca\xf3\x18\x0e\x61nalytics:read\xca\xf3\x18\x07partner\x12w\n\x11\x45xportDailyCounts\x12&.hashwatch.v1.ExportDailyCountsRequest\x1a\x19.hashwatch.v1.DailyCounts\"\x1d\xca\xf3\x18\x0e\x61nalytics:read\xca\xf3\x18\x07partner0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hashwatch.v1.analytics_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOMECOUNT']._serialized_start=74
-  _globals['_OUTCOMECOUNT']._serialized_end=143
-  _globals['_DAILYCOUNTS']._serialized_start=146
-  _globals['_DAILYCOUNTS']._serialized_end=438
-  _globals['_GETDAILYCOUNTSREQUEST']._serialized_start=440
-  _globals['_GETDAILYCOUNTSREQUEST']._serialized_end=518
-  _globals['_GETDAILYCOUNTSRESPONSE']._serialized_start=520
-  _globals['_GETDAILYCOUNTSRESPONSE']._serialized_end=585
-  _globals['_EXPORTDAILYCOUNTSREQUEST']._serialized_start=587
-  _globals['_EXPORTDAILYCOUNTSREQUEST']._serialized_end=682
-  _globals['_ANALYTICS']._serialized_start=685
-  _globals['_ANALYTICS']._serialized_end=879
+  _globals['_ANALYTICS'].methods_by_name['GetDailyCounts']._loaded_options = None
+  _globals['_ANALYTICS'].methods_by_name['GetDailyCounts']._serialized_options = b'\312\363\030\016analytics:read\312\363\030\007partner'
+  _globals['_ANALYTICS'].methods_by_name['ExportDailyCounts']._loaded_options = None
+  _globals['_ANALYTICS'].methods_by_name['ExportDailyCounts']._serialized_options = b'\312\363\030\016analytics:read\312\363\030\007partner'
+  _globals['_OUTCOMECOUNT']._serialized_start=101
+  _globals['_OUTCOMECOUNT']._serialized_end=170
+  _globals['_DAILYCOUNTS']._serialized_start=173
+  _globals['_DAILYCOUNTS']._serialized_end=465
+  _globals['_GETDAILYCOUNTSREQUEST']._serialized_start=467
+  _globals['_GETDAILYCOUNTSREQUEST']._serialized_end=545
+  _globals['_GETDAILYCOUNTSRESPONSE']._serialized_start=547
+  _globals['_GETDAILYCOUNTSRESPONSE']._serialized_end=612
+  _globals['_EXPORTDAILYCOUNTSREQUEST']._serialized_start=614
+  _globals['_EXPORTDAILYCOUNTSREQUEST']._serialized_end=709
+  _globals['_ANALYTICS']._serialized_start=712
+  _globals['_ANALYTICS']._serialized_end=968
 # @@protoc_insertion_point(module_scope)

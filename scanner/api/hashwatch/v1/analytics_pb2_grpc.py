@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class AnalyticsStub:
-    """Missing associated documentation comment in .proto file."""
+    """A partner's token (scope partner) reads its own customers' counts only.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -47,7 +48,8 @@ class AnalyticsStub:
 
 
 class AnalyticsServicer:
-    """Missing associated documentation comment in .proto file."""
+    """A partner's token (scope partner) reads its own customers' counts only.
+    """
 
     def GetDailyCounts(self, request, context):
         """One customer's counts, day by day.
@@ -86,7 +88,8 @@ def add_AnalyticsServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Analytics:
-    """Missing associated documentation comment in .proto file."""
+    """A partner's token (scope partner) reads its own customers' counts only.
+    """
 
     @staticmethod
     def GetDailyCounts(request,

@@ -36,6 +36,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AnalyticsStub:
+    """A partner's token (scope partner) reads its own customers' counts only."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
@@ -49,6 +51,8 @@ class AnalyticsStub:
 
 @_typing.type_check_only
 class AnalyticsAsyncStub(AnalyticsStub):
+    """A partner's token (scope partner) reads its own customers' counts only."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetDailyCounts: _aio.UnaryUnaryMultiCallable[_analytics_pb2.GetDailyCountsRequest, _analytics_pb2.GetDailyCountsResponse]  # type: ignore[assignment]
     """One customer's counts, day by day."""
@@ -58,6 +62,8 @@ class AnalyticsAsyncStub(AnalyticsStub):
     """
 
 class AnalyticsServicer(metaclass=_abc_1.ABCMeta):
+    """A partner's token (scope partner) reads its own customers' counts only."""
+
     @_abc_1.abstractmethod
     def GetDailyCounts(
         self,

@@ -23,21 +23,24 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from scanner.api.hashwatch.v1 import access_pb2 as hashwatch_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hashwatch/v1/audit.proto\x12\x0chashwatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x01\n\x0b\x41uditRecord\x12\n\n\x02id\x18\x01 \x01(\x03\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x14\n\x0c\x64\x65tails_json\x18\x06 \x01(\t\x12\x11\n\tprev_hash\x18\x07 \x01(\t\x12\x0c\n\x04hash\x18\x08 \x01(\t\"[\n\x13ListAuditLogRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\"[\n\x14ListAuditLogResponse\x12*\n\x07records\x18\x01 \x03(\x0b\x32\x19.hashwatch.v1.AuditRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2^\n\x05\x41udit\x12U\n\x0cListAuditLog\x12!.hashwatch.v1.ListAuditLogRequest\x1a\".hashwatch.v1.ListAuditLogResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hashwatch/v1/audit.proto\x12\x0chashwatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hashwatch/v1/access.proto\"\xa8\x01\n\x0b\x41uditRecord\x12\n\n\x02id\x18\x01 \x01(\x03\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x14\n\x0c\x64\x65tails_json\x18\x06 \x01(\t\x12\x11\n\tprev_hash\x18\x07 \x01(\t\x12\x0c\n\x04hash\x18\x08 \x01(\t\"[\n\x13ListAuditLogRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\"[\n\x14ListAuditLogResponse\x12*\n\x07records\x18\x01 \x03(\x0b\x32\x19.hashwatch.v1.AuditRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2n\n\x05\x41udit\x12\x65\n\x0cListAuditLog\x12!.hashwatch.v1.ListAuditLogRequest\x1a\".hashwatch.v1.ListAuditLogResponse\"\x0e\xca\xf3\x18\naudit:readb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hashwatch.v1.audit_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AUDITRECORD']._serialized_start=76
-  _globals['_AUDITRECORD']._serialized_end=244
-  _globals['_LISTAUDITLOGREQUEST']._serialized_start=246
-  _globals['_LISTAUDITLOGREQUEST']._serialized_end=337
-  _globals['_LISTAUDITLOGRESPONSE']._serialized_start=339
-  _globals['_LISTAUDITLOGRESPONSE']._serialized_end=430
-  _globals['_AUDIT']._serialized_start=432
-  _globals['_AUDIT']._serialized_end=526
+  _globals['_AUDIT'].methods_by_name['ListAuditLog']._loaded_options = None
+  _globals['_AUDIT'].methods_by_name['ListAuditLog']._serialized_options = b'\312\363\030\naudit:read'
+  _globals['_AUDITRECORD']._serialized_start=103
+  _globals['_AUDITRECORD']._serialized_end=271
+  _globals['_LISTAUDITLOGREQUEST']._serialized_start=273
+  _globals['_LISTAUDITLOGREQUEST']._serialized_end=364
+  _globals['_LISTAUDITLOGRESPONSE']._serialized_start=366
+  _globals['_LISTAUDITLOGRESPONSE']._serialized_end=457
+  _globals['_AUDIT']._serialized_start=459
+  _globals['_AUDIT']._serialized_end=569
 # @@protoc_insertion_point(module_scope)

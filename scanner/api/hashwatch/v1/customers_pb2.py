@@ -24,9 +24,10 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from scanner.api.hashwatch.v1 import access_pb2 as hashwatch_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1chashwatch/v1/customers.proto\x12\x0chashwatch.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x01\n\x10\x43ustomerSettings\x12\r\n\x05lists\x18\x01 \x03(\t\x12\x42\n\nthresholds\x18\x02 \x03(\x0b\x32..hashwatch.v1.CustomerSettings.ThresholdsEntry\x12\x37\n\x10\x64\x65graded_verdict\x18\x03 \x01(\x0e\x32\x1d.hashwatch.v1.DegradedVerdict\x12(\n\x06notify\x18\x04 \x01(\x0e\x32\x18.hashwatch.v1.NotifyMode\x1a\x31\n\x0fThresholdsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\xb1\x02\n\x08\x43ustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\npartner_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12-\n\x0b\x65mail_state\x18\x05 \x01(\x0e\x32\x18.hashwatch.v1.EmailState\x12\x0f\n\x07\x65nabled\x18\x06 \x01(\x08\x12\x30\n\x08settings\x18\x07 \x01(\x0b\x32\x1e.hashwatch.v1.CustomerSettings\x12\r\n\x05sites\x18\x08 \x03(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8f\x01\n\x15\x43reateCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x30\n\x08settings\x18\x03 \x01(\x0b\x32\x1e.hashwatch.v1.CustomerSettings\x12\r\n\x05sites\x18\x04 \x03(\t\x12\x12\n\npartner_id\x18\x05 \x01(\t\")\n\x12GetCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"\x9d\x01\n\x15UpdateCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x30\n\x08settings\x18\x03 \x01(\x0b\x32\x1e.hashwatch.v1.CustomerSettings\x12/\n\x0bupdate_mask\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"=\n\x14ListCustomersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"[\n\x15ListCustomersResponse\x12)\n\tcustomers\x18\x01 \x03(\x0b\x32\x16.hashwatch.v1.Customer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\",\n\x15\x44\x65leteCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"\x8e\x01\n\x16\x44\x65leteCustomerResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x14\n\x0cmatches_kept\x18\x02 \x01(\x03\x12\x13\n\x0b\x62locks_kept\x18\x03 \x01(\x03\x12\x15\n\revidence_kept\x18\x04 \x01(\x03\x12\x1d\n\x15\x64\x65stinations_disabled\x18\x05 \x01(\x05\"0\n\x0bSiteRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\"5\n\x0fSetEmailRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\"7\n\x12VerifyEmailRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\",\n\x15\x45nableCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"-\n\x16\x44isableCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t*x\n\nEmailState\x12\x1b\n\x17\x45MAIL_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45MAIL_STATE_UNVERIFIED\x10\x01\x12\x17\n\x13\x45MAIL_STATE_PENDING\x10\x02\x12\x18\n\x14\x45MAIL_STATE_VERIFIED\x10\x03*g\n\x0f\x44\x65gradedVerdict\x12\x1c\n\x18\x44\x45GRADED_VERDICT_DEFAULT\x10\x00\x12\x1a\n\x16\x44\x45GRADED_VERDICT_BLOCK\x10\x01\x12\x1a\n\x16\x44\x45GRADED_VERDICT_ALLOW\x10\x02*\\\n\nNotifyMode\x12\x1b\n\x17NOTIFY_MODE_UNSPECIFIED\x10\x00\x12\x19\n\x15NOTIFY_MODE_IMMEDIATE\x10\x01\x12\x16\n\x12NOTIFY_MODE_DIGEST\x10\x02\x32\xd4\x06\n\tCustomers\x12M\n\x0e\x43reateCustomer\x12#.hashwatch.v1.CreateCustomerRequest\x1a\x16.hashwatch.v1.Customer\x12G\n\x0bGetCustomer\x12 .hashwatch.v1.GetCustomerRequest\x1a\x16.hashwatch.v1.Customer\x12M\n\x0eUpdateCustomer\x12#.hashwatch.v1.UpdateCustomerRequest\x1a\x16.hashwatch.v1.Customer\x12X\n\rListCustomers\x12\".hashwatch.v1.ListCustomersRequest\x1a#.hashwatch.v1.ListCustomersResponse\x12[\n\x0e\x44\x65leteCustomer\x12#.hashwatch.v1.DeleteCustomerRequest\x1a$.hashwatch.v1.DeleteCustomerResponse\x12<\n\x07\x41\x64\x64Site\x12\x19.hashwatch.v1.SiteRequest\x1a\x16.hashwatch.v1.Customer\x12?\n\nRemoveSite\x12\x19.hashwatch.v1.SiteRequest\x1a\x16.hashwatch.v1.Customer\x12\x41\n\x08SetEmail\x12\x1d.hashwatch.v1.SetEmailRequest\x1a\x16.hashwatch.v1.Customer\x12G\n\x0bVerifyEmail\x12 .hashwatch.v1.VerifyEmailRequest\x1a\x16.hashwatch.v1.Customer\x12M\n\x0e\x45nableCustomer\x12#.hashwatch.v1.EnableCustomerRequest\x1a\x16.hashwatch.v1.Customer\x12O\n\x0f\x44isableCustomer\x12$.hashwatch.v1.DisableCustomerRequest\x1a\x16.hashwatch.v1.Customerb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1chashwatch/v1/customers.proto\x12\x0chashwatch.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hashwatch/v1/access.proto\"\xfb\x01\n\x10\x43ustomerSettings\x12\r\n\x05lists\x18\x01 \x03(\t\x12\x42\n\nthresholds\x18\x02 \x03(\x0b\x32..hashwatch.v1.CustomerSettings.ThresholdsEntry\x12\x37\n\x10\x64\x65graded_verdict\x18\x03 \x01(\x0e\x32\x1d.hashwatch.v1.DegradedVerdict\x12(\n\x06notify\x18\x04 \x01(\x0e\x32\x18.hashwatch.v1.NotifyMode\x1a\x31\n\x0fThresholdsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\xb1\x02\n\x08\x43ustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\npartner_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12-\n\x0b\x65mail_state\x18\x05 \x01(\x0e\x32\x18.hashwatch.v1.EmailState\x12\x0f\n\x07\x65nabled\x18\x06 \x01(\x08\x12\x30\n\x08settings\x18\x07 \x01(\x0b\x32\x1e.hashwatch.v1.CustomerSettings\x12\r\n\x05sites\x18\x08 \x03(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8f\x01\n\x15\x43reateCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x30\n\x08settings\x18\x03 \x01(\x0b\x32\x1e.hashwatch.v1.CustomerSettings\x12\r\n\x05sites\x18\x04 \x03(\t\x12\x12\n\npartner_id\x18\x05 \x01(\t\")\n\x12GetCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"\x9d\x01\n\x15UpdateCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x30\n\x08settings\x18\x03 \x01(\x0b\x32\x1e.hashwatch.v1.CustomerSettings\x12/\n\x0bupdate_mask\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"=\n\x14ListCustomersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"[\n\x15ListCustomersResponse\x12)\n\tcustomers\x18\x01 \x03(\x0b\x32\x16.hashwatch.v1.Customer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\",\n\x15\x44\x65leteCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"\x8e\x01\n\x16\x44\x65leteCustomerResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x14\n\x0cmatches_kept\x18\x02 \x01(\x03\x12\x13\n\x0b\x62locks_kept\x18\x03 \x01(\x03\x12\x15\n\revidence_kept\x18\x04 \x01(\x03\x12\x1d\n\x15\x64\x65stinations_disabled\x18\x05 \x01(\x05\"0\n\x0bSiteRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\"5\n\x0fSetEmailRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\"7\n\x12VerifyEmailRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\",\n\x15\x45nableCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"-\n\x16\x44isableCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t*x\n\nEmailState\x12\x1b\n\x17\x45MAIL_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45MAIL_STATE_UNVERIFIED\x10\x01\x12\x17\n\x13\x45MAIL_STATE_PENDING\x10\x02\x12\x18\n\x14\x45MAIL_STATE_VERIFIED\x10\x03*g\n\x0f\x44\x65gradedVerdict\x12\x1c\n\x18\x44\x45GRADED_VERDICT_DEFAULT\x10\x00\x12\x1a\n\x16\x44\x45GRADED_VERDICT_BLOCK\x10\x01\x12\x1a\n\x16\x44\x45GRADED_VERDICT_ALLOW\x10\x02*\\\n\nNotifyMode\x12\x1b\n\x17NOTIFY_MODE_UNSPECIFIED\x10\x00\x12\x19\n\x15NOTIFY_MODE_IMMEDIATE\x10\x01\x12\x16\n\x12NOTIFY_MODE_DIGEST\x10\x02\x32\xb2\t\n\tCustomers\x12m\n\x0e\x43reateCustomer\x12#.hashwatch.v1.CreateCustomerRequest\x1a\x16.hashwatch.v1.Customer\"\x1e\xca\xf3\x18\x0f\x63ustomers:write\xca\xf3\x18\x07partner\x12\x66\n\x0bGetCustomer\x12 .hashwatch.v1.GetCustomerRequest\x1a\x16.hashwatch.v1.Customer\"\x1d\xca\xf3\x18\x0e\x63ustomers:read\xca\xf3\x18\x07partner\x12m\n\x0eUpdateCustomer\x12#.hashwatch.v1.UpdateCustomerRequest\x1a\x16.hashwatch.v1.Customer\"\x1e\xca\xf3\x18\x0f\x63ustomers:write\xca\xf3\x18\x07partner\x12w\n\rListCustomers\x12\".hashwatch.v1.ListCustomersRequest\x1a#.hashwatch.v1.ListCustomersResponse\"\x1d\xca\xf3\x18\x0e\x63ustomers:read\xca\xf3\x18\x07partner\x12{\n\x0e\x44\x65leteCustomer\x12#.hashwatch.v1.DeleteCustomerRequest\x1a$.hashwatch.v1.DeleteCustomerResponse\"\x1e\xca\xf3\x18\x0f\x63ustomers:write\xca\xf3\x18\x07partner\x12\\\n\x07\x41\x64\x64Site\x12\x19.hashwatch.v1.SiteRequest\x1a\x16.hashwatch.v1.Customer\"\x1e\xca\xf3\x18\x0f\x63ustomers:write\xca\xf3\x18\x07partner\x12_\n\nRemoveSite\x12\x19.hashwatch.v1.SiteRequest\x1a\x16.hashwatch.v1.Customer\"\x1e\xca\xf3\x18\x0f\x63ustomers:write\xca\xf3\x18\x07partner\x12\x61\n\x08SetEmail\x12\x1d.hashwatch.v1.SetEmailRequest\x1a\x16.hashwatch.v1.Customer\"\x1e\xca\xf3\x18\x0f\x63ustomers:write\xca\xf3\x18\x07partner\x12g\n\x0bVerifyEmail\x12 .hashwatch.v1.VerifyEmailRequest\x1a\x16.hashwatch.v1.Customer\"\x1e\xca\xf3\x18\x0f\x63ustomers:write\xca\xf3\x18\x07partner\x12m\n\x0e\x45nableCustomer\x12#.hashwatch.v1.EnableCustomerRequest\x1a\x16.hashwatch.v1.Customer\"\x1e\xca\xf3\x18\x0f\x63ustomers:write\xca\xf3\x18\x07partner\x12o\n\x0f\x44isableCustomer\x12$.hashwatch.v1.DisableCustomerRequest\x1a\x16.hashwatch.v1.Customer\"\x1e\xca\xf3\x18\x0f\x63ustomers:write\xca\xf3\x18\x07partnerb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,42 +36,64 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CUSTOMERSETTINGS_THRESHOLDSENTRY']._loaded_options = None
   _globals['_CUSTOMERSETTINGS_THRESHOLDSENTRY']._serialized_options = b'8\001'
-  _globals['_EMAILSTATE']._serialized_start=1626
-  _globals['_EMAILSTATE']._serialized_end=1746
-  _globals['_DEGRADEDVERDICT']._serialized_start=1748
-  _globals['_DEGRADEDVERDICT']._serialized_end=1851
-  _globals['_NOTIFYMODE']._serialized_start=1853
-  _globals['_NOTIFYMODE']._serialized_end=1945
-  _globals['_CUSTOMERSETTINGS']._serialized_start=114
-  _globals['_CUSTOMERSETTINGS']._serialized_end=365
-  _globals['_CUSTOMERSETTINGS_THRESHOLDSENTRY']._serialized_start=316
-  _globals['_CUSTOMERSETTINGS_THRESHOLDSENTRY']._serialized_end=365
-  _globals['_CUSTOMER']._serialized_start=368
-  _globals['_CUSTOMER']._serialized_end=673
-  _globals['_CREATECUSTOMERREQUEST']._serialized_start=676
-  _globals['_CREATECUSTOMERREQUEST']._serialized_end=819
-  _globals['_GETCUSTOMERREQUEST']._serialized_start=821
-  _globals['_GETCUSTOMERREQUEST']._serialized_end=862
-  _globals['_UPDATECUSTOMERREQUEST']._serialized_start=865
-  _globals['_UPDATECUSTOMERREQUEST']._serialized_end=1022
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=1024
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=1085
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=1087
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=1178
-  _globals['_DELETECUSTOMERREQUEST']._serialized_start=1180
-  _globals['_DELETECUSTOMERREQUEST']._serialized_end=1224
-  _globals['_DELETECUSTOMERRESPONSE']._serialized_start=1227
-  _globals['_DELETECUSTOMERRESPONSE']._serialized_end=1369
-  _globals['_SITEREQUEST']._serialized_start=1371
-  _globals['_SITEREQUEST']._serialized_end=1419
-  _globals['_SETEMAILREQUEST']._serialized_start=1421
-  _globals['_SETEMAILREQUEST']._serialized_end=1474
-  _globals['_VERIFYEMAILREQUEST']._serialized_start=1476
-  _globals['_VERIFYEMAILREQUEST']._serialized_end=1531
-  _globals['_ENABLECUSTOMERREQUEST']._serialized_start=1533
-  _globals['_ENABLECUSTOMERREQUEST']._serialized_end=1577
-  _globals['_DISABLECUSTOMERREQUEST']._serialized_start=1579
-  _globals['_DISABLECUSTOMERREQUEST']._serialized_end=1624
-  _globals['_CUSTOMERS']._serialized_start=1948
-  _globals['_CUSTOMERS']._serialized_end=2800
+  _globals['_CUSTOMERS'].methods_by_name['CreateCustomer']._loaded_options = None
+  _globals['_CUSTOMERS'].methods_by_name['CreateCustomer']._serialized_options = b'\312\363\030\017customers:write\312\363\030\007partner'
+  _globals['_CUSTOMERS'].methods_by_name['GetCustomer']._loaded_options = None
+  _globals['_CUSTOMERS'].methods_by_name['GetCustomer']._serialized_options = b'\312\363\030\016customers:read\312\363\030\007partner'
+  _globals['_CUSTOMERS'].methods_by_name['UpdateCustomer']._loaded_options = None
+  _globals['_CUSTOMERS'].methods_by_name['UpdateCustomer']._serialized_options = b'\312\363\030\017customers:write\312\363\030\007partner'
+  _globals['_CUSTOMERS'].methods_by_name['ListCustomers']._loaded_options = None
+  _globals['_CUSTOMERS'].methods_by_name['ListCustomers']._serialized_options = b'\312\363\030\016customers:read\312\363\030\007partner'
+  _globals['_CUSTOMERS'].methods_by_name['DeleteCustomer']._loaded_options = None
+  _globals['_CUSTOMERS'].methods_by_name['DeleteCustomer']._serialized_options = b'\312\363\030\017customers:write\312\363\030\007partner'
+  _globals['_CUSTOMERS'].methods_by_name['AddSite']._loaded_options = None
+  _globals['_CUSTOMERS'].methods_by_name['AddSite']._serialized_options = b'\312\363\030\017customers:write\312\363\030\007partner'
+  _globals['_CUSTOMERS'].methods_by_name['RemoveSite']._loaded_options = None
+  _globals['_CUSTOMERS'].methods_by_name['RemoveSite']._serialized_options = b'\312\363\030\017customers:write\312\363\030\007partner'
+  _globals['_CUSTOMERS'].methods_by_name['SetEmail']._loaded_options = None
+  _globals['_CUSTOMERS'].methods_by_name['SetEmail']._serialized_options = b'\312\363\030\017customers:write\312\363\030\007partner'
+  _globals['_CUSTOMERS'].methods_by_name['VerifyEmail']._loaded_options = None
+  _globals['_CUSTOMERS'].methods_by_name['VerifyEmail']._serialized_options = b'\312\363\030\017customers:write\312\363\030\007partner'
+  _globals['_CUSTOMERS'].methods_by_name['EnableCustomer']._loaded_options = None
+  _globals['_CUSTOMERS'].methods_by_name['EnableCustomer']._serialized_options = b'\312\363\030\017customers:write\312\363\030\007partner'
+  _globals['_CUSTOMERS'].methods_by_name['DisableCustomer']._loaded_options = None
+  _globals['_CUSTOMERS'].methods_by_name['DisableCustomer']._serialized_options = b'\312\363\030\017customers:write\312\363\030\007partner'
+  _globals['_EMAILSTATE']._serialized_start=1653
+  _globals['_EMAILSTATE']._serialized_end=1773
+  _globals['_DEGRADEDVERDICT']._serialized_start=1775
+  _globals['_DEGRADEDVERDICT']._serialized_end=1878
+  _globals['_NOTIFYMODE']._serialized_start=1880
+  _globals['_NOTIFYMODE']._serialized_end=1972
+  _globals['_CUSTOMERSETTINGS']._serialized_start=141
+  _globals['_CUSTOMERSETTINGS']._serialized_end=392
+  _globals['_CUSTOMERSETTINGS_THRESHOLDSENTRY']._serialized_start=343
+  _globals['_CUSTOMERSETTINGS_THRESHOLDSENTRY']._serialized_end=392
+  _globals['_CUSTOMER']._serialized_start=395
+  _globals['_CUSTOMER']._serialized_end=700
+  _globals['_CREATECUSTOMERREQUEST']._serialized_start=703
+  _globals['_CREATECUSTOMERREQUEST']._serialized_end=846
+  _globals['_GETCUSTOMERREQUEST']._serialized_start=848
+  _globals['_GETCUSTOMERREQUEST']._serialized_end=889
+  _globals['_UPDATECUSTOMERREQUEST']._serialized_start=892
+  _globals['_UPDATECUSTOMERREQUEST']._serialized_end=1049
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=1051
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=1112
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=1114
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=1205
+  _globals['_DELETECUSTOMERREQUEST']._serialized_start=1207
+  _globals['_DELETECUSTOMERREQUEST']._serialized_end=1251
+  _globals['_DELETECUSTOMERRESPONSE']._serialized_start=1254
+  _globals['_DELETECUSTOMERRESPONSE']._serialized_end=1396
+  _globals['_SITEREQUEST']._serialized_start=1398
+  _globals['_SITEREQUEST']._serialized_end=1446
+  _globals['_SETEMAILREQUEST']._serialized_start=1448
+  _globals['_SETEMAILREQUEST']._serialized_end=1501
+  _globals['_VERIFYEMAILREQUEST']._serialized_start=1503
+  _globals['_VERIFYEMAILREQUEST']._serialized_end=1558
+  _globals['_ENABLECUSTOMERREQUEST']._serialized_start=1560
+  _globals['_ENABLECUSTOMERREQUEST']._serialized_end=1604
+  _globals['_DISABLECUSTOMERREQUEST']._serialized_start=1606
+  _globals['_DISABLECUSTOMERREQUEST']._serialized_end=1651
+  _globals['_CUSTOMERS']._serialized_start=1975
+  _globals['_CUSTOMERS']._serialized_end=3177
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class CustomersStub:
-    """Missing associated documentation comment in .proto file."""
+    """Every method takes a partner's token too (scope partner), for the partner's own customers
+    only: any other customer_id is NOT_FOUND.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -92,7 +94,9 @@ class CustomersStub:
 
 
 class CustomersServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Every method takes a partner's token too (scope partner), for the partner's own customers
+    only: any other customer_id is NOT_FOUND.
+    """
 
     def CreateCustomer(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -233,7 +237,9 @@ def add_CustomersServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Customers:
-    """Missing associated documentation comment in .proto file."""
+    """Every method takes a partner's token too (scope partner), for the partner's own customers
+    only: any other customer_id is NOT_FOUND.
+    """
 
     @staticmethod
     def CreateCustomer(request,

@@ -35,6 +35,10 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class CustomersStub:
+    """Every method takes a partner's token too (scope partner), for the partner's own customers
+    only: any other customer_id is NOT_FOUND.
+    """
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
@@ -61,6 +65,10 @@ class CustomersStub:
 
 @_typing.type_check_only
 class CustomersAsyncStub(CustomersStub):
+    """Every method takes a partner's token too (scope partner), for the partner's own customers
+    only: any other customer_id is NOT_FOUND.
+    """
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateCustomer: _aio.UnaryUnaryMultiCallable[_customers_pb2.CreateCustomerRequest, _customers_pb2.Customer]  # type: ignore[assignment]
     GetCustomer: _aio.UnaryUnaryMultiCallable[_customers_pb2.GetCustomerRequest, _customers_pb2.Customer]  # type: ignore[assignment]
@@ -83,6 +91,10 @@ class CustomersAsyncStub(CustomersStub):
     DisableCustomer: _aio.UnaryUnaryMultiCallable[_customers_pb2.DisableCustomerRequest, _customers_pb2.Customer]  # type: ignore[assignment]
 
 class CustomersServicer(metaclass=_abc_1.ABCMeta):
+    """Every method takes a partner's token too (scope partner), for the partner's own customers
+    only: any other customer_id is NOT_FOUND.
+    """
+
     @_abc_1.abstractmethod
     def CreateCustomer(
         self,

@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from scanner.api.hashwatch.v1 import access_pb2 as hashwatch_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19hashwatch/v1/review.proto\x12\x0chashwatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x01\n\x0b\x43\x61seSummary\x12\x10\n\x08match_id\x18\x01 \x01(\x03\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12&\n\x05state\x18\x05 \x01(\x0e\x32\x17.hashwatch.v1.CaseState\x12\x10\n\x08priority\x18\x06 \x01(\x05\x12\r\n\x05lists\x18\x07 \x03(\t\x12\x11\n\talgorithm\x18\x08 \x01(\t\x12\x10\n\x08\x64istance\x18\t \x01(\x05\x12\x1c\n\x14open_review_requests\x18\n \x01(\x05\"\xd1\x01\n\x07\x43\x61seHit\x12\x0f\n\x07list_id\x18\x01 \x01(\x03\x12\x11\n\tlist_name\x18\x02 \x01(\t\x12\x10\n\x08\x65ntry_id\x18\x03 \x01(\x03\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\x12\x14\n\x0c\x65ntry_status\x18\x05 \x01(\t\x12\x11\n\talgorithm\x18\x06 \x01(\t\x12\x0c\n\x04hash\x18\x07 \x01(\t\x12\x10\n\x08\x64istance\x18\x08 \x01(\x05\x12\x11\n\tthreshold\x18\t \x01(\x05\x12\x0f\n\x07variant\x18\n \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x0b \x01(\t\"\x9c\x02\n\x11ReviewRequestInfo\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x10\n\x08match_id\x18\x02 \x01(\x03\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12.\n\x0b\x61ttestation\x18\x05 \x01(\x0e\x32\x19.hashwatch.v1.Attestation\x12\x11\n\tstatement\x18\x06 \x01(\t\x12\x14\n\x0crequested_by\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05state\x18\t \x01(\t\x12/\n\x0bresolved_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd6\x01\n\x0e\x44\x65\x63isionRecord\x12\n\n\x02id\x18\x01 \x01(\x03\x12(\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x16.hashwatch.v1.Decision\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0c\n\x04note\x18\x04 \x01(\t\x12/\n\x0eprevious_state\x18\x05 \x01(\x0e\x32\x17.hashwatch.v1.CaseState\x12\x10\n\x08override\x18\x06 \x01(\x08\x12.\n\ndecided_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc0\x05\n\x04\x43\x61se\x12\x10\n\x08match_id\x18\x01 \x01(\x03\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x0b\n\x03url\x18\x05 \x01(\t\x12\x11\n\tclient_ip\x18\x06 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x07 \x01(\t\x12.\n\x06hashes\x18\x08 \x03(\x0b\x32\x1e.hashwatch.v1.Case.HashesEntry\x12\x0e\n\x06source\x18\t \x01(\t\x12&\n\x05state\x18\n \x01(\x0e\x32\x17.hashwatch.v1.CaseState\x12\x10\n\x08priority\x18\x0b \x01(\x05\x12\x12\n\ndecided_by\x18\x0c \x01(\t\x12.\n\ndecided_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x0e \x01(\t\x12#\n\x04hits\x18\x0f \x03(\x0b\x32\x15.hashwatch.v1.CaseHit\x12\x13\n\x0b\x62lock_state\x18\x10 \x01(\t\x12\x16\n\x0ereport_partner\x18\x11 \x01(\t\x12\x13\n\x0breport_step\x18\x12 \x01(\t\x12\x1a\n\x12\x65vidence_available\x18\x13 \x01(\x08\x12\x17\n\x0f\x65vidence_sha256\x18\x14 \x01(\t\x12\x15\n\revidence_size\x18\x15 \x01(\x03\x12\x38\n\x0freview_requests\x18\x16 \x03(\x0b\x32\x1f.hashwatch.v1.ReviewRequestInfo\x12/\n\tdecisions\x18\x17 \x03(\x0b\x32\x1c.hashwatch.v1.DecisionRecord\x1a-\n\x0bHashesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x88\x01\n\x12ListMatchesRequest\x12\r\n\x05state\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x11\n\tlist_name\x18\x03 \x01(\t\x12\x14\n\x0cnewest_first\x18\x04 \x01(\x08\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"X\n\x13ListMatchesResponse\x12(\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32\x19.hashwatch.v1.CaseSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x0fGetMatchRequest\x12\x10\n\x08match_id\x18\x01 \x01(\x03\"Y\n\rDecideRequest\x12\x10\n\x08match_id\x18\x01 \x01(\x03\x12(\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x16.hashwatch.v1.Decision\x12\x0c\n\x04note\x18\x03 \x01(\t\"\xed\x01\n\x0e\x44\x65\x63ideResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\x03\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.hashwatch.v1.CaseState\x12\x10\n\x08override\x18\x03 \x01(\x08\x12\x18\n\x10report_requested\x18\x04 \x01(\x08\x12\x16\n\x0e\x62lock_resolved\x18\x05 \x01(\x08\x12\x19\n\x11\x66lagged_entry_ids\x18\x06 \x03(\x03\x12\x1a\n\x12restored_entry_ids\x18\x07 \x03(\x03\x12#\n\x1bresolved_review_request_ids\x18\x08 \x03(\x03\"\x8d\x01\n\x14RequestReviewRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08match_id\x18\x02 \x01(\x03\x12\x0b\n\x03url\x18\x03 \x01(\t\x12.\n\x0b\x61ttestation\x18\x04 \x01(\x0e\x32\x19.hashwatch.v1.Attestation\x12\x11\n\tstatement\x18\x05 \x01(\t*\x8f\x01\n\tCaseState\x12\x1a\n\x16\x43\x41SE_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43\x41SE_STATE_OPEN\x10\x01\x12\x18\n\x14\x43\x41SE_STATE_ESCALATED\x10\x02\x12\x18\n\x14\x43\x41SE_STATE_CONFIRMED\x10\x03\x12\x1d\n\x19\x43\x41SE_STATE_FALSE_POSITIVE\x10\x04*n\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x43ISION_CONFIRM\x10\x01\x12\x1b\n\x17\x44\x45\x43ISION_FALSE_POSITIVE\x10\x02\x12\x15\n\x11\x44\x45\x43ISION_ESCALATE\x10\x03*b\n\x0b\x41ttestation\x12\x1b\n\x17\x41TTESTATION_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x41TTESTATION_NOT_AS_LISTED\x10\x01\x12\x17\n\x13\x41TTESTATION_REMOVED\x10\x02\x32\xb6\x02\n\x06Review\x12R\n\x0bListMatches\x12 .hashwatch.v1.ListMatchesRequest\x1a!.hashwatch.v1.ListMatchesResponse\x12=\n\x08GetMatch\x12\x1d.hashwatch.v1.GetMatchRequest\x1a\x12.hashwatch.v1.Case\x12\x43\n\x06\x44\x65\x63ide\x12\x1b.hashwatch.v1.DecideRequest\x1a\x1c.hashwatch.v1.DecideResponse\x12T\n\rRequestReview\x12\".hashwatch.v1.RequestReviewRequest\x1a\x1f.hashwatch.v1.ReviewRequestInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19hashwatch/v1/review.proto\x12\x0chashwatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hashwatch/v1/access.proto\"\xfd\x01\n\x0b\x43\x61seSummary\x12\x10\n\x08match_id\x18\x01 \x01(\x03\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12&\n\x05state\x18\x05 \x01(\x0e\x32\x17.hashwatch.v1.CaseState\x12\x10\n\x08priority\x18\x06 \x01(\x05\x12\r\n\x05lists\x18\x07 \x03(\t\x12\x11\n\talgorithm\x18\x08 \x01(\t\x12\x10\n\x08\x64istance\x18\t \x01(\x05\x12\x1c\n\x14open_review_requests\x18\n \x01(\x05\"\xd1\x01\n\x07\x43\x61seHit\x12\x0f\n\x07list_id\x18\x01 \x01(\x03\x12\x11\n\tlist_name\x18\x02 \x01(\t\x12\x10\n\x08\x65ntry_id\x18\x03 \x01(\x03\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\x12\x14\n\x0c\x65ntry_status\x18\x05 \x01(\t\x12\x11\n\talgorithm\x18\x06 \x01(\t\x12\x0c\n\x04hash\x18\x07 \x01(\t\x12\x10\n\x08\x64istance\x18\x08 \x01(\x05\x12\x11\n\tthreshold\x18\t \x01(\x05\x12\x0f\n\x07variant\x18\n \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x0b \x01(\t\"\x9c\x02\n\x11ReviewRequestInfo\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x10\n\x08match_id\x18\x02 \x01(\x03\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12.\n\x0b\x61ttestation\x18\x05 \x01(\x0e\x32\x19.hashwatch.v1.Attestation\x12\x11\n\tstatement\x18\x06 \x01(\t\x12\x14\n\x0crequested_by\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05state\x18\t \x01(\t\x12/\n\x0bresolved_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd6\x01\n\x0e\x44\x65\x63isionRecord\x12\n\n\x02id\x18\x01 \x01(\x03\x12(\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x16.hashwatch.v1.Decision\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0c\n\x04note\x18\x04 \x01(\t\x12/\n\x0eprevious_state\x18\x05 \x01(\x0e\x32\x17.hashwatch.v1.CaseState\x12\x10\n\x08override\x18\x06 \x01(\x08\x12.\n\ndecided_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc0\x05\n\x04\x43\x61se\x12\x10\n\x08match_id\x18\x01 \x01(\x03\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x0b\n\x03url\x18\x05 \x01(\t\x12\x11\n\tclient_ip\x18\x06 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x07 \x01(\t\x12.\n\x06hashes\x18\x08 \x03(\x0b\x32\x1e.hashwatch.v1.Case.HashesEntry\x12\x0e\n\x06source\x18\t \x01(\t\x12&\n\x05state\x18\n \x01(\x0e\x32\x17.hashwatch.v1.CaseState\x12\x10\n\x08priority\x18\x0b \x01(\x05\x12\x12\n\ndecided_by\x18\x0c \x01(\t\x12.\n\ndecided_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x0e \x01(\t\x12#\n\x04hits\x18\x0f \x03(\x0b\x32\x15.hashwatch.v1.CaseHit\x12\x13\n\x0b\x62lock_state\x18\x10 \x01(\t\x12\x16\n\x0ereport_partner\x18\x11 \x01(\t\x12\x13\n\x0breport_step\x18\x12 \x01(\t\x12\x1a\n\x12\x65vidence_available\x18\x13 \x01(\x08\x12\x17\n\x0f\x65vidence_sha256\x18\x14 \x01(\t\x12\x15\n\revidence_size\x18\x15 \x01(\x03\x12\x38\n\x0freview_requests\x18\x16 \x03(\x0b\x32\x1f.hashwatch.v1.ReviewRequestInfo\x12/\n\tdecisions\x18\x17 \x03(\x0b\x32\x1c.hashwatch.v1.DecisionRecord\x1a-\n\x0bHashesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x88\x01\n\x12ListMatchesRequest\x12\r\n\x05state\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x11\n\tlist_name\x18\x03 \x01(\t\x12\x14\n\x0cnewest_first\x18\x04 \x01(\x08\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"X\n\x13ListMatchesResponse\x12(\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32\x19.hashwatch.v1.CaseSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x0fGetMatchRequest\x12\x10\n\x08match_id\x18\x01 \x01(\x03\"Y\n\rDecideRequest\x12\x10\n\x08match_id\x18\x01 \x01(\x03\x12(\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x16.hashwatch.v1.Decision\x12\x0c\n\x04note\x18\x03 \x01(\t\"\xed\x01\n\x0e\x44\x65\x63ideResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\x03\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.hashwatch.v1.CaseState\x12\x10\n\x08override\x18\x03 \x01(\x08\x12\x18\n\x10report_requested\x18\x04 \x01(\x08\x12\x16\n\x0e\x62lock_resolved\x18\x05 \x01(\x08\x12\x19\n\x11\x66lagged_entry_ids\x18\x06 \x03(\x03\x12\x1a\n\x12restored_entry_ids\x18\x07 \x03(\x03\x12#\n\x1bresolved_review_request_ids\x18\x08 \x03(\x03\"\x8d\x01\n\x14RequestReviewRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08match_id\x18\x02 \x01(\x03\x12\x0b\n\x03url\x18\x03 \x01(\t\x12.\n\x0b\x61ttestation\x18\x04 \x01(\x0e\x32\x19.hashwatch.v1.Attestation\x12\x11\n\tstatement\x18\x05 \x01(\t*\x8f\x01\n\tCaseState\x12\x1a\n\x16\x43\x41SE_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43\x41SE_STATE_OPEN\x10\x01\x12\x18\n\x14\x43\x41SE_STATE_ESCALATED\x10\x02\x12\x18\n\x14\x43\x41SE_STATE_CONFIRMED\x10\x03\x12\x1d\n\x19\x43\x41SE_STATE_FALSE_POSITIVE\x10\x04*n\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x43ISION_CONFIRM\x10\x01\x12\x1b\n\x17\x44\x45\x43ISION_FALSE_POSITIVE\x10\x02\x12\x15\n\x11\x44\x45\x43ISION_ESCALATE\x10\x03*b\n\x0b\x41ttestation\x12\x1b\n\x17\x41TTESTATION_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x41TTESTATION_NOT_AS_LISTED\x10\x01\x12\x17\n\x13\x41TTESTATION_REMOVED\x10\x02\x32\x8f\x03\n\x06Review\x12\x63\n\x0bListMatches\x12 .hashwatch.v1.ListMatchesRequest\x1a!.hashwatch.v1.ListMatchesResponse\"\x0f\xca\xf3\x18\x0breview:read\x12N\n\x08GetMatch\x12\x1d.hashwatch.v1.GetMatchRequest\x1a\x12.hashwatch.v1.Case\"\x0f\xca\xf3\x18\x0breview:read\x12U\n\x06\x44\x65\x63ide\x12\x1b.hashwatch.v1.DecideRequest\x1a\x1c.hashwatch.v1.DecideResponse\"\x10\xca\xf3\x18\x0creview:write\x12y\n\rRequestReview\x12\".hashwatch.v1.RequestReviewRequest\x1a\x1f.hashwatch.v1.ReviewRequestInfo\"#\xca\xf3\x18\x0creview:write\xca\xf3\x18\x0f\x63ustomer:appealb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,36 +35,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CASE_HASHESENTRY']._loaded_options = None
   _globals['_CASE_HASHESENTRY']._serialized_options = b'8\001'
-  _globals['_CASESTATE']._serialized_start=2497
-  _globals['_CASESTATE']._serialized_end=2640
-  _globals['_DECISION']._serialized_start=2642
-  _globals['_DECISION']._serialized_end=2752
-  _globals['_ATTESTATION']._serialized_start=2754
-  _globals['_ATTESTATION']._serialized_end=2852
-  _globals['_CASESUMMARY']._serialized_start=77
-  _globals['_CASESUMMARY']._serialized_end=330
-  _globals['_CASEHIT']._serialized_start=333
-  _globals['_CASEHIT']._serialized_end=542
-  _globals['_REVIEWREQUESTINFO']._serialized_start=545
-  _globals['_REVIEWREQUESTINFO']._serialized_end=829
-  _globals['_DECISIONRECORD']._serialized_start=832
-  _globals['_DECISIONRECORD']._serialized_end=1046
-  _globals['_CASE']._serialized_start=1049
-  _globals['_CASE']._serialized_end=1753
-  _globals['_CASE_HASHESENTRY']._serialized_start=1708
-  _globals['_CASE_HASHESENTRY']._serialized_end=1753
-  _globals['_LISTMATCHESREQUEST']._serialized_start=1756
-  _globals['_LISTMATCHESREQUEST']._serialized_end=1892
-  _globals['_LISTMATCHESRESPONSE']._serialized_start=1894
-  _globals['_LISTMATCHESRESPONSE']._serialized_end=1982
-  _globals['_GETMATCHREQUEST']._serialized_start=1984
-  _globals['_GETMATCHREQUEST']._serialized_end=2019
-  _globals['_DECIDEREQUEST']._serialized_start=2021
-  _globals['_DECIDEREQUEST']._serialized_end=2110
-  _globals['_DECIDERESPONSE']._serialized_start=2113
-  _globals['_DECIDERESPONSE']._serialized_end=2350
-  _globals['_REQUESTREVIEWREQUEST']._serialized_start=2353
-  _globals['_REQUESTREVIEWREQUEST']._serialized_end=2494
-  _globals['_REVIEW']._serialized_start=2855
-  _globals['_REVIEW']._serialized_end=3165
+  _globals['_REVIEW'].methods_by_name['ListMatches']._loaded_options = None
+  _globals['_REVIEW'].methods_by_name['ListMatches']._serialized_options = b'\312\363\030\013review:read'
+  _globals['_REVIEW'].methods_by_name['GetMatch']._loaded_options = None
+  _globals['_REVIEW'].methods_by_name['GetMatch']._serialized_options = b'\312\363\030\013review:read'
+  _globals['_REVIEW'].methods_by_name['Decide']._loaded_options = None
+  _globals['_REVIEW'].methods_by_name['Decide']._serialized_options = b'\312\363\030\014review:write'
+  _globals['_REVIEW'].methods_by_name['RequestReview']._loaded_options = None
+  _globals['_REVIEW'].methods_by_name['RequestReview']._serialized_options = b'\312\363\030\014review:write\312\363\030\017customer:appeal'
+  _globals['_CASESTATE']._serialized_start=2524
+  _globals['_CASESTATE']._serialized_end=2667
+  _globals['_DECISION']._serialized_start=2669
+  _globals['_DECISION']._serialized_end=2779
+  _globals['_ATTESTATION']._serialized_start=2781
+  _globals['_ATTESTATION']._serialized_end=2879
+  _globals['_CASESUMMARY']._serialized_start=104
+  _globals['_CASESUMMARY']._serialized_end=357
+  _globals['_CASEHIT']._serialized_start=360
+  _globals['_CASEHIT']._serialized_end=569
+  _globals['_REVIEWREQUESTINFO']._serialized_start=572
+  _globals['_REVIEWREQUESTINFO']._serialized_end=856
+  _globals['_DECISIONRECORD']._serialized_start=859
+  _globals['_DECISIONRECORD']._serialized_end=1073
+  _globals['_CASE']._serialized_start=1076
+  _globals['_CASE']._serialized_end=1780
+  _globals['_CASE_HASHESENTRY']._serialized_start=1735
+  _globals['_CASE_HASHESENTRY']._serialized_end=1780
+  _globals['_LISTMATCHESREQUEST']._serialized_start=1783
+  _globals['_LISTMATCHESREQUEST']._serialized_end=1919
+  _globals['_LISTMATCHESRESPONSE']._serialized_start=1921
+  _globals['_LISTMATCHESRESPONSE']._serialized_end=2009
+  _globals['_GETMATCHREQUEST']._serialized_start=2011
+  _globals['_GETMATCHREQUEST']._serialized_end=2046
+  _globals['_DECIDEREQUEST']._serialized_start=2048
+  _globals['_DECIDEREQUEST']._serialized_end=2137
+  _globals['_DECIDERESPONSE']._serialized_start=2140
+  _globals['_DECIDERESPONSE']._serialized_end=2377
+  _globals['_REQUESTREVIEWREQUEST']._serialized_start=2380
+  _globals['_REQUESTREVIEWREQUEST']._serialized_end=2521
+  _globals['_REVIEW']._serialized_start=2882
+  _globals['_REVIEW']._serialized_end=3281
 # @@protoc_insertion_point(module_scope)

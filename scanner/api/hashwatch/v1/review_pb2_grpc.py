@@ -81,7 +81,9 @@ class ReviewServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RequestReview(self, request, context):
-        """A customer's request to review a block, with its attestation.
+        """A customer's request to review a block, with its attestation. An analyst files it for a
+        customer (review:write), or the customer's own token for its own cases only (customer:appeal,
+        bound to one customer: any other case is NOT_FOUND); deciding stays with review:write.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -44,7 +44,10 @@ class ReviewStub:
     Decide: _grpc.UnaryUnaryMultiCallable[_review_pb2.DecideRequest, _review_pb2.DecideResponse]
     """Confirm, false positive or escalate; a decided case only by an admin."""
     RequestReview: _grpc.UnaryUnaryMultiCallable[_review_pb2.RequestReviewRequest, _review_pb2.ReviewRequestInfo]
-    """A customer's request to review a block, with its attestation."""
+    """A customer's request to review a block, with its attestation. An analyst files it for a
+    customer (review:write), or the customer's own token for its own cases only (customer:appeal,
+    bound to one customer: any other case is NOT_FOUND); deciding stays with review:write.
+    """
 
 @_typing.type_check_only
 class ReviewAsyncStub(ReviewStub):
@@ -56,7 +59,10 @@ class ReviewAsyncStub(ReviewStub):
     Decide: _aio.UnaryUnaryMultiCallable[_review_pb2.DecideRequest, _review_pb2.DecideResponse]  # type: ignore[assignment]
     """Confirm, false positive or escalate; a decided case only by an admin."""
     RequestReview: _aio.UnaryUnaryMultiCallable[_review_pb2.RequestReviewRequest, _review_pb2.ReviewRequestInfo]  # type: ignore[assignment]
-    """A customer's request to review a block, with its attestation."""
+    """A customer's request to review a block, with its attestation. An analyst files it for a
+    customer (review:write), or the customer's own token for its own cases only (customer:appeal,
+    bound to one customer: any other case is NOT_FOUND); deciding stays with review:write.
+    """
 
 class ReviewServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -89,6 +95,9 @@ class ReviewServicer(metaclass=_abc_1.ABCMeta):
         request: _review_pb2.RequestReviewRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_review_pb2.ReviewRequestInfo, _abc.Awaitable[_review_pb2.ReviewRequestInfo]]:
-        """A customer's request to review a block, with its attestation."""
+        """A customer's request to review a block, with its attestation. An analyst files it for a
+        customer (review:write), or the customer's own token for its own cases only (customer:appeal,
+        bound to one customer: any other case is NOT_FOUND); deciding stays with review:write.
+        """
 
 def add_ReviewServicer_to_server(servicer: ReviewServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -22,45 +22,56 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from scanner.api.hashwatch.v1 import access_pb2 as hashwatch_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ahashwatch/v1/scanner.proto\x12\x0chashwatch.v1\"_\n\x04Hash\x12*\n\talgorithm\x18\x01 \x01(\x0e\x32\x17.hashwatch.v1.Algorithm\x12\x0b\n\x03hex\x18\x02 \x01(\t\x12\x0f\n\x07quality\x18\x03 \x01(\x05\x12\r\n\x05\x66rame\x18\x04 \x01(\x05\"\x99\x01\n\x05Match\x12\x0c\n\x04list\x18\x01 \x01(\t\x12\x10\n\x08\x65ntry_id\x18\x02 \x01(\x03\x12*\n\talgorithm\x18\x03 \x01(\x0e\x32\x17.hashwatch.v1.Algorithm\x12\x10\n\x08\x64istance\x18\x04 \x01(\x05\x12\x11\n\tthreshold\x18\x05 \x01(\x05\x12\x0f\n\x07variant\x18\x06 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x07 \x01(\t\"}\n\x0bScanRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12\x11\n\tclient_ip\x18\x06 \x01(\t\"\xa5\x02\n\x0cScanResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12&\n\x07verdict\x18\x02 \x01(\x0e\x32\x15.hashwatch.v1.Verdict\x12&\n\x07outcome\x18\x03 \x01(\x0e\x32\x15.hashwatch.v1.Outcome\x12\"\n\x06hashes\x18\x04 \x03(\x0b\x32\x12.hashwatch.v1.Hash\x12$\n\x07matches\x18\x05 \x03(\x0b\x32\x13.hashwatch.v1.Match\x12\x12\n\nelapsed_us\x18\x06 \x01(\x03\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x10\n\x08match_id\x18\x08 \x01(\x03\x12\x16\n\x0eretry_after_ms\x18\t \x01(\x03\x12\x19\n\x11queued_for_review\x18\n \x01(\x08\"_\n\x0bHashRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\x12+\n\nalgorithms\x18\x03 \x03(\x0e\x32\x17.hashwatch.v1.Algorithm\"\x92\x01\n\x0cHashResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12&\n\x07outcome\x18\x02 \x01(\x0e\x32\x15.hashwatch.v1.Outcome\x12\"\n\x06hashes\x18\x03 \x03(\x0b\x32\x12.hashwatch.v1.Hash\x12\x12\n\nelapsed_us\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\"G\n\x0cMatchRequest\x12\"\n\x06hashes\x18\x01 \x03(\x0b\x32\x12.hashwatch.v1.Hash\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\"m\n\rMatchResponse\x12$\n\x07matches\x18\x01 \x03(\x0b\x32\x13.hashwatch.v1.Match\x12&\n\x07verdict\x18\x02 \x01(\x0e\x32\x15.hashwatch.v1.Verdict\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x8a\x01\n\x05\x42lock\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.hashwatch.v1.BlockState\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08match_id\x18\x05 \x01(\x03\x12\x14\n\x0cupdated_unix\x18\x06 \x01(\x03\"2\n\rBlocksRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04urls\x18\x02 \x03(\t\"5\n\x0e\x42locksResponse\x12#\n\x06\x62locks\x18\x01 \x03(\x0b\x32\x13.hashwatch.v1.Block*H\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x11\n\rVERDICT_ALLOW\x10\x01\x12\x11\n\rVERDICT_BLOCK\x10\x02*\xb3\x02\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n\x0fOUTCOME_SCANNED\x10\x01\x12\x11\n\rOUTCOME_EMPTY\x10\x02\x12\x1e\n\x1aOUTCOME_UNSUPPORTED_FORMAT\x10\x03\x12\x13\n\x0fOUTCOME_CORRUPT\x10\x04\x12\x15\n\x11OUTCOME_TOO_LARGE\x10\x05\x12\x1b\n\x17OUTCOME_TOO_MANY_PIXELS\x10\x06\x12\x17\n\x13OUTCOME_LOW_QUALITY\x10\x07\x12\x13\n\x0fOUTCOME_TIMEOUT\x10\x08\x12\x1a\n\x16OUTCOME_INTERNAL_ERROR\x10\t\x12\x16\n\x12OUTCOME_OVERLOADED\x10\n\x12\x1c\n\x18OUTCOME_UNKNOWN_CUSTOMER\x10\x0b*\xb4\x01\n\tAlgorithm\x12\x19\n\x15\x41LGORITHM_UNSPECIFIED\x10\x00\x12\x11\n\rALGORITHM_PDQ\x10\x01\x12\x13\n\x0f\x41LGORITHM_PHASH\x10\x02\x12\x13\n\x0f\x41LGORITHM_DHASH\x10\x03\x12\x13\n\x0f\x41LGORITHM_AHASH\x10\x04\x12\x13\n\x0f\x41LGORITHM_WHASH\x10\x05\x12\x11\n\rALGORITHM_MD5\x10\x06\x12\x12\n\x0e\x41LGORITHM_SHA1\x10\x07*\x8a\x01\n\nBlockState\x12\x1b\n\x17\x42LOCK_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x42LOCK_STATE_NONE\x10\x01\x12\x17\n\x13\x42LOCK_STATE_PENDING\x10\x02\x12\x16\n\x12\x42LOCK_STATE_ACTIVE\x10\x03\x12\x18\n\x14\x42LOCK_STATE_RESOLVED\x10\x04\x32\xd7\x02\n\x07Scanner\x12=\n\x04Scan\x12\x19.hashwatch.v1.ScanRequest\x1a\x1a.hashwatch.v1.ScanResponse\x12G\n\nScanStream\x12\x19.hashwatch.v1.ScanRequest\x1a\x1a.hashwatch.v1.ScanResponse(\x01\x30\x01\x12=\n\x04Hash\x12\x19.hashwatch.v1.HashRequest\x1a\x1a.hashwatch.v1.HashResponse\x12@\n\x05Match\x12\x1a.hashwatch.v1.MatchRequest\x1a\x1b.hashwatch.v1.MatchResponse\x12\x43\n\x06\x42locks\x12\x1b.hashwatch.v1.BlocksRequest\x1a\x1c.hashwatch.v1.BlocksResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ahashwatch/v1/scanner.proto\x12\x0chashwatch.v1\x1a\x19hashwatch/v1/access.proto\"_\n\x04Hash\x12*\n\talgorithm\x18\x01 \x01(\x0e\x32\x17.hashwatch.v1.Algorithm\x12\x0b\n\x03hex\x18\x02 \x01(\t\x12\x0f\n\x07quality\x18\x03 \x01(\x05\x12\r\n\x05\x66rame\x18\x04 \x01(\x05\"\x99\x01\n\x05Match\x12\x0c\n\x04list\x18\x01 \x01(\t\x12\x10\n\x08\x65ntry_id\x18\x02 \x01(\x03\x12*\n\talgorithm\x18\x03 \x01(\x0e\x32\x17.hashwatch.v1.Algorithm\x12\x10\n\x08\x64istance\x18\x04 \x01(\x05\x12\x11\n\tthreshold\x18\x05 \x01(\x05\x12\x0f\n\x07variant\x18\x06 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x07 \x01(\t\"}\n\x0bScanRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12\x11\n\tclient_ip\x18\x06 \x01(\t\"\xa5\x02\n\x0cScanResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12&\n\x07verdict\x18\x02 \x01(\x0e\x32\x15.hashwatch.v1.Verdict\x12&\n\x07outcome\x18\x03 \x01(\x0e\x32\x15.hashwatch.v1.Outcome\x12\"\n\x06hashes\x18\x04 \x03(\x0b\x32\x12.hashwatch.v1.Hash\x12$\n\x07matches\x18\x05 \x03(\x0b\x32\x13.hashwatch.v1.Match\x12\x12\n\nelapsed_us\x18\x06 \x01(\x03\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x10\n\x08match_id\x18\x08 \x01(\x03\x12\x16\n\x0eretry_after_ms\x18\t \x01(\x03\x12\x19\n\x11queued_for_review\x18\n \x01(\x08\"_\n\x0bHashRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\x12+\n\nalgorithms\x18\x03 \x03(\x0e\x32\x17.hashwatch.v1.Algorithm\"\x92\x01\n\x0cHashResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12&\n\x07outcome\x18\x02 \x01(\x0e\x32\x15.hashwatch.v1.Outcome\x12\"\n\x06hashes\x18\x03 \x03(\x0b\x32\x12.hashwatch.v1.Hash\x12\x12\n\nelapsed_us\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\"G\n\x0cMatchRequest\x12\"\n\x06hashes\x18\x01 \x03(\x0b\x32\x12.hashwatch.v1.Hash\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\"m\n\rMatchResponse\x12$\n\x07matches\x18\x01 \x03(\x0b\x32\x13.hashwatch.v1.Match\x12&\n\x07verdict\x18\x02 \x01(\x0e\x32\x15.hashwatch.v1.Verdict\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x8a\x01\n\x05\x42lock\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.hashwatch.v1.BlockState\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08match_id\x18\x05 \x01(\x03\x12\x14\n\x0cupdated_unix\x18\x06 \x01(\x03\"2\n\rBlocksRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04urls\x18\x02 \x03(\t\"5\n\x0e\x42locksResponse\x12#\n\x06\x62locks\x18\x01 \x03(\x0b\x32\x13.hashwatch.v1.Block*H\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x11\n\rVERDICT_ALLOW\x10\x01\x12\x11\n\rVERDICT_BLOCK\x10\x02*\xb3\x02\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n\x0fOUTCOME_SCANNED\x10\x01\x12\x11\n\rOUTCOME_EMPTY\x10\x02\x12\x1e\n\x1aOUTCOME_UNSUPPORTED_FORMAT\x10\x03\x12\x13\n\x0fOUTCOME_CORRUPT\x10\x04\x12\x15\n\x11OUTCOME_TOO_LARGE\x10\x05\x12\x1b\n\x17OUTCOME_TOO_MANY_PIXELS\x10\x06\x12\x17\n\x13OUTCOME_LOW_QUALITY\x10\x07\x12\x13\n\x0fOUTCOME_TIMEOUT\x10\x08\x12\x1a\n\x16OUTCOME_INTERNAL_ERROR\x10\t\x12\x16\n\x12OUTCOME_OVERLOADED\x10\n\x12\x1c\n\x18OUTCOME_UNKNOWN_CUSTOMER\x10\x0b*\xb4\x01\n\tAlgorithm\x12\x19\n\x15\x41LGORITHM_UNSPECIFIED\x10\x00\x12\x11\n\rALGORITHM_PDQ\x10\x01\x12\x13\n\x0f\x41LGORITHM_PHASH\x10\x02\x12\x13\n\x0f\x41LGORITHM_DHASH\x10\x03\x12\x13\n\x0f\x41LGORITHM_AHASH\x10\x04\x12\x13\n\x0f\x41LGORITHM_WHASH\x10\x05\x12\x11\n\rALGORITHM_MD5\x10\x06\x12\x12\n\x0e\x41LGORITHM_SHA1\x10\x07*\x8a\x01\n\nBlockState\x12\x1b\n\x17\x42LOCK_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x42LOCK_STATE_NONE\x10\x01\x12\x17\n\x13\x42LOCK_STATE_PENDING\x10\x02\x12\x16\n\x12\x42LOCK_STATE_ACTIVE\x10\x03\x12\x18\n\x14\x42LOCK_STATE_RESOLVED\x10\x04\x32\x89\x03\n\x07Scanner\x12G\n\x04Scan\x12\x19.hashwatch.v1.ScanRequest\x1a\x1a.hashwatch.v1.ScanResponse\"\x08\xca\xf3\x18\x04scan\x12Q\n\nScanStream\x12\x19.hashwatch.v1.ScanRequest\x1a\x1a.hashwatch.v1.ScanResponse\"\x08\xca\xf3\x18\x04scan(\x01\x30\x01\x12G\n\x04Hash\x12\x19.hashwatch.v1.HashRequest\x1a\x1a.hashwatch.v1.HashResponse\"\x08\xca\xf3\x18\x04scan\x12J\n\x05Match\x12\x1a.hashwatch.v1.MatchRequest\x1a\x1b.hashwatch.v1.MatchResponse\"\x08\xca\xf3\x18\x04scan\x12M\n\x06\x42locks\x12\x1b.hashwatch.v1.BlocksRequest\x1a\x1c.hashwatch.v1.BlocksResponse\"\x08\xca\xf3\x18\x04scanb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hashwatch.v1.scanner_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VERDICT']._serialized_start=1398
-  _globals['_VERDICT']._serialized_end=1470
-  _globals['_OUTCOME']._serialized_start=1473
-  _globals['_OUTCOME']._serialized_end=1780
-  _globals['_ALGORITHM']._serialized_start=1783
-  _globals['_ALGORITHM']._serialized_end=1963
-  _globals['_BLOCKSTATE']._serialized_start=1966
-  _globals['_BLOCKSTATE']._serialized_end=2104
-  _globals['_HASH']._serialized_start=44
-  _globals['_HASH']._serialized_end=139
-  _globals['_MATCH']._serialized_start=142
-  _globals['_MATCH']._serialized_end=295
-  _globals['_SCANREQUEST']._serialized_start=297
-  _globals['_SCANREQUEST']._serialized_end=422
-  _globals['_SCANRESPONSE']._serialized_start=425
-  _globals['_SCANRESPONSE']._serialized_end=718
-  _globals['_HASHREQUEST']._serialized_start=720
-  _globals['_HASHREQUEST']._serialized_end=815
-  _globals['_HASHRESPONSE']._serialized_start=818
-  _globals['_HASHRESPONSE']._serialized_end=964
-  _globals['_MATCHREQUEST']._serialized_start=966
-  _globals['_MATCHREQUEST']._serialized_end=1037
-  _globals['_MATCHRESPONSE']._serialized_start=1039
-  _globals['_MATCHRESPONSE']._serialized_end=1148
-  _globals['_BLOCK']._serialized_start=1151
-  _globals['_BLOCK']._serialized_end=1289
-  _globals['_BLOCKSREQUEST']._serialized_start=1291
-  _globals['_BLOCKSREQUEST']._serialized_end=1341
-  _globals['_BLOCKSRESPONSE']._serialized_start=1343
-  _globals['_BLOCKSRESPONSE']._serialized_end=1396
-  _globals['_SCANNER']._serialized_start=2107
-  _globals['_SCANNER']._serialized_end=2450
+  _globals['_SCANNER'].methods_by_name['Scan']._loaded_options = None
+  _globals['_SCANNER'].methods_by_name['Scan']._serialized_options = b'\312\363\030\004scan'
+  _globals['_SCANNER'].methods_by_name['ScanStream']._loaded_options = None
+  _globals['_SCANNER'].methods_by_name['ScanStream']._serialized_options = b'\312\363\030\004scan'
+  _globals['_SCANNER'].methods_by_name['Hash']._loaded_options = None
+  _globals['_SCANNER'].methods_by_name['Hash']._serialized_options = b'\312\363\030\004scan'
+  _globals['_SCANNER'].methods_by_name['Match']._loaded_options = None
+  _globals['_SCANNER'].methods_by_name['Match']._serialized_options = b'\312\363\030\004scan'
+  _globals['_SCANNER'].methods_by_name['Blocks']._loaded_options = None
+  _globals['_SCANNER'].methods_by_name['Blocks']._serialized_options = b'\312\363\030\004scan'
+  _globals['_VERDICT']._serialized_start=1425
+  _globals['_VERDICT']._serialized_end=1497
+  _globals['_OUTCOME']._serialized_start=1500
+  _globals['_OUTCOME']._serialized_end=1807
+  _globals['_ALGORITHM']._serialized_start=1810
+  _globals['_ALGORITHM']._serialized_end=1990
+  _globals['_BLOCKSTATE']._serialized_start=1993
+  _globals['_BLOCKSTATE']._serialized_end=2131
+  _globals['_HASH']._serialized_start=71
+  _globals['_HASH']._serialized_end=166
+  _globals['_MATCH']._serialized_start=169
+  _globals['_MATCH']._serialized_end=322
+  _globals['_SCANREQUEST']._serialized_start=324
+  _globals['_SCANREQUEST']._serialized_end=449
+  _globals['_SCANRESPONSE']._serialized_start=452
+  _globals['_SCANRESPONSE']._serialized_end=745
+  _globals['_HASHREQUEST']._serialized_start=747
+  _globals['_HASHREQUEST']._serialized_end=842
+  _globals['_HASHRESPONSE']._serialized_start=845
+  _globals['_HASHRESPONSE']._serialized_end=991
+  _globals['_MATCHREQUEST']._serialized_start=993
+  _globals['_MATCHREQUEST']._serialized_end=1064
+  _globals['_MATCHRESPONSE']._serialized_start=1066
+  _globals['_MATCHRESPONSE']._serialized_end=1175
+  _globals['_BLOCK']._serialized_start=1178
+  _globals['_BLOCK']._serialized_end=1316
+  _globals['_BLOCKSREQUEST']._serialized_start=1318
+  _globals['_BLOCKSREQUEST']._serialized_end=1368
+  _globals['_BLOCKSRESPONSE']._serialized_start=1370
+  _globals['_BLOCKSRESPONSE']._serialized_end=1423
+  _globals['_SCANNER']._serialized_start=2134
+  _globals['_SCANNER']._serialized_end=2527
 # @@protoc_insertion_point(module_scope)
